@@ -1,0 +1,101 @@
+// Command loadtest measures what the gateway costs: it starts an example
+// backend and a gateway as separate processes, drives both with connect-go
+// clients in one run, scenario by scenario and interleaved (direct, then
+// through the gateway), and reports requests per second, latency
+// percentiles, and the CPU seconds each process spent per 1,000 calls.
+//
+//	go run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md
+//
+// It writes benchmarks/results.json, benchmarks/results.md and two plots
+// (latency.svg, cpu.svg), and with -update replaces the results section of
+// a Markdown file. Every process shares this machine's cores with the load
+// generator: read the figures as ratios, not absolutes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
+)
+
+func main() {
+	var opts options
+	flag.StringVar(&opts.bin, "bin", "", "the portcullis binary (default: build ./cmd/portcullis)")
+	flag.StringVar(&opts.out, "out", "benchmarks", "directory for results.json, results.md and the plots")
+	flag.StringVar(&opts.update, "update", "", "a Markdown file whose results section to replace")
+	flag.DurationVar(&opts.duration, "duration", 3*time.Second, "measured time per scenario and target")
+	flag.DurationVar(&opts.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each measurement")
+	flag.BoolVar(&opts.quick, "quick", false, "a few short scenarios, to check the harness")
+	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken during the first gateway scenario, to this file")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, opts); err != nil {
+		log.Fatalf("loadtest: %v", err)
+	}
+}
+
+type options struct {
+	bin, out, update string
+	cpuprofile       string
+	duration, warmup time.Duration
+	quick            bool
+}
+
+func run(ctx context.Context, opts options) error {
+	work, err := os.MkdirTemp("", "portcullis-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if opts.bin == "" {
+		opts.bin = filepath.Join(work, "portcullis")
+		log.Printf("building portcullis")
+		if err := build(ctx, opts.bin); err != nil {
+			return err
+		}
+	}
+	stack, err := startStack(ctx, opts.bin, work)
+	if err != nil {
+		return err
+	}
+	defer stack.stop()
+
+	scenarios := allScenarios(opts.quick)
+	results := make([]result, 0, 2*len(scenarios))
+	started := time.Now()
+	for i, sc := range scenarios {
+		for _, target := range []target{direct, viaGateway} {
+			if sc.freshToken && target == direct {
+				continue // the backend does not verify tokens
+			}
+			log.Printf("[%d/%d] %s %s", i+1, len(scenarios), sc.name(), target)
+			profile := ""
+			if target == viaGateway && opts.cpuprofile != "" {
+				profile, opts.cpuprofile = opts.cpuprofile, ""
+			}
+			r, err := stack.measure(ctx, sc, target, opts.warmup, opts.duration, profile)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", sc.name(), target, err)
+			}
+			results = append(results, r)
+		}
+	}
+	report := newReport(results, time.Since(started))
+	if err := report.write(opts.out); err != nil {
+		return err
+	}
+	if opts.update != "" {
+		if err := report.updateMarkdown(opts.update, opts.out); err != nil {
+			return err
+		}
+	}
+	fmt.Print(report.markdown(opts.out))
+	return nil
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/portcullis/portcullis/services/issuer"
+)
+
+// defaultRegistry is where "portcullis dev" and "portcullis issuer serve"
+// keep the client registry unless told otherwise.
+const defaultRegistry = ".portcullis/clients.yaml"
+
+const clientsUsage = `Usage:
+  portcullis clients add ID --grant PERMISSION [--grant PERMISSION...] [--tier TIER] [--lifetime DURATION]
+  portcullis clients list
+  portcullis clients revoke ID
+
+Every subcommand takes --registry FILE (default ` + defaultRegistry + `).
+"add" prints the client's new secret once; the registry keeps only its hash.
+A running issuer picks changes up within seconds, without a restart.
+`
+
+// runClients manages the OAuth clients of the token issuer.
+func runClients(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, clientsUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "add":
+		return clientsAdd(args[1:], stdout, stderr)
+	case "list":
+		return clientsList(args[1:], stdout, stderr)
+	case "revoke":
+		return clientsRevoke(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, clientsUsage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "portcullis clients: unknown subcommand %q\n\n%s", args[0], clientsUsage)
+	return errUsage
+}
+
+func clientsAdd(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("clients add", stderr)
+	registry := fs.String("registry", defaultRegistry, "the client registry")
+	var grants grantFlag
+	fs.Var(&grants, "grant", "a permission the client may ask for, such as LIC.READ_ORDERS (repeat for more)")
+	tier := fs.String("tier", "", "the client's tier, such as free or pro")
+	lifetime := fs.Duration("lifetime", 0, "the lifetime of the client's tokens (default: the issuer's, 1h)")
+	image := fs.String("image", "", "a buf image whose permissions grants must name (default: the compiled-in services)")
+	id, err := parseOneArg(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	cat, err := loadCatalog(*image)
+	if err != nil {
+		return err
+	}
+	secret, err := issuer.AddClient(*registry, cat, issuer.Client{ID: id, Grants: grants, Tier: *tier, TokenLifetime: *lifetime})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n", id, secret)
+	fmt.Fprintf(stderr, "Client %q added to %s. Store its secret now: it is shown only this once.\n", id, *registry)
+	return nil
+}
+
+func clientsList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("clients list", stderr)
+	registry := fs.String("registry", defaultRegistry, "the client registry")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	clients, err := issuer.ListClients(*registry)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tTIER\tLIFETIME\tGRANTS")
+	for _, c := range clients {
+		tier, lifetime, granted := c.Tier, "default", strings.Join(c.Grants, " ")
+		if tier == "" {
+			tier = "-"
+		}
+		if c.TokenLifetime > 0 {
+			lifetime = c.TokenLifetime.String()
+		}
+		if granted == "" {
+			granted = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.ID, tier, lifetime, granted)
+	}
+	return w.Flush()
+}
+
+func clientsRevoke(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("clients revoke", stderr)
+	registry := fs.String("registry", defaultRegistry, "the client registry")
+	id, err := parseOneArg(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	if err := issuer.RevokeClient(*registry, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "revoked %s\n", id)
+	fmt.Fprintf(stderr, "Tokens it already holds stay valid until they expire (%s at most, by default).\n", issuer.DefaultLifetime)
+	return nil
+}
+
+// grantFlag collects repeated --grant flags; a value may also list several
+// permissions separated by commas or spaces.
+type grantFlag []string
+
+func (g *grantFlag) String() string { return strings.Join(*g, ",") }
+
+func (g *grantFlag) Set(v string) error {
+	names := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	if len(names) == 0 {
+		return errors.New("empty permission")
+	}
+	*g = append(*g, names...)
+	return nil
+}
+
+// parseOneArg parses flags that may come before or after one positional
+// argument, named name in messages, and returns it.
+func parseOneArg(fs *flag.FlagSet, args []string, name string) (string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return "", err
+			}
+			return "", errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch len(positional) {
+	case 1:
+		return positional[0], nil
+	case 0:
+		fmt.Fprintf(fs.Output(), "%s: missing %s\n", fs.Name(), name)
+	default:
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), positional[1])
+	}
+	return "", errUsage
+}

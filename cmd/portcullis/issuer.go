@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portcullis/portcullis/services/issuer"
+)
+
+// defaultKeyDir is where "portcullis dev" and "portcullis issuer serve"
+// keep the signing keys unless told otherwise.
+var defaultKeyDir = filepath.Join(filepath.Dir(defaultRegistry), "keys")
+
+const issuerUsage = `Usage:
+  portcullis issuer serve       [--listen ADDR] [--url URL] [--audience AUD] [--keys DIR] [--registry FILE] [flags]
+  portcullis issuer rotate-key  [--keys DIR] [--alg ES256|RS256|EdDSA] [--activate-in DURATION]
+  portcullis issuer keys        [--keys DIR]
+
+"serve" runs the OAuth 2.0 token issuer (client credentials). It re-reads its
+keys and client registry when they change, and at once on SIGHUP.
+"rotate-key" adds a signing key that running issuers start using within
+seconds; the old key stays in the JWKS until its tokens have expired.
+Run "portcullis issuer COMMAND -h" for each command's flags.
+`
+
+// runIssuer runs the token issuer or manages its signing keys.
+func runIssuer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, issuerUsage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return issuerServe(ctx, args[1:], stdout, stderr)
+	case "rotate-key":
+		return issuerRotateKey(args[1:], stdout, stderr)
+	case "keys":
+		return issuerKeys(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, issuerUsage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "portcullis issuer: unknown subcommand %q\n\n%s", args[0], issuerUsage)
+	return errUsage
+}
+
+func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("issuer serve", stderr)
+	listen := fs.String("listen", "127.0.0.1:8081", "the address to serve on")
+	issuerURL := fs.String("url", "", "the issuer URL clients and verifiers use (default: http://LISTEN, or https:// with TLS)")
+	audience := fs.String("audience", "portcullis", "the aud claim of every token: what the gateway expects")
+	keys := fs.String("keys", defaultKeyDir, "the signing key directory, created with a first key if missing")
+	registry := fs.String("registry", defaultRegistry, "the client registry")
+	alg := fs.String("alg", issuer.ES256, "the algorithm of a generated first key: ES256, RS256 or EdDSA")
+	lifetime := fs.Duration("lifetime", issuer.DefaultLifetime, "the token lifetime of clients that set none")
+	maxLifetime := fs.Duration("max-lifetime", issuer.DefaultMaxLifetime, "the longest token lifetime; retired keys stay published this long (plus 5m)")
+	image := fs.String("image", "", "a buf image naming the permissions (default: the compiled-in services)")
+	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM); needs --tls-key")
+	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*certFile == "") != (*keyFile == "") {
+		fmt.Fprintln(stderr, "portcullis issuer serve: --tls-cert and --tls-key go together")
+		return errUsage
+	}
+	logger := newLogger(stderr, *logLevel)
+	cat, err := loadCatalog(*image)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	tls := *certFile != ""
+	if *issuerURL == "" {
+		scheme := "http://"
+		if tls {
+			scheme = "https://"
+		}
+		*issuerURL = scheme + ln.Addr().String()
+	}
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); !tls && (err != nil || !net.ParseIP(host).IsLoopback()) {
+		logger.Warn("issuer: serving client secrets over plain HTTP on a non-loopback address; use --tls-cert and --tls-key, or a TLS proxy")
+	}
+	srv, err := issuer.New(issuer.Config{
+		IssuerURL:       *issuerURL,
+		Audience:        *audience,
+		KeyDir:          *keys,
+		Algorithm:       *alg,
+		RegistryPath:    *registry,
+		DefaultLifetime: *lifetime,
+	}, cat, issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime))
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.Reload(); err == nil {
+					logger.Info("issuer: reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
+
+	fmt.Fprintf(stdout, "Token issuer %s\n  token endpoint  %s\n  JWKS            %s\n  metadata        %s%s\n",
+		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), srv.Issuer(), issuer.OpenIDConfigurationPath)
+	if !tls {
+		return serve(ctx, ln, srv.Handler(), 5*time.Second)
+	}
+	return serveTLS(ctx, ln, srv.Handler(), *certFile, *keyFile)
+}
+
+// serveTLS serves h over HTTPS (HTTP/1.1 and HTTP/2) until ctx is done.
+func serveTLS(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.ServeTLS(ln, certFile, keyFile) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutdown)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+func issuerRotateKey(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("issuer rotate-key", stderr)
+	keys := fs.String("keys", defaultKeyDir, "the signing key directory")
+	alg := fs.String("alg", issuer.ES256, "the new key's algorithm: ES256, RS256 or EdDSA")
+	activateIn := fs.Duration("activate-in", 0, "publish the key now, sign with it after this delay")
+	maxLifetime := fs.Duration("max-lifetime", issuer.DefaultMaxLifetime, "the issuer's --max-lifetime: how long retired keys stay published (plus 5m)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	k, err := issuer.RotateKey(*keys, *alg, issuer.WithActivationDelay(*activateIn), issuer.WithMaxLifetime(*maxLifetime))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new %s key %s (signs from %s)\n\n", k.Algorithm, k.KID, k.Activates.Format(time.RFC3339))
+	return printKeys(stdout, *keys, *maxLifetime)
+}
+
+func issuerKeys(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("issuer keys", stderr)
+	keys := fs.String("keys", defaultKeyDir, "the signing key directory")
+	maxLifetime := fs.Duration("max-lifetime", issuer.DefaultMaxLifetime, "the issuer's --max-lifetime")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return printKeys(stdout, *keys, *maxLifetime)
+}
+
+func printKeys(w io.Writer, dir string, maxLifetime time.Duration) error {
+	infos, err := issuer.ListKeys(dir, issuer.WithMaxLifetime(maxLifetime))
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tACTIVATES\tLEAVES JWKS")
+	for _, k := range infos {
+		leaves := "-"
+		if !k.Expires.IsZero() {
+			leaves = k.Expires.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State, k.Activates.Format(time.RFC3339), leaves)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,152 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/token"
+)
+
+// Authorizer decides whether a call may proceed: it verifies the caller's
+// bearer token and checks that it holds every permission the called method
+// requires. It is safe for concurrent use.
+type Authorizer struct {
+	cat       *catalog.Catalog
+	verifier  *token.Verifier
+	challenge string // `Bearer realm="..."`
+}
+
+// New returns an authorizer of the methods of cat, verifying tokens with v.
+// With a nil v, which trusts no issuer, only public methods can be called,
+// and calls that bear a token are refused.
+func New(cat *catalog.Catalog, v *token.Verifier, opts ...Option) (*Authorizer, error) {
+	if cat == nil {
+		return nil, errors.New("authz: nil catalog")
+	}
+	cfg := newConfig(opts)
+	if cfg.realm == "" || quotable(cfg.realm) != cfg.realm {
+		return nil, fmt.Errorf("authz: realm %q is empty or not printable ASCII without quotes", cfg.realm)
+	}
+	return &Authorizer{cat: cat, verifier: v, challenge: `Bearer realm="` + cfg.realm + `"`}, nil
+}
+
+// Check decides a call of procedure ("/package.Service/Method") with the
+// request header, and returns the caller's principal: nil for a public
+// method called without a token. A cached token costs no allocation.
+//
+// The error is a *connect.Error to send as it is: Unauthenticated for a
+// missing or invalid token (wrapping a *[token.Error]), PermissionDenied
+// for a caller lacking permissions or a method not in the catalog
+// (wrapping a *[DeniedError]), Unavailable when the issuer's keys could not
+// be fetched. Its Meta holds the WWW-Authenticate challenge of RFC 6750.
+func (a *Authorizer) Check(ctx context.Context, procedure string, header http.Header) (*token.Principal, error) {
+	m, ok := a.cat.Method(procedure)
+	if !ok {
+		return nil, a.deniedError(&DeniedError{Procedure: procedure}, header)
+	}
+	return a.check(ctx, m, header)
+}
+
+// Authorize is [Authorizer.Check] for HTTP middleware: it returns ctx with
+// the principal (see [token.FromContext]).
+func (a *Authorizer) Authorize(ctx context.Context, procedure string, header http.Header) (context.Context, error) {
+	p, err := a.Check(ctx, procedure, header)
+	if err != nil {
+		return nil, err
+	}
+	return a.decided(ctx, p), nil
+}
+
+// check is the decision that Check, the gate and the interceptor share.
+func (a *Authorizer) check(ctx context.Context, m *catalog.Method, header http.Header) (*token.Principal, error) {
+	raw, err := bearer(header)
+	if err != nil {
+		return nil, a.tokenError(err, header)
+	}
+	if raw == "" {
+		if m.Public {
+			return nil, nil
+		}
+		return nil, a.tokenError(errMissing, header)
+	}
+	if a.verifier == nil {
+		return nil, a.tokenError(errNoIssuer, header)
+	}
+	p, err := a.verifier.Verify(ctx, raw)
+	if err != nil {
+		return nil, a.tokenError(err, header)
+	}
+	if m.Public || m.Allows(p.Masks) {
+		return p, nil
+	}
+	return nil, a.deniedError(&DeniedError{Procedure: m.Procedure, Missing: m.Missing(p.Masks), Caller: p.ClientID}, header)
+}
+
+// method finds the catalog's method for a call. The procedure names it; a
+// method descriptor given as schema must describe the same method.
+func (a *Authorizer) method(procedure string, schema any, header http.Header) (*catalog.Method, error) {
+	md, hasSchema := schema.(protoreflect.MethodDescriptor)
+	m, ok := a.cat.Method(procedure)
+	switch {
+	case ok && (!hasSchema || md.FullName() == m.Descriptor.FullName()):
+		return m, nil
+	case !ok && hasSchema && md.Parent() != nil:
+		if m, ok := a.cat.Method("/" + string(md.Parent().FullName()) + "/" + string(md.Name())); ok {
+			return m, nil
+		}
+	}
+	return nil, a.deniedError(&DeniedError{Procedure: procedure}, header)
+}
+
+type decidedKey struct{}
+
+// decided returns ctx marked as decided by a, with the principal if any.
+func (a *Authorizer) decided(ctx context.Context, p *token.Principal) context.Context {
+	ctx = context.WithValue(ctx, decidedKey{}, a)
+	if p != nil {
+		ctx = token.NewContext(ctx, p)
+	}
+	return ctx
+}
+
+// decidedIn reports whether a already decided the call of ctx, in its gate.
+func (a *Authorizer) decidedIn(ctx context.Context) bool {
+	d, _ := ctx.Value(decidedKey{}).(*Authorizer)
+	return d == a
+}
+
+var (
+	errTwoHeaders = &token.Error{Kind: token.ErrMalformed, Reason: "more than one Authorization header"}
+	errEmpty      = &token.Error{Kind: token.ErrMalformed, Reason: "empty bearer token"}
+	errMissing    = &token.Error{Kind: token.ErrMissing, Reason: "missing bearer token"}
+	errNoIssuer   = &token.Error{Kind: token.ErrUntrusted, Reason: "token issuer not trusted"}
+)
+
+// bearer returns the bearer token of the Authorization header (RFC 6750
+// §2.1), or "" if there is none. Other schemes count as no token.
+func bearer(header http.Header) (string, error) {
+	values := header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", errTwoHeaders
+	}
+	v := values[0]
+	const scheme = "Bearer "
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", nil
+	}
+	raw := strings.TrimLeft(v[len(scheme):], " ")
+	if raw == "" {
+		return "", errEmpty
+	}
+	return raw, nil
+}

@@ -1,0 +1,24 @@
+// Package catalog reads the access that services declare in their protobuf
+// options and turns it into an immutable table the gateway consults on
+// every call.
+//
+// Teams declare permission domains as enums annotated with
+// (gateway.v1.domain), permissions as enum values annotated with
+// (gateway.v1.permission), and each method's needs with (gateway.v1.access)
+// or its service's (gateway.v1.default_access). [New] validates all of it at
+// once and precomputes, for every method, one required mask per domain, so
+// that authorizing a call is a map lookup and a few AND operations:
+//
+//	cat, err := catalog.New(protoregistry.GlobalFiles)
+//	if err != nil {
+//		log.Fatal(err) // every problem, each naming file, element and rule
+//	}
+//	m, ok := cat.Method("/example.licensing.v1.LicensingService/ListRequirements")
+//	if ok && m.Allows(map[string]uint64{"LIC": 3}) {
+//		// the caller holds every permission the method requires
+//	}
+//
+// Descriptors may be compiled in (protoregistry.GlobalFiles) or loaded at
+// run time from a buf image with [LoadImage], so a gateway can enforce the
+// access of services it was not compiled with.
+package catalog

@@ -1,0 +1,45 @@
+// Package forward relays RPCs to backends without decoding them. For each
+// routed service it builds, from the service's descriptor (compiled in or
+// loaded from a buf image), one connect.Handler per method, so that clients
+// may call the gateway with Connect (binary or JSON, and GET for methods
+// declared NO_SIDE_EFFECTS), gRPC or gRPC-Web, unary or streaming in either
+// direction. Each message is copied through as bytes and sent on to the
+// backend with a connect client speaking gRPC (or Connect, or gRPC-Web) in
+// the encoding the caller used.
+//
+// The handlers carry what a caller expects of the backend itself: request
+// headers (less hop-by-hop, protocol and configured sensitive ones, and any
+// header starting with [ReservedHeaderPrefix], which only the gateway may
+// set); response headers and trailers; error codes, messages and details;
+// deadlines, capped by [WithMaxTimeout]; cancellation and back-pressure in
+// both directions. A backend that cannot be reached fails the call with
+// Unavailable, without revealing its address.
+//
+// Interceptors, request gates and other connect options given with
+// [WithHandlerOptions] run on every method and see its
+// protoreflect.MethodDescriptor as Spec().Schema:
+//
+//	backend, err := forward.NewBackend("http://127.0.0.1:8081") // h2c, gRPC
+//	if err != nil {
+//		return err
+//	}
+//	defer backend.Close()
+//	svc := ordersv1.File_example_orders_v1_orders_proto.Services().ByName("OrdersService")
+//	path, handler, err := forward.NewHandler(svc, backend,
+//		forward.WithHandlerOptions(connect.WithInterceptors(authn, authz)),
+//		forward.WithRequestHeaders(func(ctx context.Context, h http.Header) {
+//			if p, ok := token.FromContext(ctx); ok {
+//				h.Set("Portcullis-Client-Id", p.ClientID)
+//			}
+//		}),
+//	)
+//	if err != nil {
+//		return err
+//	}
+//	mux := http.NewServeMux()
+//	mux.Handle(path, handler)
+//	return forward.NewServer(":8080", mux).ListenAndServe()
+//
+// [NewServer] builds the listener: HTTP/1.1, HTTP/2 and cleartext HTTP/2,
+// with limits on concurrent streams, header size and idle clients.
+package forward

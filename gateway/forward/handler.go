@@ -1,0 +1,227 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+)
+
+// NewHandler returns the path under which to mount the service
+// ("/package.Service/") and an http.Handler that serves every method of svc
+// by forwarding it to backend. Each method gets its own connect.Handler
+// built from its descriptor, so clients may call it with Connect (binary,
+// JSON, and GET for methods declared NO_SIDE_EFFECTS), gRPC or gRPC-Web, in
+// any of the four stream kinds; payloads are relayed as bytes, never
+// decoded.
+//
+//	path, h, err := forward.NewHandler(svc, backend, forward.WithHandlerOptions(connect.WithInterceptors(auth)))
+//	mux.Handle(path, h)
+//
+// The descriptor may be compiled in or loaded at run time from a buf image;
+// the backend may be shared by several services.
+func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Option) (string, http.Handler, error) {
+	if svc == nil {
+		return "", nil, errors.New("forward: nil service descriptor")
+	}
+	if backend == nil {
+		return "", nil, fmt.Errorf("forward: %s: nil backend", svc.FullName())
+	}
+	methods := svc.Methods()
+	if methods.Len() == 0 {
+		return "", nil, fmt.Errorf("forward: %s has no methods", svc.FullName())
+	}
+	cfg := newConfig(opts)
+	filter := newHeaderFilter(cfg.sensitive)
+	h := &serviceHandler{routes: make(map[string]route, methods.Len())}
+	for i := range methods.Len() {
+		m := newMethod(methods.Get(i), backend, cfg, filter)
+		h.routes[m.procedure] = route{
+			handler:   m.newHandler(cfg),
+			streaming: m.desc.IsStreamingClient(),
+		}
+	}
+	return "/" + string(svc.FullName()) + "/", h, nil
+}
+
+// serviceHandler routes a service's calls to the method handlers.
+type serviceHandler struct {
+	routes map[string]route
+}
+
+type route struct {
+	handler *connect.Handler
+	// streaming is true for client and bidi streams, whose request body
+	// the forwarding closes to stop waiting for a silent client.
+	streaming bool
+}
+
+// requestBodyKey carries the request body of a client or bidi stream, so
+// that the stream can stop reading from the client when the backend has
+// finished or the deadline has passed.
+type requestBodyKey struct{}
+
+func (h *serviceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := h.routes[r.URL.Path]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if rt.streaming {
+		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, r.Body))
+	}
+	rt.handler.ServeHTTP(w, r)
+}
+
+// method forwards one RPC.
+type method struct {
+	procedure      string
+	desc           protoreflect.MethodDescriptor
+	backend        *Backend
+	clients        [2]*connect.Client[Message, Message] // binary, JSON
+	maxTimeout     time.Duration
+	filter         *headerFilter
+	requestHeaders func(context.Context, http.Header)
+	logger         *slog.Logger
+	scrub          bool // the backend may answer over HTTP/1.1
+}
+
+func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, filter *headerFilter) *method {
+	m := &method{
+		procedure:      "/" + string(md.Parent().FullName()) + "/" + string(md.Name()),
+		desc:           md,
+		backend:        backend,
+		maxTimeout:     cfg.maxTimeout,
+		filter:         filter,
+		requestHeaders: cfg.requestHeaders,
+		logger:         cfg.logger,
+		scrub:          strings.HasPrefix(backend.base, "https:") && backend.protocol != ProtocolGRPC,
+	}
+	if md.IsStreamingClient() || md.IsStreamingServer() {
+		m.maxTimeout = cfg.maxStreamTimeout
+	}
+	level := idempotency(md)
+	for i, codec := range [2]connect.Codec{protoCodec, jsonCodec} {
+		opts := []connect.ClientOption{
+			backend.protocol.clientOption(),
+			connect.WithSchema(md),
+			connect.WithIdempotency(level),
+			connect.WithCodec(codec),
+			// Inside the network, compression costs more CPU than it saves.
+			connect.WithAcceptCompression("gzip", nil, nil),
+		}
+		if cfg.maxMessageBytes > 0 {
+			opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes))
+		}
+		opts = append(opts, backend.clientOptions...)
+		m.clients[i] = connect.NewClient[Message, Message](backend.pool, backend.base+m.procedure, opts...)
+	}
+	return m
+}
+
+// newHandler returns the connect.Handler that serves the method.
+func (m *method) newHandler(cfg *config) *connect.Handler {
+	opts := []connect.HandlerOption{
+		connect.WithSchema(m.desc),
+		connect.WithIdempotency(idempotency(m.desc)),
+		connect.WithCodec(protoCodec),
+		connect.WithCodec(jsonCodec),
+		connect.WithCodec(jsonCharsetCodec),
+		connect.WithCompressMinBytes(DefaultCompressMinBytes),
+	}
+	if cfg.maxMessageBytes > 0 {
+		opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes))
+	}
+	opts = append(opts, cfg.handlerOptions...)
+	switch {
+	case m.desc.IsStreamingClient() && m.desc.IsStreamingServer():
+		return connect.NewBidiStreamHandler(m.procedure, m.bidiStream, opts...)
+	case m.desc.IsStreamingClient():
+		return connect.NewClientStreamHandler(m.procedure, m.clientStream, opts...)
+	case m.desc.IsStreamingServer():
+		return connect.NewServerStreamHandler(m.procedure, m.serverStream, opts...)
+	}
+	return connect.NewUnaryHandler(m.procedure, m.unary, opts...)
+}
+
+// idempotency reads the method's idempotency_level option, which connect
+// needs to serve GET requests.
+func idempotency(md protoreflect.MethodDescriptor) connect.IdempotencyLevel {
+	opts, ok := md.Options().(*descriptorpb.MethodOptions)
+	if !ok {
+		return connect.IdempotencyUnknown
+	}
+	switch opts.GetIdempotencyLevel() {
+	case descriptorpb.MethodOptions_NO_SIDE_EFFECTS:
+		return connect.IdempotencyNoSideEffects
+	case descriptorpb.MethodOptions_IDEMPOTENT:
+		return connect.IdempotencyIdempotent
+	}
+	return connect.IdempotencyUnknown
+}
+
+// client returns the outbound client whose codec matches the inbound call's:
+// JSON stays JSON, binary stays binary, so the bytes pass unchanged.
+func (m *method) client(header http.Header, peer connect.Peer) *connect.Client[Message, Message] {
+	if isJSON(header, peer) {
+		return m.clients[1]
+	}
+	return m.clients[0]
+}
+
+// isJSON reports whether the inbound call uses the JSON codec. Connect has
+// already accepted the Content-Type (and put it in canonical form), so only
+// its codec suffix matters; a Connect GET names its codec in the query.
+func isJSON(header http.Header, peer connect.Peer) bool {
+	if ct := header["Content-Type"]; len(ct) > 0 && ct[0] != "" {
+		return strings.Contains(ct[0], "json")
+	}
+	return peer.Query.Get("encoding") == codecJSON
+}
+
+// header fills the outbound request's headers.
+func (m *method) header(ctx context.Context, dst, src http.Header) {
+	m.filter.copy(dst, src)
+	if m.requestHeaders != nil {
+		m.requestHeaders(ctx, dst)
+	}
+}
+
+// capDeadline gives ctx the method's maximum timeout when it has no
+// earlier deadline. cancel is nil when ctx is returned unchanged.
+func (m *method) capDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.maxTimeout <= 0 {
+		return ctx, nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= m.maxTimeout {
+		return ctx, nil
+	}
+	return context.WithTimeout(ctx, m.maxTimeout)
+}
+
+func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*connect.Response[Message], error) {
+	ctx, cancel := m.capDeadline(ctx)
+	if cancel != nil {
+		defer cancel()
+	}
+	out := connect.NewRequest(req.Msg)
+	m.header(ctx, out.Header(), req.Header())
+	res, err := m.client(req.Header(), req.Peer()).CallUnary(ctx, out)
+	if err != nil {
+		return nil, m.backendError(ctx, err, nil)
+	}
+	if m.scrub {
+		scrubResponse(res.Header())
+		scrubResponse(res.Trailer())
+	}
+	// The backend's response, headers and trailers are returned as they
+	// are; connect leaves out the protocol headers when it writes them.
+	return res, nil
+}

@@ -1,0 +1,215 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"connectrpc.com/connect"
+)
+
+// streamContext returns the context of an outbound stream: ctx with the
+// method's deadline cap, always cancellable, so that the backend sees the
+// stream cancelled (never a clean end) when the client's side fails.
+func (m *method) streamContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if capped, cancel := m.capDeadline(ctx); cancel != nil {
+		return capped, cancel
+	}
+	return context.WithCancel(ctx)
+}
+
+func (m *method) serverStream(ctx context.Context, req *connect.Request[Message], stream *connect.ServerStream[Message]) error {
+	ctx, cancel := m.streamContext(ctx)
+	defer cancel()
+	out := connect.NewRequest(req.Msg)
+	m.header(ctx, out.Header(), req.Header())
+	res, err := m.client(req.Header(), req.Peer()).CallServerStream(ctx, out)
+	if err != nil {
+		return m.backendError(ctx, err, nil)
+	}
+	defer res.Close()
+	conn, err := res.Conn()
+	if err != nil {
+		return m.backendError(ctx, err, nil)
+	}
+	return m.relay(ctx, conn, stream.Conn())
+}
+
+func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[Message]) (*connect.Response[Message], error) {
+	body, _ := ctx.Value(requestBodyKey{}).(io.Closer)
+	ctx, cancel := m.streamContext(ctx)
+	defer cancel()
+	in := stream.Conn()
+	call := m.client(in.RequestHeader(), in.Peer()).CallClientStream(ctx)
+	m.header(ctx, call.RequestHeader(), in.RequestHeader())
+	out, err := call.Conn()
+	if err != nil {
+		return nil, m.backendError(ctx, err, nil)
+	}
+	// When the deadline passes while the client is silent, stop waiting
+	// for it, and reset the backend's stream (see bidiStream).
+	stop := context.AfterFunc(ctx, func() {
+		_ = out.CloseResponse()
+		if body != nil {
+			_ = body.Close()
+		}
+	})
+	defer stop()
+	var msg Message // reused: each Send copies it out before the next Receive
+	for {
+		msg.data = msg.data[:0] // connect skips Unmarshal for an empty message
+		if err := in.Receive(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			// The client's side failed (too large, cancelled, malformed,
+			// out of time): cancel first, so the backend sees a cancelled
+			// stream rather than a clean end of a partial input.
+			err = contextError(ctx, err)
+			cancel()
+			_ = out.CloseResponse()
+			return nil, err
+		}
+		if err := out.Send(&msg); err != nil {
+			break // the backend has answered early; CloseAndReceive has it
+		}
+	}
+	res, err := call.CloseAndReceive()
+	if err != nil {
+		return nil, m.backendError(ctx, err, nil)
+	}
+	if m.scrub {
+		scrubResponse(res.Header())
+		scrubResponse(res.Trailer())
+	}
+	return res, nil
+}
+
+func (m *method) bidiStream(ctx context.Context, stream *connect.BidiStream[Message, Message]) error {
+	body, _ := ctx.Value(requestBodyKey{}).(io.Closer)
+	ctx, cancel := m.streamContext(ctx)
+	defer cancel()
+	in := stream.Conn()
+	call := m.client(in.RequestHeader(), in.Peer()).CallBidiStream(ctx)
+	m.header(ctx, call.RequestHeader(), in.RequestHeader())
+	out, err := call.Conn()
+	if err != nil {
+		return m.backendError(ctx, err, nil)
+	}
+	// Open the backend's stream now: either side may speak first.
+	if err := out.Send(nil); err != nil {
+		_ = out.CloseResponse()
+		return m.backendError(ctx, err, nil)
+	}
+	// net/http does not reset an HTTP/2 stream whose request body is
+	// still open when its context ends; closing the response does.
+	stop := context.AfterFunc(ctx, func() { _ = out.CloseResponse() })
+	defer stop()
+
+	up := &upstream{in: in, out: out, cancel: cancel, done: make(chan struct{})}
+	go up.run()
+	err = m.relay(ctx, out, in)
+	// A failure of the client's side, recorded before it cancelled the
+	// backend's, is what ended the relay.
+	clientErr := up.failure()
+	// The backend has finished. Stop reading from the client if it is
+	// still sending, and wait: the stream must not be used after return.
+	select {
+	case <-up.done:
+	default:
+		cancel()
+		if body != nil {
+			_ = body.Close()
+		}
+		<-up.done
+	}
+	_ = out.CloseResponse()
+	if err != nil && clientErr != nil {
+		return clientErr
+	}
+	return err
+}
+
+// contextError returns err, or the context's error when ctx is done: a
+// read that failed because the deadline passed reports the deadline.
+func contextError(ctx context.Context, err error) error {
+	switch ctxErr := ctx.Err(); {
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, ctxErr)
+	case ctxErr != nil:
+		return connect.NewError(connect.CodeCanceled, ctxErr)
+	}
+	return err
+}
+
+// upstream relays a bidi stream's requests from the client to the backend.
+type upstream struct {
+	in     connect.StreamingHandlerConn
+	out    connect.StreamingClientConn
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	err error // the client's failure, if any
+}
+
+func (u *upstream) run() {
+	defer close(u.done)
+	var msg Message
+	for {
+		msg.data = msg.data[:0] // connect skips Unmarshal for an empty message
+		if err := u.in.Receive(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				_ = u.out.CloseRequest() // half-close: the backend sees the end
+				return
+			}
+			u.mu.Lock()
+			u.err = err
+			u.mu.Unlock()
+			u.cancel() // the backend sees the stream cancelled
+			return
+		}
+		if err := u.out.Send(&msg); err != nil {
+			// The backend has finished or the call was cancelled; the
+			// downstream relay reports why.
+			return
+		}
+	}
+}
+
+func (u *upstream) failure() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}
+
+// relay copies the backend's response headers, messages and trailers to
+// the client until the backend ends the stream, and returns its status.
+func (m *method) relay(ctx context.Context, out connect.StreamingClientConn, in connect.StreamingHandlerConn) error {
+	// Relay the headers as soon as the backend sends them: a client may
+	// wait for them before it sends or before the first message. A gRPC
+	// "trailers-only" answer (an immediate error) carries its metadata in
+	// the headers; it is relayed as trailers below instead.
+	header := out.ResponseHeader()
+	if _, trailersOnly := header["Grpc-Status"]; !trailersOnly && len(header) > 0 {
+		copyResponseHeaders(in.ResponseHeader(), header)
+		if err := in.Send(nil); err != nil {
+			return err
+		}
+	}
+	var msg Message // reused: each Send copies it out before the next Receive
+	for {
+		msg.data = msg.data[:0] // connect skips Unmarshal for an empty message
+		if err := out.Receive(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				copyResponseHeaders(in.ResponseTrailer(), out.ResponseTrailer())
+				return nil
+			}
+			return m.backendError(ctx, err, out.ResponseTrailer())
+		}
+		if err := in.Send(&msg); err != nil {
+			return err // the client is gone; the deferred cancel reaches the backend
+		}
+	}
+}

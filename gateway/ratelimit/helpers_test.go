@@ -1,0 +1,277 @@
+package ratelimit_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/token"
+	_ "github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	_ "github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
+	gatewayv1 "github.com/portcullis/portcullis/gen/gateway/v1"
+)
+
+// t0 is the start of every test's explicit time line.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testClock is a clock that only moves when told.
+type testClock struct{ ns atomic.Int64 }
+
+func newClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(t0.UnixNano())
+	return c
+}
+
+func (c *testClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// compiledCatalog is the catalog of the compiled-in example services.
+func compiledCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// testCatalog is the catalog of the example services, except that
+// SyncOrders also declares a call rate of 2 a minute and a stream message
+// rate of 10 a second, burst 3.
+func testCatalog(t testing.TB) *catalog.Catalog {
+	t.Helper()
+	orders, err := protoregistry.GlobalFiles.FindFileByPath("example/orders/v1/orders.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		for i := range fd.Imports().Len() {
+			add(fd.Imports().Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	licensing, err := protoregistry.GlobalFiles.FindFileByPath("example/licensing/v1/licensing.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(licensing)
+	add(orders)
+	for _, file := range set.File {
+		if file.GetName() != orders.Path() {
+			continue
+		}
+		for _, method := range file.GetService()[0].GetMethod() {
+			if method.GetName() != "SyncOrders" {
+				continue
+			}
+			access := proto.Clone(proto.GetExtension(method.GetOptions(), gatewayv1.E_Access).(*gatewayv1.Access)).(*gatewayv1.Access)
+			access.RateLimit = &gatewayv1.RateLimit{Requests: 2, Period: durationpb.New(time.Minute), Burst: 2}
+			access.StreamMessageLimit = &gatewayv1.RateLimit{Requests: 10, Period: durationpb.New(time.Second), Burst: 3}
+			proto.SetExtension(method.GetOptions(), gatewayv1.E_Access, access)
+		}
+	}
+	files, err := protodesc.NewFiles(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.New(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+// principalFromHeader stands in for authentication: it puts a Principal
+// with the client id and tier of the x-test-client and x-test-tier request
+// headers into the context.
+type principalFromHeader struct{}
+
+func (principalFromHeader) principal(ctx context.Context, h http.Header) context.Context {
+	if id := h.Get("X-Test-Client"); id != "" {
+		return token.NewContext(ctx, &token.Principal{Subject: id, ClientID: id, Tier: h.Get("X-Test-Tier")})
+	}
+	return ctx
+}
+
+func (p principalFromHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		return next(p.principal(ctx, req.Header()), req)
+	}
+}
+
+func (principalFromHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (p principalFromHeader) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return next(p.principal(ctx, conn.RequestHeader()), conn)
+	}
+}
+
+// startServer serves h over HTTP/1.1 and unencrypted HTTP/2 on 127.0.0.1.
+func startServer(t testing.TB, mux *http.ServeMux) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// h2cClient is an HTTP client speaking unencrypted HTTP/2 only.
+func h2cClient(t testing.TB) *http.Client {
+	t.Helper()
+	transport := &http.Transport{Protocols: new(http.Protocols)}
+	transport.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(transport.CloseIdleConnections)
+	return &http.Client{Transport: transport}
+}
+
+// redisAddr is the shared Redis of the tests.
+const redisAddr = "127.0.0.1:6379"
+
+// needRedis skips the test when Redis cannot be reached, unless CI is
+// true: then it fails.
+func needRedis(t testing.TB, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("Redis is required under CI=true: %v", err)
+	}
+	t.Skipf("Redis not available: %v", err)
+}
+
+// newRedisClient connects to addr, closing the client when the test ends.
+func newRedisClient(t testing.TB, addr string, poolSize int) *redis.Client {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{
+		Addr:                  addr,
+		PoolSize:              poolSize,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+		DialTimeout:           time.Second,
+	})
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// sharedRedis returns a client of the shared Redis and a key prefix of the
+// test's own, whose keys it deletes when the test ends. It never flushes.
+func sharedRedis(t testing.TB, poolSize int) (*redis.Client, string) {
+	t.Helper()
+	client := newRedisClient(t, redisAddr, poolSize)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	needRedis(t, client.Ping(ctx).Err())
+	prefix := "portcullis-test:" + t.Name() + ":" + randomHex(t) + ":"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+	})
+	return client, prefix
+}
+
+func randomHex(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// redisServer is a redis-server of the test's own, without persistence,
+// that the test stops and starts.
+type redisServer struct {
+	t    testing.TB
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func newRedisServer(t testing.TB) *redisServer {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	needRedis(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	s := &redisServer{t: t, port: port, dir: t.TempDir()}
+	s.start(path)
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+
+func (s *redisServer) start(path string) {
+	s.t.Helper()
+	if path == "" {
+		path = "redis-server"
+	}
+	s.cmd = exec.Command(path, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", s.addr(), 100*time.Millisecond)
+		if err == nil {
+			_ = conn.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server on %s did not start: %v", s.addr(), err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *redisServer) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}

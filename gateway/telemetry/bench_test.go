@@ -1,0 +1,110 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/portcullis/portcullis/gateway/telemetry"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/protobuf/proto"
+)
+
+// benchTelemetry is the telemetry of a benchmark. Off is a nil Telemetry.
+// On samples every span and batches it to an exporter that drops it,
+// aggregates the metrics and formats the access lines as JSON before
+// discarding them. Untraced is on with a no-op tracer: what a gateway
+// costs with no OTEL_* variable set.
+func benchTelemetry(b *testing.B, mode string) *telemetry.Telemetry {
+	b.Helper()
+	var tp trace.TracerProvider
+	switch mode {
+	case "off":
+		return nil
+	case "untraced":
+		tp = tracenoop.NewTracerProvider()
+	default:
+		sdk := sdktrace.NewTracerProvider(
+			sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()),
+		)
+		b.Cleanup(func() { _ = sdk.Shutdown(context.Background()) })
+		tp = sdk
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	tel, err := telemetry.New(context.Background(),
+		telemetry.WithTracerProvider(tp),
+		telemetry.WithMeterProvider(mp),
+		telemetry.WithLogger(telemetry.NewLogger(io.Discard, slog.LevelInfo)),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tel
+}
+
+var benchModes = []string{"off", "untraced", "on"}
+
+// BenchmarkHandler serves a unary call in process: the gate, the
+// interceptors and the handler, without a network.
+func BenchmarkHandler(b *testing.B) {
+	body, err := proto.Marshal(&licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA", BusinessKind: "restaurant"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			tel := benchTelemetry(b, mode)
+			_, h := licensingv1connect.NewLicensingServiceHandler(&backend{},
+				append(tel.HandlerOptions(), connect.WithRequestGate(tel.WrapGate(testGate)))...)
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, procListRequirements, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/proto")
+				req.Header.Set("Authorization", "Bearer "+tokenAllowed)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGateway makes a unary call over cleartext HTTP/2 to a gateway
+// that forwards it to a backend over cleartext HTTP/2, the gateway's
+// telemetry off or on.
+func BenchmarkGateway(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			tel := benchTelemetry(b, mode)
+			_, backendHandler := licensingv1connect.NewLicensingServiceHandler(&backend{})
+			backendSrv := newH2CServer(b, backendHandler)
+			gw := &gateway{backend: licensingv1connect.NewLicensingServiceClient(newH2CClient(b), backendSrv.URL,
+				connect.WithInterceptors(tel.ClientInterceptor()))}
+			_, gwHandler := licensingv1connect.NewLicensingServiceHandler(gw,
+				append(tel.HandlerOptions(), connect.WithRequestGate(tel.WrapGate(testGate)))...)
+			client := licensingv1connect.NewLicensingServiceClient(newH2CClient(b), newH2CServer(b, gwHandler).URL)
+			msg := &licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := client.ListRequirements(b.Context(), withToken(msg, tokenAllowed)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package telemetry
+
+import (
+	"context"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// decisionInterceptor runs inside otelconnect's server interceptor on the
+// gateway's handlers: it records the call's decision on the span otelconnect
+// started, counts the call and writes its access line. On clients it does
+// nothing.
+type decisionInterceptor struct {
+	t *Telemetry
+}
+
+// WrapUnary instruments a unary handler.
+func (i *decisionInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	t := i.t
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		spec := req.Spec()
+		if spec.IsClient {
+			return next(ctx, req)
+		}
+		c := callFrom(ctx)
+		if c == nil {
+			c = newCall(ctx, t.cfg.now())
+			ctx = c
+		}
+		p := t.procedures.get(spec.Procedure)
+		t.inst.active.Add(ctx, 1, p.active...)
+		defer t.inst.active.Add(ctx, -1, p.active...)
+		res, err := next(ctx, req)
+		t.finish(ctx, c, p, req.Peer(), req.Header(), err)
+		return res, err
+	}
+}
+
+// WrapStreamingClient leaves clients alone.
+func (i *decisionInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler instruments a streaming handler; the stream counts
+// as in flight until the handler returns.
+func (i *decisionInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	t := i.t
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		c := callFrom(ctx)
+		if c == nil {
+			c = newCall(ctx, t.cfg.now())
+			ctx = c
+		}
+		p := t.procedures.get(conn.Spec().Procedure)
+		t.inst.active.Add(ctx, 1, p.active...)
+		defer t.inst.active.Add(ctx, -1, p.active...)
+		err := next(ctx, conn)
+		t.finish(ctx, c, p, conn.Peer(), conn.RequestHeader(), err)
+		return err
+	}
+}
+
+// finish records the decision of a call that passed the gate.
+func (t *Telemetry) finish(ctx context.Context, c *call, p *procedure, peer connect.Peer, header http.Header, err error) {
+	d := decide(ctx, err, c.forwarded.Load())
+	elapsed := t.cfg.now().Sub(c.start)
+	span := trace.SpanFromContext(ctx)
+	var sc trace.SpanContext
+	if span.IsRecording() {
+		annotate(span, &d)
+		sc = span.SpanContext()
+	}
+	t.count(ctx, p, d.outcome)
+	t.logCall(ctx, p.full, peer, header, &d, elapsed, sc)
+}
+
+// count counts a call's decision.
+func (t *Telemetry) count(ctx context.Context, p *procedure, o outcome) {
+	t.inst.decisions.Add(ctx, 1, p.decisions[o]...)
+	if o == outcomeRateLimited {
+		t.inst.rateLimited.Add(ctx, 1, p.limited...)
+	}
+}
+
+// outcomeAttributes are the portcullis.outcome attributes, built once.
+var outcomeAttributes = func() (attrs [numOutcomes]attribute.KeyValue) {
+	for o := range numOutcomes {
+		attrs[o] = keyOutcome.String(o.String())
+	}
+	return attrs
+}()
+
+// annotate records a decision on a span: the outcome, the client and its
+// tier, what a denial lacked and the limit that fired. Never the token.
+func annotate(span trace.Span, d *decision) {
+	var attrs [5]attribute.KeyValue
+	attrs[0] = outcomeAttributes[d.outcome]
+	n := 1
+	if d.clientID != "" {
+		attrs[n] = keyClientID.String(d.clientID)
+		n++
+	}
+	if d.tier != "" {
+		attrs[n] = keyTier.String(d.tier)
+		n++
+	}
+	if len(d.missing) > 0 {
+		attrs[n] = keyMissingPermissions.StringSlice(d.missing)
+		n++
+	}
+	if d.policy != "" {
+		attrs[n] = keyRateLimitPolicy.String(d.policy)
+		n++
+	}
+	span.SetAttributes(attrs[:n]...)
+}
+
+// clientInterceptor is otelconnect's client side plus a note, in the
+// inbound call, that the call was forwarded.
+type clientInterceptor struct {
+	next connect.Interceptor
+}
+
+// WrapUnary instruments a unary forwarding client.
+func (i *clientInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	next = i.next.WrapUnary(next)
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			markForwarded(ctx)
+		}
+		return next(ctx, req)
+	}
+}
+
+// WrapStreamingClient instruments a streaming forwarding client.
+func (i *clientInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	next = i.next.WrapStreamingClient(next)
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		markForwarded(ctx)
+		return next(ctx, spec)
+	}
+}
+
+// WrapStreamingHandler instruments a handler as otelconnect does; the
+// interceptor is meant for clients.
+func (i *clientInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return i.next.WrapStreamingHandler(next)
+}

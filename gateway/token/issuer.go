@@ -1,0 +1,204 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Issuer is a trusted token issuer: what its tokens must say and where its
+// keys come from. Set exactly one key source: JWKSURL, Discover, JWKSFile,
+// JWKS or Secret.
+type Issuer struct {
+	// Issuer is the iss claim of its tokens, compared exactly. With
+	// Discover, it is also the URL its metadata is found under.
+	Issuer string
+	// Audiences are the aud values accepted: a token must name at least one.
+	Audiences []string
+
+	// JWKSURL is the URL of the issuer's key set (RFC 7517 §5), fetched
+	// before the first token and kept fresh in the background.
+	JWKSURL string
+	// Discover finds the key set URL in the issuer's metadata: the
+	// jwks_uri of /.well-known/oauth-authorization-server (RFC 8414), or
+	// else of /.well-known/openid-configuration (OpenID Connect Discovery).
+	Discover bool
+	// JWKSFile is a local file holding the key set, read once by
+	// [NewVerifier]. Unlike a fetched one it may hold shared secrets
+	// (kty oct).
+	JWKSFile string
+	// JWKS is the key set itself, as JSON, with the same rules as JWKSFile.
+	JWKS []byte
+	// Secret is a shared secret of at least 32 bytes for HMAC-signed
+	// tokens (HS256 unless Algorithms says otherwise), for deployments
+	// where the issuer and the verifiers are one party.
+	Secret []byte
+
+	// Algorithms is the allowlist of JWS algorithms (RFC 7518), such as
+	// "RS256", "ES256" or "EdDSA". When empty: every RSA, ECDSA and EdDSA
+	// algorithm for public keys, HS256 for a secret. A token's algorithm
+	// must also be one its key can use; "none" never passes.
+	Algorithms []string
+	// Type, when set, is the typ header tokens must carry, such as "at+jwt"
+	// (RFC 9068), compared without case and with an optional
+	// "application/" prefix (RFC 7515 §4.1.9).
+	Type string
+}
+
+// source names the key source of an issuer.
+type source uint8
+
+const (
+	sourceURL source = iota + 1
+	sourceDiscover
+	sourceFile
+	sourceInline
+	sourceSecret
+)
+
+// issuer is a trusted issuer at run time.
+type issuer struct {
+	name      string
+	audiences []string
+	algs      algSet
+	typ       string // lower case, without "application/"
+	source    source
+
+	keys atomic.Pointer[keyIndex]
+
+	ready     chan struct{} // closed after the first successful fetch
+	readyOnce sync.Once
+	lastErr   atomic.Pointer[error]
+
+	mu        sync.Mutex
+	jwksURL   string // known, or discovered
+	inflight  *fetchCall
+	lastFetch time.Time // of the last on-demand fetch
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+func (is *issuer) markReady() {
+	is.readyOnce.Do(func() { close(is.ready) })
+}
+
+func (is *issuer) isReady() bool {
+	select {
+	case <-is.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// newIssuer checks the configuration of one issuer.
+func newIssuer(cfg Issuer) (*issuer, error) {
+	var problems []string
+	if cfg.Issuer == "" {
+		problems = append(problems, "Issuer is empty")
+	}
+	if len(cfg.Audiences) == 0 || slices.Contains(cfg.Audiences, "") {
+		problems = append(problems, "Audiences is empty or holds an empty value")
+	}
+	is := &issuer{
+		name:      cfg.Issuer,
+		audiences: slices.Clone(cfg.Audiences),
+		ready:     make(chan struct{}),
+		typ:       normalizeType(cfg.Type),
+	}
+	var sources []string
+	if cfg.JWKSURL != "" {
+		sources = append(sources, "JWKSURL")
+		is.source = sourceURL
+		is.jwksURL = cfg.JWKSURL
+		if err := checkFetchURL(cfg.JWKSURL); err != nil {
+			problems = append(problems, "JWKSURL: "+err.Error())
+		}
+	}
+	if cfg.Discover {
+		sources = append(sources, "Discover")
+		is.source = sourceDiscover
+		if err := checkFetchURL(cfg.Issuer); err != nil {
+			problems = append(problems, "Issuer (with Discover): "+err.Error())
+		}
+	}
+	if cfg.JWKSFile != "" {
+		sources = append(sources, "JWKSFile")
+		is.source = sourceFile
+	}
+	if len(cfg.JWKS) > 0 {
+		sources = append(sources, "JWKS")
+		is.source = sourceInline
+	}
+	if len(cfg.Secret) > 0 {
+		sources = append(sources, "Secret")
+		is.source = sourceSecret
+	}
+	if len(sources) != 1 {
+		problems = append(problems, fmt.Sprintf("set exactly one key source of JWKSURL, Discover, JWKSFile, JWKS and Secret, not %d", len(sources)))
+	}
+	if len(cfg.Algorithms) == 0 {
+		is.algs = defaultAsymmetric
+		if is.source == sourceSecret {
+			is.algs = defaultSymmetric
+		}
+	}
+	for _, name := range cfg.Algorithms {
+		a := parseAlg([]byte(name))
+		if a == algInvalid {
+			problems = append(problems, fmt.Sprintf("algorithm %q is not supported", name))
+			continue
+		}
+		is.algs |= setOf(a)
+	}
+	if is.source == sourceSecret && is.algs&^hmacAlgs != 0 {
+		problems = append(problems, "a Secret verifies only HS256, HS384 and HS512")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("issuer %q: %s", cfg.Issuer, strings.Join(problems, "; "))
+	}
+	return is, nil
+}
+
+// checkFetchURL accepts absolute http and https URLs.
+func checkFetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("not an absolute http or https URL")
+	}
+	return nil
+}
+
+func normalizeType(t string) string {
+	t = strings.ToLower(t)
+	return strings.TrimPrefix(t, "application/")
+}
+
+// typeMatches compares a typ header with the required type (RFC 7515
+// §4.1.9: media types are case-insensitive and may omit "application/").
+func (is *issuer) typeMatches(typ []byte) bool {
+	if len(typ) > 12 && strings.EqualFold(string(typ[:12]), "application/") {
+		typ = typ[12:]
+	}
+	return strings.EqualFold(string(typ), is.typ)
+}
+
+func (is *issuer) acceptsAudience(aud []byte) bool {
+	for _, a := range is.audiences {
+		if stringEquals(aud, a) {
+			return true
+		}
+	}
+	return false
+}

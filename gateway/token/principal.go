@@ -1,0 +1,48 @@
+package token
+
+import (
+	"context"
+	"time"
+)
+
+// Principal is the verified caller of a call: who it is and what its token
+// grants. A Principal is immutable once built; share it freely.
+type Principal struct {
+	// Subject is the token's sub claim.
+	Subject string
+	// ClientID is the OAuth client the token was issued to: the client_id
+	// claim (RFC 9068), or the subject when the token has none.
+	ClientID string
+	// Issuer is the token's iss claim, one of the trusted issuers.
+	Issuer string
+	// Masks holds the permission claim: domain → mask. Never nil for a
+	// verified token; empty when the token grants nothing. The map may be
+	// shared with other principals whose tokens carry the same claim: read
+	// it, never modify it.
+	Masks map[string]uint64
+	// Tier is the token's tier claim (such as "free" or "pro"), or "".
+	Tier string
+	// TokenID is the jti claim, or "".
+	TokenID string
+	// ExpiresAt is the token's exp claim.
+	ExpiresAt time.Time
+	// Claims holds the claims the verifier was configured to keep (see
+	// WithClaims), by name, decoded from JSON with numbers as json.Number;
+	// nil when there are none.
+	Claims map[string]any
+}
+
+type principalKey struct{}
+
+// NewContext returns a copy of ctx that carries p.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the Principal in ctx, if any. Handlers behind the
+// gateway's or a backend's interceptor call it to learn who is calling;
+// public methods called without a token have none.
+func FromContext(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}

@@ -1,0 +1,192 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// Verifier verifies bearer tokens: compact JWS tokens (RFC 7515) carrying
+// JWT claims (RFC 7519) signed by one of its trusted issuers. It is safe
+// for concurrent use.
+type Verifier struct {
+	cfg     *config
+	issuers map[string]*issuer // by iss
+	list    []*issuer
+	cache   *tokenCache
+	fetch   *fetcher
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	caches map[*issuer]*jwk.Cache
+
+	errTooLarge *Error
+
+	strings interned[string]            // subjects, client ids, tiers
+	masks   interned[map[string]uint64] // by the raw perms claim
+}
+
+// NewVerifier returns a verifier that trusts issuers. It reads local key
+// sets at once and starts fetching remote ones in the background; [Verifier.Ready]
+// tells when every issuer's keys are in. Background work stops when ctx is
+// done or [Verifier.Close] is called.
+func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, error) {
+	if len(issuers) == 0 {
+		return nil, errors.New("token: no trusted issuer")
+	}
+	cfg := newConfig(opts)
+	v := &Verifier{
+		cfg:         cfg,
+		issuers:     make(map[string]*issuer, len(issuers)),
+		cache:       newTokenCache(cfg.cacheSize),
+		caches:      make(map[*issuer]*jwk.Cache),
+		errTooLarge: refuse(ErrMalformed, fmt.Sprintf("token larger than %d bytes", cfg.maxSize)),
+	}
+	var problems []error
+	for _, c := range issuers {
+		is, err := newIssuer(c)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		if _, dup := v.issuers[is.name]; dup {
+			problems = append(problems, fmt.Errorf("issuer %q is listed twice", is.name))
+			continue
+		}
+		if err := v.loadLocal(is, c); err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		v.issuers[is.name] = is
+		v.list = append(v.list, is)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("token: %w", errors.Join(problems...))
+	}
+	v.ctx, v.cancel = context.WithCancel(ctx)
+	v.fetch = newFetcher(v.ctx, cfg)
+	for _, is := range v.list {
+		if is.source == sourceURL || is.source == sourceDiscover {
+			v.wg.Add(1)
+			go v.firstFetch(is)
+		}
+	}
+	return v, nil
+}
+
+// loadLocal installs the keys of issuers whose keys are local.
+func (v *Verifier) loadLocal(is *issuer, c Issuer) error {
+	var doc []byte
+	switch is.source {
+	case sourceSecret:
+		ix, err := secretIndex(c.Secret, "")
+		if err != nil {
+			return fmt.Errorf("issuer %q: %w", is.name, err)
+		}
+		is.keys.Store(ix)
+		is.markReady()
+		return nil
+	case sourceFile:
+		var err error
+		if doc, err = os.ReadFile(c.JWKSFile); err != nil {
+			return fmt.Errorf("issuer %q: %w", is.name, err)
+		}
+	case sourceInline:
+		doc = c.JWKS
+	default:
+		return nil
+	}
+	set, err := jwk.Parse(doc)
+	if err != nil {
+		return fmt.Errorf("issuer %q: key set: %w", is.name, err)
+	}
+	if err := v.install(is, set, true); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Ready returns nil once the keys of every issuer were fetched at least
+// once, else an error naming the issuers still waiting and why. A
+// gateway reports itself not ready until then.
+//
+// Once ready, a verifier stays ready: it can answer for every issuer. When
+// an issuer is down, the keys fetched last keep serving; when it answers
+// with a key set without a usable key, its tokens are refused as untrusted
+// until it publishes one again.
+func (v *Verifier) Ready() error {
+	var waiting []string
+	for _, is := range v.list {
+		if is.isReady() {
+			continue
+		}
+		msg := "issuer " + is.name + ": keys not fetched yet"
+		if err := is.lastErr.Load(); err != nil {
+			msg += ": " + (*err).Error()
+		}
+		waiting = append(waiting, msg)
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	return &Error{Kind: ErrKeysUnavailable, Reason: "token: " + strings.Join(waiting, "; ")}
+}
+
+// WaitReady waits until [Verifier.Ready] returns nil or ctx is done.
+func (v *Verifier) WaitReady(ctx context.Context) error {
+	for _, is := range v.list {
+		select {
+		case <-is.ready:
+		case <-ctx.Done():
+			if err := v.Ready(); err != nil {
+				return fmt.Errorf("%w: %w", ctx.Err(), err)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// Close stops the background fetches.
+func (v *Verifier) Close() {
+	v.cancel()
+	v.wg.Wait()
+}
+
+// Verify verifies raw, a compact JWS, and returns its principal. A
+// token verified before and still valid is answered from the cache,
+// without allocating. Errors are *[Error], their Kind one of the sentinels
+// such as [ErrExpired].
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	if raw == "" {
+		return nil, errMissing
+	}
+	if len(raw) > v.cfg.maxSize {
+		return nil, v.errTooLarge
+	}
+	now := v.cfg.clock.Now()
+	if p, ok := v.cache.get(raw, now); ok {
+		return p, nil
+	}
+	p, e, err := v.verify(ctx, raw, now)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(e, now)
+	return p, nil
+}
+
+// bytesOf returns the bytes of s without copying. They must not be
+// modified: only hashing, decoding and comparison read them.
+func bytesOf(s string) []byte {
+	return unsafe.Slice(unsafe.StringData(s), len(s))
+}

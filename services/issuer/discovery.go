@@ -1,0 +1,99 @@
+package issuer
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// metadata is the authorization server metadata (RFC 8414 §2), also served
+// as OpenID Connect discovery so that verifiers that know only that path
+// find the JWKS. The issuer is no OpenID provider: it issues no ID tokens.
+type metadata struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+}
+
+func (s *Server) buildMetadata() ([]byte, error) {
+	m := metadata{
+		Issuer:                            s.issuer,
+		TokenEndpoint:                     s.TokenURL(),
+		JWKSURI:                           s.JWKSURL(),
+		ScopesSupported:                   []string{},
+		ResponseTypesSupported:            []string{}, // no authorization endpoint
+		GrantTypesSupported:               []string{grantClientCredentials},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+	}
+	for _, d := range s.cat.Domains() {
+		for _, p := range d.Permissions {
+			m.ScopesSupported = append(m.ScopesSupported, p.String())
+		}
+	}
+	return json.MarshalIndent(m, "", "  ")
+}
+
+func (s *Server) routes() http.Handler {
+	u, _ := url.Parse(s.issuer) // checked by New
+	path := u.EscapedPath()
+	mux := http.NewServeMux()
+	mux.HandleFunc(path+TokenPath, s.serveToken) // any method: non-POST gets an OAuth error
+	mux.HandleFunc("GET "+path+JWKSPath, s.serveJWKS)
+	mux.HandleFunc("GET "+MetadataPath+path, s.serveMetadata)
+	mux.HandleFunc("GET "+path+OpenIDConfigurationPath, s.serveMetadata)
+	return mux
+}
+
+// maxAge is the Cache-Control of the public documents.
+func (s *Server) cacheControl() string {
+	return "public, max-age=" + strconv.FormatInt(int64(s.cfg.jwksMaxAge.Seconds()), 10)
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", s.cacheControl())
+	w.Write(s.metadata)
+}
+
+// serveJWKS serves the published keys: the active one, pending ones, and
+// retired ones until the tokens they signed have expired. Max-age is short
+// so that rotations propagate; the ETag lets caches revalidate cheaply.
+func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	v, err := s.view()
+	if err != nil {
+		s.logger().Error("issuer: JWKS", "error", err)
+		http.Error(w, "no keys", http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", s.cacheControl())
+	h.Set("ETag", v.etag)
+	if etagMatches(r.Header.Get("If-None-Match"), v.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/jwk-set+json")
+	w.Write(v.jwks)
+}
+
+// etagMatches applies If-None-Match (RFC 9110 §13.1.2): a weak comparison
+// against a list of entity tags, or "*".
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for candidate := range strings.SplitSeq(header, ",") {
+		candidate = strings.TrimSpace(candidate)
+		if candidate == "*" || strings.TrimPrefix(candidate, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,86 @@
+// Package issuer is an OAuth 2.0 authorization server for machine clients:
+// the client credentials grant (RFC 6749 §4.4), issuing JWT access tokens
+// (RFC 9068) whose "perms" claim holds the permission masks of the proto
+// catalog, domain → mask, as the gateway reads them.
+//
+// A client is registered with the names of the permissions it is granted
+// (see [AddClient], or "portcullis clients add"); the issuer resolves them
+// through the [catalog.Catalog], so a grant naming an unknown permission is
+// an error when the registry loads. A token carries every granted
+// permission, or the subset the client asks for with the scope parameter:
+//
+//	cat, err := catalog.New(protoregistry.GlobalFiles)
+//	...
+//	srv, err := issuer.New(issuer.Config{
+//		IssuerURL:    "https://auth.example.com",
+//		Audience:     "https://api.example.com",
+//		KeyDir:       "/var/lib/portcullis/keys",
+//		RegistryPath: "/etc/portcullis/clients.yaml",
+//	}, cat)
+//	...
+//	defer srv.Close()
+//	http.ListenAndServeTLS(":443", cert, key, srv.Handler())
+//
+// A client then gets a token with any OAuth 2.0 library:
+//
+//	cfg := clientcredentials.Config{
+//		ClientID:     "billing-sync",
+//		ClientSecret: secret,
+//		TokenURL:     "https://auth.example.com/oauth2/token",
+//		Scopes:       []string{"LIC.READ_ORDERS"}, // optional: fewer than granted
+//	}
+//	token, err := cfg.Token(ctx)
+//
+// The token's header is {"alg", "kid", "typ": "at+jwt"}; its claims are iss,
+// sub and client_id (the client id), aud, iat, nbf (= iat), exp, jti (128
+// random bits), scope (the permissions it carries, space-separated), perms
+// (domain → mask, non-zero masks only) and tier (when the client has one).
+//
+// # Endpoints
+//
+// Under the path of the issuer URL: POST /oauth2/token, GET
+// /.well-known/jwks.json, and the metadata (RFC 8414) at GET
+// /.well-known/oauth-authorization-server and GET
+// /.well-known/openid-configuration, so a verifier needs only the issuer
+// URL. The JWKS is served with a short max-age (5 minutes by default) and
+// an ETag.
+//
+// The token endpoint answers errors as RFC 6749 §5.2 says, as JSON
+// {"error", "error_description"} with Cache-Control: no-store:
+// invalid_request (400; 405 for a method other than POST, 413 for a body
+// over 16 KiB), invalid_client (401, with WWW-Authenticate: Basic),
+// unsupported_grant_type and invalid_scope (400). invalid_grant and
+// unauthorized_client cannot arise: the client credentials grant has no
+// grant to be invalid, and every registered client may use it. A source
+// address or client id over the limit of failed authentications gets 429
+// with Retry-After and temporarily_unavailable: §5.2 has no code for it,
+// and invalid_client would claim credentials were wrong that were not even
+// checked.
+//
+// # Secrets
+//
+// The registry keeps only argon2id hashes (PHC string format; bcrypt hashes
+// are accepted too). An unknown client and a wrong secret take the same
+// path, with a hash verified against a dummy for the unknown client, and
+// get the same answer. Successful verifications are cached for a few
+// minutes, keyed by an HMAC of id and secret, so that clients fetching
+// tokens often do not pay argon2id's deliberate cost each time.
+//
+// # Keys and rotation
+//
+// Signing keys are private JWK files (mode 0600), one per key and named
+// after its kid (the RFC 7638 thumbprint), in a directory of mode 0700 that
+// others may not write to. They carry two extra members, created_at and
+// activates_at. A first key is generated when the directory holds none.
+// [RotateKey] adds a key that signs from its activation; the key it
+// replaces stays in the JWKS until every token it signed has expired (the
+// maximum token lifetime plus [RetentionMargin]), then leaves it.
+//
+// # Reloading
+//
+// The issuer polls the key directory and the registry file every 2 seconds
+// ([WithReloadInterval]) and applies changes without a restart; registry
+// and key file writes are atomic renames. A file that fails to load leaves
+// the previous state in place and is logged; [Server.Reload] does the same
+// on demand (on SIGHUP, say) and returns the error.
+package issuer

@@ -1,0 +1,376 @@
+package issuer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	yamlv3 "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/yaml"
+
+	"github.com/portcullis/portcullis/gateway/catalog"
+)
+
+// Client is a client of the registry as its operators see it: never its
+// secret, nor the secret's hash.
+type Client struct {
+	// ID is the client_id, 1 to 128 letters, digits, '.', '_' or '-',
+	// starting with a letter or digit.
+	ID string
+	// Grants names the permissions the client may ask for, such as
+	// "LIC.READ_ORDERS". A token carries all of them unless the client asks
+	// for fewer with the scope parameter.
+	Grants []string
+	// Tier is the client's tier, such as "free" or "pro", or "".
+	Tier string
+	// TokenLifetime is the lifetime of the client's tokens; 0 means the
+	// issuer's default.
+	TokenLifetime time.Duration
+}
+
+// Errors of the registry functions.
+var (
+	ErrClientExists  = errors.New("client already exists")
+	ErrUnknownClient = errors.New("no such client")
+)
+
+var (
+	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	tierPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// registryFile is the YAML registry:
+//
+//	clients:
+//	- id: billing-sync
+//	  secret_hash: $argon2id$v=19$m=19456,t=2,p=1$...$...
+//	  grants: [LIC.READ_ORDERS, ORD.READ]
+//	  tier: pro
+//	  token_lifetime: 30m
+//
+// It is read strictly with sigs.k8s.io/yaml (unknown fields and duplicate
+// keys are errors) and written with go.yaml.in/yaml/v3, which keeps the
+// fields in this order.
+type registryFile struct {
+	Clients []clientEntry `json:"clients" yaml:"clients"`
+}
+
+type clientEntry struct {
+	ID            string   `json:"id" yaml:"id"`
+	SecretHash    string   `json:"secret_hash" yaml:"secret_hash"`
+	Grants        []string `json:"grants" yaml:"grants,flow"`
+	Tier          string   `json:"tier,omitempty" yaml:"tier,omitempty"`
+	TokenLifetime duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
+}
+
+// duration is a time.Duration written as a Go duration string, "30m".
+type duration time.Duration
+
+func (d duration) String() string {
+	s := time.Duration(d).String()
+	s, _ = strings.CutSuffix(s, "m0s")
+	if strings.HasSuffix(s, "h0") {
+		s = strings.TrimSuffix(s, "0")
+	} else if !strings.HasSuffix(s, "s") && !strings.HasSuffix(s, "h") {
+		s += "m"
+	}
+	return s
+}
+
+func (d duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`token_lifetime must be a duration such as "30m" or "2h"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("token_lifetime: %w", err)
+	}
+	*d = duration(v)
+	return nil
+}
+
+const registryHeader = "# Clients of the Portcullis token issuer, managed with \"portcullis clients\".\n" +
+	"# Secrets are kept only as argon2id hashes.\n"
+
+// registry is a validated registry, ready for the token endpoint.
+type registry struct {
+	clients map[string]*client
+}
+
+// client is a registered client, with its grants resolved through the
+// catalog.
+type client struct {
+	id       string
+	hash     string
+	masks    map[string]uint64 // domain → mask, non-zero masks only
+	scope    string            // the granted permissions, space-separated, in catalog order
+	tier     string
+	lifetime time.Duration // 0: the issuer's default
+}
+
+// decodeRegistry parses a registry file strictly: unknown fields and
+// duplicate keys are errors.
+func decodeRegistry(data []byte) (*registryFile, error) {
+	var f registryFile
+	if len(bytes.TrimSpace(data)) == 0 {
+		return &f, nil
+	}
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// readRegistryFile reads the registry at path; a missing file is an empty
+// registry.
+func readRegistryFile(path string) (*registryFile, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &registryFile{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := decodeRegistry(data)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// compile validates every client of f, resolving grants through cat, and
+// returns the registry or an error listing every problem.
+func (f *registryFile) compile(cat *catalog.Catalog, maxLifetime time.Duration) (*registry, error) {
+	r := &registry{clients: make(map[string]*client, len(f.Clients))}
+	var errs []error
+	for i, e := range f.Clients {
+		c, err := e.compile(cat, maxLifetime)
+		if err != nil {
+			name := fmt.Sprintf("client %q", e.ID)
+			if e.ID == "" {
+				name = fmt.Sprintf("client #%d", i+1)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			continue
+		}
+		if _, dup := r.clients[c.id]; dup {
+			errs = append(errs, fmt.Errorf("client %q: %w", c.id, ErrClientExists))
+			continue
+		}
+		r.clients[c.id] = c
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (e *clientEntry) compile(cat *catalog.Catalog, maxLifetime time.Duration) (*client, error) {
+	if err := validateClient(e.ID, e.Tier, time.Duration(e.TokenLifetime), maxLifetime); err != nil {
+		return nil, err
+	}
+	if e.SecretHash == "" {
+		return nil, errors.New("no secret_hash")
+	}
+	if err := checkHash(e.SecretHash); err != nil {
+		return nil, err
+	}
+	masks, err := grantMasks(cat, e.Grants)
+	if err != nil {
+		return nil, err
+	}
+	return &client{
+		id:       e.ID,
+		hash:     e.SecretHash,
+		masks:    masks,
+		scope:    scopeOf(cat, masks),
+		tier:     e.Tier,
+		lifetime: time.Duration(e.TokenLifetime),
+	}, nil
+}
+
+func validateClient(id, tier string, lifetime, maxLifetime time.Duration) error {
+	switch {
+	case !clientIDPattern.MatchString(id):
+		return fmt.Errorf("client id %q is not 1 to 128 letters, digits, '.', '_' or '-' starting with a letter or digit", id)
+	case tier != "" && !tierPattern.MatchString(tier):
+		return fmt.Errorf("tier %q is not 1 to 64 letters, digits, '.', '_' or '-' starting with a letter or digit", tier)
+	case lifetime < 0 || (lifetime > 0 && lifetime < time.Second):
+		return fmt.Errorf("token_lifetime %s is below 1s", lifetime)
+	case lifetime > maxLifetime:
+		return fmt.Errorf("token_lifetime %s is above the maximum %s", lifetime, maxLifetime)
+	}
+	return nil
+}
+
+// grantMasks resolves permission names to masks, naming every unknown one.
+func grantMasks(cat *catalog.Catalog, grants []string) (map[string]uint64, error) {
+	var unknown []string
+	masks := make(map[string]uint64)
+	for _, g := range grants {
+		p, ok := cat.Permission(g)
+		if !ok {
+			unknown = append(unknown, fmt.Sprintf("%q", g))
+			continue
+		}
+		masks[p.Domain] |= p.Mask
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("grants unknown permission %s: not in the catalog", strings.Join(unknown, ", "))
+	}
+	return masks, nil
+}
+
+// scopeOf names the permissions of masks, space-separated, in catalog
+// order.
+func scopeOf(cat *catalog.Catalog, masks map[string]uint64) string {
+	var b strings.Builder
+	for _, p := range cat.Granted(masks) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// loadRegistry reads and validates the registry at path.
+func loadRegistry(path string, cat *catalog.Catalog, maxLifetime time.Duration) (*registry, error) {
+	f, err := readRegistryFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := f.compile(cat, maxLifetime)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// updateRegistry applies change to the registry at path under an exclusive
+// lock, and writes the result atomically with mode 0600. When cat is not
+// nil, the result must validate against it.
+func updateRegistry(path string, cat *catalog.Catalog, maxLifetime time.Duration, change func(*registryFile) error) error {
+	if path == "" {
+		return errors.New("no registry path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := readRegistryFile(path)
+	if err != nil {
+		return err
+	}
+	if err := change(f); err != nil {
+		return err
+	}
+	slices.SortFunc(f.Clients, func(a, b clientEntry) int { return strings.Compare(a.ID, b.ID) })
+	if cat != nil {
+		if _, err := f.compile(cat, maxLifetime); err != nil {
+			return fmt.Errorf("registry %s: %w", path, err)
+		}
+	}
+	if f.Clients == nil {
+		f.Clients = []clientEntry{}
+	}
+	var buf bytes.Buffer
+	buf.WriteString(registryHeader)
+	enc := yamlv3.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(f); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// AddClient adds a client to the registry at path (created, with its
+// directory, if missing) and returns its new secret: 32 random bytes,
+// base64url. Only the secret's hash is stored: show the secret to the
+// operator once, and never log it. Every grant must name a permission of
+// cat. It honours [WithHasher] and [WithMaxLifetime].
+func AddClient(path string, cat *catalog.Catalog, c Client, opts ...Option) (string, error) {
+	if cat == nil {
+		return "", errors.New("no catalog")
+	}
+	cfg := newConfig(opts)
+	if err := validateClient(c.ID, c.Tier, c.TokenLifetime, cfg.maxLifetime); err != nil {
+		return "", err
+	}
+	if _, err := grantMasks(cat, c.Grants); err != nil {
+		return "", err
+	}
+	secret := newSecret()
+	hash, err := cfg.hasher.Hash([]byte(secret))
+	if err != nil {
+		return "", err
+	}
+	err = updateRegistry(path, cat, cfg.maxLifetime, func(f *registryFile) error {
+		for _, e := range f.Clients {
+			if e.ID == c.ID {
+				return fmt.Errorf("client %q: %w", c.ID, ErrClientExists)
+			}
+		}
+		f.Clients = append(f.Clients, clientEntry{
+			ID:            c.ID,
+			SecretHash:    hash,
+			Grants:        append([]string{}, c.Grants...),
+			Tier:          c.Tier,
+			TokenLifetime: duration(c.TokenLifetime),
+		})
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// ListClients returns the clients of the registry at path, sorted by id;
+// a missing file has none.
+func ListClients(path string) ([]Client, error) {
+	f, err := readRegistryFile(path)
+	if err != nil {
+		return nil, err
+	}
+	clients := make([]Client, 0, len(f.Clients))
+	for _, e := range f.Clients {
+		clients = append(clients, Client{ID: e.ID, Grants: e.Grants, Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime)})
+	}
+	slices.SortFunc(clients, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
+	return clients, nil
+}
+
+// RevokeClient removes the client id from the registry at path. Running
+// issuers refuse it from their next reload; tokens it already holds stay
+// valid until they expire.
+func RevokeClient(path, id string) error {
+	return updateRegistry(path, nil, 0, func(f *registryFile) error {
+		i := slices.IndexFunc(f.Clients, func(e clientEntry) bool { return e.ID == id })
+		if i < 0 {
+			return fmt.Errorf("client %q: %w", id, ErrUnknownClient)
+		}
+		f.Clients = slices.Delete(f.Clients, i, i+1)
+		return nil
+	})
+}

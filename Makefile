@@ -32,12 +32,15 @@ test:
 run:
 	$(GO) run ./cmd/portcullis dev
 
-## bench: micro-benchmarks (benchstat summary) and the end-to-end load harness; rewrites BENCHMARKS.md
+## bench: micro-benchmarks (benchstat summary), redis-benchmark's baseline, and the end-to-end load harness; rewrites BENCHMARKS.md
 bench:
 	mkdir -p benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300ms -count 6 ./gateway/... ./services/... > benchmarks/micro.txt
 	$(GO) tool benchstat benchmarks/micro.txt > benchmarks/micro-benchstat.txt
-	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md
+	sha=$$(redis-cli -h 127.0.0.1 script load 'return 1') && \
+	  redis-benchmark -h 127.0.0.1 -q -c 50 -n 200000 evalsha $$sha 0 | tr '\r' '\n' | tail -n 1 > benchmarks/redis-benchmark.txt
+	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md -cpuprofile benchmarks/gateway-cpu.pprof
+	$(GO) run ./cmd/loadtest -quick -gateway-env GOGC=100 -out benchmarks/gogc100
 
 clean:
 	rm -rf bin

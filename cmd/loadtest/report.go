@@ -20,6 +20,10 @@ type report struct {
 	CPUs     int           `json:"cpus"`
 	GoOS     string        `json:"goos"`
 	Recorded time.Time     `json:"recorded"`
+	// GatewayEnv is what -gateway-env added to the gateway's environment.
+	GatewayEnv []string `json:"gateway_env,omitempty"`
+	// Profile is where the gateway's CPU went under -cpuprofile's load.
+	Profile []share `json:"gateway_profile,omitempty"`
 }
 
 func newReport(results []result, took time.Duration) *report {
@@ -79,6 +83,9 @@ func (r *report) markdown(outDir string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Recorded %s on %s with %d CPUs, in %s. Backend, gateway and load generator share those CPUs.\n\n",
 		r.Recorded.Format("2006-01-02 15:04 MST"), r.GoOS, r.CPUs, r.Took.Round(time.Second))
+	if len(r.GatewayEnv) > 0 {
+		fmt.Fprintf(&b, "The gateway ran with `%s` in its environment.\n\n", strings.Join(r.GatewayEnv, " "))
+	}
 	b.WriteString("### Unary calls (PlaceOrder), reused token\n\n")
 	b.WriteString("| scenario | direct req/s | gateway req/s | throughput | direct p50 / p90 / p99 ms | gateway p50 / p90 / p99 ms | added p50 ms | backend CPU s/1k | gateway CPU s/1k | gateway ÷ backend CPU |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -118,6 +125,14 @@ func (r *report) markdown(outDir string) string {
 		}
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.4f | %.4f |\n", p.direct.Scenario, p.direct.PerSecond, p.gateway.PerSecond,
 			ratio(p.gateway.PerSecond, p.direct.PerSecond), p.direct.BackendCPU, p.gateway.GatewayCPU)
+	}
+	if len(r.Profile) > 0 {
+		fmt.Fprintf(&b, "\n### Where the gateway's CPU goes (%s, profiled in an extra run)\n\n", profiledScenario.name())
+		b.WriteString("| layer | share of the gateway's CPU |\n|---|---:|\n")
+		for _, s := range r.Profile {
+			fmt.Fprintf(&b, "| %s | %.1f%% |\n", s.Layer, s.Percent)
+		}
+		b.WriteString("\nEach profile sample counts for the innermost layer on its stack: a write syscall made by the HTTP/2 client counts for the client.\n")
 	}
 	fmt.Fprintf(&b, "\n![latency](%s) ![cpu](%s)\n", filepath.ToSlash(filepath.Join(outDir, "latency.svg")), filepath.ToSlash(filepath.Join(outDir, "cpu.svg")))
 	return b.String()

@@ -26,12 +26,17 @@ func TestReport(t *testing.T) {
 		res(bidi, direct, 10000, 0, 0, 0.010),
 		res(bidi, viaGateway, 8000, 0, 0.012, 0.010),
 	}, time.Minute)
+	if md := r.markdown("benchmarks"); strings.Contains(md, "environment") {
+		t.Errorf("markdown names a gateway environment that was not set:\n%s", md)
+	}
+	r.GatewayEnv = []string{"GOGC=100"}
 	md := r.markdown("benchmarks")
 	for _, want := range []string{
 		"| unary grpc 100B c=16 | 4000 | 2000 | 0.50× | 1.00 / 2.00 / 3.00 | 3.00 / 6.00 / 9.00 | 2.00 | 0.100 | 0.150 | 1.50× |",
 		"| unary grpc 100B c=16 fresh-token | 1000 | 2000 | 6.00 | 3.00 | 0.400 | 0.150 |",
 		"| bidi grpc 100B c=8 | 10000 | 8000 | 0.80× | 0.0100 | 0.0120 |",
 		"![latency](benchmarks/latency.svg)",
+		"The gateway ran with `GOGC=100` in its environment.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

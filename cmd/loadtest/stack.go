@@ -46,7 +46,9 @@ func build(ctx context.Context, out string) error {
 	return cmd.Run()
 }
 
-func startStack(ctx context.Context, bin, work string) (*stack, error) {
+// startStack starts the backend and the gateway; gatewayEnv is added to
+// the gateway's environment.
+func startStack(ctx context.Context, bin, work string, gatewayEnv []string) (*stack, error) {
 	s := new(stack)
 	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -117,6 +119,7 @@ telemetry:
 		"OTEL_METRICS_EXPORTER=none",
 		"OTEL_LOGS_EXPORTER=none",
 	}
+	env = append(env, gatewayEnv...)
 	s.gateway, err = start(ctx, "gateway", bin, env, "gateway", "--config", cfgFile)
 	if err != nil {
 		s.stop()

@@ -28,7 +28,7 @@ var layers = []struct {
 	{"portcullis ratelimit", regexp.MustCompile(`^github\.com/portcullis/portcullis/gateway/ratelimit\.`)},
 	{"portcullis forward", regexp.MustCompile(`^github\.com/portcullis/portcullis/gateway/forward\.`)},
 	{"connect-go", regexp.MustCompile(`^connectrpc\.com/connect\.`)},
-	{"net/http", regexp.MustCompile(`^net/http\.`)},
+	{layerHTTPServer, regexp.MustCompile(`^net/http\.`)}, // or the client's: see layerOf
 	{"protobuf", regexp.MustCompile(`^google\.golang\.org/protobuf/`)},
 	{"Go scheduler", regexp.MustCompile(`^runtime\.(mcall|schedule|findRunnable|park_m|goexit0)$`)},
 }
@@ -91,26 +91,29 @@ func layerOf(s *profile.Sample) string {
 			}
 		}
 	}
-	for _, f := range frames {
-		if gcFrame.MatchString(f) {
-			return layerGC
-		}
+	if anyFrame(frames, gcFrame) {
+		return layerGC
 	}
 	for _, f := range frames {
 		for _, l := range layers {
 			if !l.re.MatchString(f) {
 				continue
 			}
-			if l.name != "net/http" {
-				return l.name
+			if l.name == layerHTTPServer && anyFrame(frames, http2ClientFrame) {
+				return layerHTTPClient
 			}
-			for _, g := range frames {
-				if http2ClientFrame.MatchString(g) {
-					return layerHTTPClient
-				}
-			}
-			return layerHTTPServer
+			return l.name
 		}
 	}
 	return layerOther
+}
+
+// anyFrame reports whether any of frames matches re.
+func anyFrame(frames []string, re *regexp.Regexp) bool {
+	for _, f := range frames {
+		if re.MatchString(f) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,8 +24,8 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	logger := newLogger(stderr, cfg.Telemetry.LogLevel)
-	if percent, set := tuneGC(os.LookupEnv); set {
-		logger.Debug("garbage collector tuned", "gogc", percent)
+	if tuneGC(os.LookupEnv) {
+		logger.Debug("garbage collector tuned", "gogc", gatewayGOGC)
 	}
 	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
 	if err != nil {
@@ -44,13 +44,13 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 const gatewayGOGC = 400
 
 // tuneGC sets the garbage-collection target to gatewayGOGC unless the
-// environment sets GOGC, and reports what it set.
-func tuneGC(lookupEnv func(string) (string, bool)) (percent int, set bool) {
+// environment sets GOGC, and reports whether it did.
+func tuneGC(lookupEnv func(string) (string, bool)) bool {
 	if _, ok := lookupEnv("GOGC"); ok {
-		return 0, false
+		return false
 	}
 	debug.SetGCPercent(gatewayGOGC)
-	return gatewayGOGC, true
+	return true
 }
 
 // newLogger returns a JSON logger at the named level.

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 )
 
 // AdminHandler returns the handler of the operator listener: /healthz (the
-// process is alive), /readyz (keys fetched, backends configured) and
-// /metrics (Prometheus), and /debug/pprof/ when profiling is on.
+// process is alive), /readyz (whether the gateway takes calls, and which
+// backends are failing), /metrics (Prometheus), and /debug/pprof/ when
+// profiling is on.
 func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
 func (g *Gateway) newAdmin() http.Handler {
@@ -16,13 +18,7 @@ func (g *Gateway) newAdmin() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := g.Ready(); err != nil {
-			writeStatus(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reason": err.Error()})
-			return
-		}
-		writeStatus(w, http.StatusOK, map[string]any{"status": "ready", "routes": len(g.cfg.Routes), "backends": len(g.backends)})
-	})
+	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", g.telemetry.MetricsHandler())
 	if g.cfg.Telemetry.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -31,6 +27,32 @@ func (g *Gateway) newAdmin() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	}
 	return mux
+}
+
+// readyz answers whether the gateway takes calls. It is not ready (503)
+// until every issuer's keys are fetched, once it has begun to drain, and
+// while every backend is failing, since then no routed call can succeed. A
+// gateway with some backends failing stays ready, as "degraded", and names
+// them: taking it out of a load balancer would fail the calls of every
+// other route too.
+func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
+	body := map[string]any{"routes": len(g.cfg.Routes), "backends": len(g.backends)}
+	failing := g.failingBackends()
+	if len(failing) > 0 {
+		body["failing_backends"] = failing
+	}
+	code := http.StatusOK
+	switch err := g.serving(); {
+	case err != nil:
+		code, body["status"], body["reason"] = http.StatusServiceUnavailable, "not ready", err.Error()
+	case len(failing) > 0 && len(failing) == len(g.backends):
+		code, body["status"], body["reason"] = http.StatusServiceUnavailable, "not ready", "every backend is failing: "+strings.Join(sortedKeys(failing), ", ")
+	case len(failing) > 0:
+		body["status"] = "degraded"
+	default:
+		body["status"] = "ready"
+	}
+	writeStatus(w, code, body)
 }
 
 func writeStatus(w http.ResponseWriter, code int, body map[string]any) {

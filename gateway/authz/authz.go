@@ -63,6 +63,18 @@ func (a *Authorizer) Authorize(ctx context.Context, procedure string, header htt
 	return a.decided(ctx, p), nil
 }
 
+// HoldsVerifiedToken reports whether the bearer token of header is one the
+// verifier has verified before and would accept from its cache right now.
+// It costs a cache lookup, no cryptography: an address guard uses it to let
+// known-good callers through while it refuses their neighbours.
+func (a *Authorizer) HoldsVerifiedToken(header http.Header) bool {
+	if a.verifier == nil {
+		return false
+	}
+	raw, err := bearer(header)
+	return err == nil && raw != "" && a.verifier.Cached(raw)
+}
+
 // check is the decision that Check, the gate and the interceptor share.
 func (a *Authorizer) check(ctx context.Context, m *catalog.Method, header http.Header) (*token.Principal, error) {
 	raw, err := bearer(header)

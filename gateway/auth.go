@@ -1,0 +1,65 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/token"
+)
+
+// newAuthorizer builds the token verifier of the configured issuers and
+// the authorizer that uses it.
+func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options) error {
+	if len(g.cfg.Issuers) > 0 {
+		observe := token.WithKeysObserver(func(issuer string, keys int, err error) {
+			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
+		})
+		opts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger))
+		var err error
+		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(opts, o.tokenOptions...)...); err != nil {
+			return fmt.Errorf("token verification: %w", err)
+		}
+		g.closers = append(g.closers, func() error { g.verifier.Close(); return nil })
+	}
+	var err error
+	if c.authorizer, err = authz.New(g.catalog, g.verifier); err != nil {
+		return fmt.Errorf("authorization: %w", err)
+	}
+	return nil
+}
+
+// issuers returns the verifier's view of the configured issuers.
+func issuers(cfgs []config.Issuer) []token.Issuer {
+	out := make([]token.Issuer, len(cfgs))
+	for i, c := range cfgs {
+		out[i] = token.Issuer{
+			Issuer:          c.Issuer,
+			Audiences:       c.Audiences,
+			Discover:        c.Discovery,
+			JWKSURL:         c.JWKSURL,
+			JWKSFile:        c.JWKSFile,
+			Secret:          c.HMACSecret,
+			Algorithms:      c.Algorithms,
+			Type:            c.Type,
+			AllowMissingKid: c.AllowMissingKid,
+		}
+	}
+	return out
+}
+
+// tokenOptions returns the verifier's settings from the tokens section.
+func tokenOptions(t config.Tokens) []token.Option {
+	return []token.Option{
+		token.WithSkew(t.Skew.Std()),
+		token.WithMaxAge(t.MaxAge.Std()),
+		token.WithMaxSize(t.MaxSize),
+		token.WithCacheSize(t.CacheSize),
+		token.WithRefreshInterval(t.RefreshInterval.Std()),
+		token.WithRefetchCooldown(t.RefetchCooldown.Std()),
+		token.WithRetryBackoff(t.RetryBackoff.Min.Std(), t.RetryBackoff.Max.Std()),
+		token.WithMaxConcurrentVerifications(t.MaxConcurrentVerifications),
+		token.WithPermissionClaim(t.PermissionClaim),
+	}
+}

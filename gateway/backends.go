@@ -1,0 +1,62 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+
+	"connectrpc.com/connect"
+
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/forward"
+	"github.com/portcullis/portcullis/gateway/token"
+)
+
+// alwaysDropped are request headers never forwarded: cookies belong to the
+// client's relation with the gateway's host, and the trace context is the
+// gateway's to set (its client span's), not the caller's to pass through.
+var alwaysDropped = []string{"Cookie", "Traceparent", "Tracestate", "Baggage"}
+
+// principalHeaders tells the backend who is calling. The forwarding handler
+// drops any such header a client sent, so a backend can trust them when
+// only the gateway can reach it.
+func principalHeaders(ctx context.Context, h http.Header) {
+	if p, ok := token.FromContext(ctx); ok {
+		h.Set(forward.ReservedHeaderPrefix+"Client-Id", p.ClientID)
+		if p.Tier != "" {
+			h.Set(forward.ReservedHeaderPrefix+"Tier", p.Tier)
+		}
+	}
+}
+
+// newBackend returns the client of a route's backend, probed for health
+// every health.interval.
+func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
+	opts := []forward.BackendOption{
+		forward.WithClientOptions(connect.WithInterceptors(g.telemetry.ClientInterceptor())),
+		forward.WithBackendLogger(g.logger),
+	}
+	if interval := g.cfg.Health.Interval.Std(); interval > 0 {
+		opts = append(opts, forward.WithHealthCheck(interval))
+	}
+	protocol, err := forward.ParseProtocol(route.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, forward.WithProtocol(protocol))
+	if route.CAFile != "" {
+		pem, err := os.ReadFile(route.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", route.CAFile)
+		}
+		opts = append(opts, forward.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	return forward.NewBackend(route.Backend, opts...)
+}

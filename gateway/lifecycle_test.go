@@ -1,0 +1,293 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/config"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/services/issuer"
+	"github.com/portcullis/portcullis/services/issuer/issuertest"
+	"github.com/portcullis/portcullis/services/licensing"
+)
+
+// served is a gateway run by Serve on its own listeners.
+type served struct {
+	gw     *gateway.Gateway
+	iss    *issuertest.Issuer
+	url    string
+	admin  string
+	cancel context.CancelFunc
+	done   chan error // Serve's result
+}
+
+func serveGateway(t *testing.T, extra string) *served {
+	t.Helper()
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := issuertest.Start(t, cat)
+	_, lic := licensing.New().Handler()
+	yaml := fmt.Sprintf(`
+issuers: [{issuer: %q, audiences: [%q], discovery: true}]
+routes:
+  - {service: example.licensing.v1.LicensingService, backend: %q}
+`, iss.URL, issuertest.Audience, serveH2C(t, lic)) + extra
+	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	main, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{gw: gw, iss: iss, url: "http://" + main.Addr().String(), admin: "http://" + admin.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- gw.Serve(ctx, main, admin) }()
+	t.Cleanup(cancel)
+	waitReady(t, s.admin)
+	return s
+}
+
+// TestDrain stops a gateway with streams open past the drain time: they end
+// with Unavailable and a message, new connections are refused meanwhile,
+// readiness says draining, and Serve reports a clean stop.
+func TestDrain(t *testing.T) {
+	t.Parallel()
+	s := serveGateway(t, "limits: {shutdown_timeout: 700ms}\n")
+	secret := s.iss.AddClient(t, issuer.Client{ID: "watcher", Grants: []string{"LIC.READ_ORDERS"}})
+	tok := s.iss.Token(t, "watcher", secret)
+
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(protocols))
+	opened := make(chan struct{}, len(protocols))
+	for name, opts := range protocols {
+		go func() {
+			client := licensingv1connect.NewLicensingServiceClient(&http.Client{Transport: bearer{tok: tok, base: h2cTransport()}}, s.url, opts...)
+			stream, err := client.WatchLicenceOrders(context.Background(), connect.NewRequest(&licensingv1.WatchLicenceOrdersRequest{BusinessId: "biz-acme"}))
+			if err != nil {
+				results <- result{name, err}
+				return
+			}
+			defer stream.Close()
+			if !stream.Receive() {
+				results <- result{name, fmt.Errorf("no first message: %w", stream.Err())}
+				return
+			}
+			opened <- struct{}{}
+			for stream.Receive() {
+			}
+			results <- result{name, stream.Err()}
+		}()
+	}
+	for range protocols {
+		select {
+		case <-opened:
+		case r := <-results:
+			t.Fatalf("%s stream: %v", r.name, r.err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("streams did not open")
+		}
+	}
+
+	start := time.Now()
+	s.cancel()
+	// While the streams drain, readiness says so and new connections are
+	// refused.
+	deadline := time.Now().Add(400 * time.Millisecond)
+	var ready map[string]any
+	for time.Now().Before(deadline) {
+		ready = readyz(t, s.admin)
+		if ready["status"] == "not ready" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(fmt.Sprint(ready["reason"]), "draining") {
+		t.Errorf("/readyz while draining = %v, want not ready, draining", ready)
+	}
+	if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(s.url, "http://"), time.Second); err == nil {
+		conn.Close()
+		t.Error("the main listener still accepts connections while draining")
+	}
+
+	for range protocols {
+		r := <-results
+		if connect.CodeOf(r.err) != connect.CodeUnavailable || !strings.Contains(r.err.Error(), "gateway shutting down") {
+			t.Errorf("%s stream open at the drain deadline ended with %v, want Unavailable: gateway shutting down", r.name, r.err)
+		}
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("Serve after a drain = %v, want nil (a clean stop)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after the drain")
+	}
+	if took := time.Since(start); took < 600*time.Millisecond || took > 3*time.Second {
+		t.Errorf("drain took %v, want about the drain time (700ms) plus a grace", took)
+	}
+}
+
+// TestDrainWithNothingOpen returns at once.
+func TestDrainWithNothingOpen(t *testing.T) {
+	t.Parallel()
+	s := serveGateway(t, "limits: {shutdown_timeout: 10s}\n")
+	start := time.Now()
+	s.cancel()
+	if err := <-s.done; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("an idle gateway took %v to stop", took)
+	}
+}
+
+func readyz(t *testing.T, admin string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(admin + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	body["code"] = resp.StatusCode
+	return body
+}
+
+// TestHealth checks grpc.health.v1 for the gateway and its routed services
+// with connect-go's and grpc-go's health clients, and /readyz's account of
+// failing backends.
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	// The orders backend is down: a port nothing listens on.
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	s := serveGateway(t, fmt.Sprintf(`
+  - {service: example.orders.v1.OrdersService, backend: %q}
+health: {interval: 50ms}
+`, deadURL))
+
+	const lic, ord = "example.licensing.v1.LicensingService", "example.orders.v1.OrdersService"
+	want := map[string]grpchealth.Status{"": grpchealth.StatusServing, lic: grpchealth.StatusServing, ord: grpchealth.StatusNotServing}
+	waitFor(t, 5*time.Second, func() error {
+		failing, _ := readyz(t, s.admin)["failing_backends"].(map[string]any)
+		if _, ok := failing[deadURL]; !ok {
+			return fmt.Errorf("/readyz failing_backends = %v, want %s", failing, deadURL)
+		}
+		return nil
+	})
+	ready := readyz(t, s.admin)
+	if ready["code"] != http.StatusOK || ready["status"] != "degraded" {
+		t.Errorf("/readyz with one of two backends down = %v, want 200 degraded", ready)
+	}
+
+	for name, opts := range protocols {
+		client := grpchealth.NewClient(&http.Client{Transport: h2cTransport()}, s.url, opts...)
+		for service, status := range want {
+			res, err := client.Check(context.Background(), &grpchealth.CheckRequest{Service: service})
+			if err != nil || res.Status != status {
+				t.Errorf("%s: Check(%q) = %v, %v; want %v", name, service, res, err, status)
+			}
+		}
+		_, err := client.Check(context.Background(), &grpchealth.CheckRequest{Service: "example.Unrouted"})
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Errorf("%s: Check of an unrouted service = %v, want NotFound", name, err)
+		}
+	}
+
+	conn, err := grpc.NewClient(strings.TrimPrefix(s.url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: lic})
+	if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("grpc-go Check(%q) = %v, %v; want SERVING", lic, res, err)
+	}
+	res, err = healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: ord})
+	if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("grpc-go Check(%q) = %v, %v; want NOT_SERVING", ord, res, err)
+	}
+}
+
+// TestUnknownServiceIsUnimplemented: a call to a service or method the
+// gateway does not route gets Unimplemented in the caller's protocol.
+func TestUnknownServiceIsUnimplemented(t *testing.T) {
+	t.Parallel()
+	s := serveGateway(t, "")
+	for name, opts := range protocols {
+		for _, url := range []string{s.url + "/example.Nothing/", s.url + "/example.licensing.v1.LicensingService/Nothing/"} {
+			client := connect.NewClient[licensingv1.ListRequirementsRequest, licensingv1.ListRequirementsResponse](
+				&http.Client{Transport: h2cTransport()}, strings.TrimSuffix(url, "/"), opts...)
+			_, err := client.CallUnary(context.Background(), connect.NewRequest(&licensingv1.ListRequirementsRequest{}))
+			if connect.CodeOf(err) != connect.CodeUnimplemented {
+				t.Errorf("%s %s = %v, want Unimplemented", name, url, err)
+			}
+		}
+	}
+	conn, err := grpc.NewClient(strings.TrimPrefix(s.url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	uerr := conn.Invoke(context.Background(), "/example.Nothing/Call", &licensingv1.ListRequirementsRequest{}, &licensingv1.ListRequirementsResponse{})
+	if status.Code(uerr) != codes.Unimplemented {
+		t.Errorf("grpc-go call of an unknown service = %v, want Unimplemented", uerr)
+	}
+}
+
+func waitFor(t *testing.T, within time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

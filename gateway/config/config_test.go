@@ -102,10 +102,7 @@ telemetry:
   log_level: loud
   trace_sample_ratio: 2
 `), env(map[string]string{"SHORT": "tooshort"}))
-	var cfgErr *config.Error
-	if !errors.As(err, &cfgErr) {
-		t.Fatalf("Parse = %v, want *config.Error", err)
-	}
+	got := mistakes(t, err)
 	want := []string{
 		`listen: ":notaport:" is not host:port`,
 		`admin: ":notaport:" is not host:port`,
@@ -134,25 +131,40 @@ telemetry:
 		`telemetry.trace_sample_ratio: 2 is not between 0 and 1`,
 	}
 	for _, w := range want {
-		if !slices.Contains(cfgErr.Mistakes, w) {
+		if !slices.Contains(got, w) {
 			t.Errorf("missing mistake %q", w)
 		}
 	}
-	if len(cfgErr.Mistakes) != len(want) {
-		t.Errorf("got %d mistakes, want %d:\n%v", len(cfgErr.Mistakes), len(want), err)
+	if len(got) != len(want) {
+		t.Errorf("got %d mistakes, want %d:\n%v", len(got), len(want), err)
 	}
 }
 
 func TestParseRejectsUnknownFields(t *testing.T) {
 	t.Parallel()
 	_, err := config.Parse("typo.yaml", []byte("listne: 127.0.0.1:1\nroutes: []\n"), env(nil))
-	if err == nil || !containsAll(err.Error(), "typo.yaml", `unknown field "listne"`) {
+	if err == nil || !containsAll(err.Error(), "typo.yaml:1:1: listne: unknown key", `did you mean "listen"?`) {
 		t.Errorf("Parse = %v", err)
 	}
 	_, err = config.Parse("dur.yaml", []byte("limits: {max_timeout: 5}\n"), env(nil))
-	if err == nil || !containsAll(err.Error(), `want a duration such as "1.5s"`) {
+	if err == nil || !containsAll(err.Error(), `dur.yaml:1:23: limits.max_timeout: want a duration such as "30s"`) {
 		t.Errorf("Parse = %v", err)
 	}
+}
+
+// mistakes returns the mistakes of a *config.Error as "path: message",
+// failing the test for any other error.
+func mistakes(t *testing.T, err error) []string {
+	t.Helper()
+	var cfgErr *config.Error
+	if !errors.As(err, &cfgErr) {
+		t.Fatalf("Parse = %v, want *config.Error", err)
+	}
+	out := make([]string, len(cfgErr.Mistakes))
+	for i, m := range cfgErr.Mistakes {
+		out[i] = m.Path + ": " + m.Message
+	}
+	return out
 }
 
 func containsAll(s string, subs ...string) bool {
@@ -178,12 +190,9 @@ func TestReadmeExample(t *testing.T) {
 		t.Fatal("README.md has no yaml block")
 	}
 	_, err = config.Parse("README.md", []byte(yaml), env(map[string]string{"REDIS_PASSWORD": "secret"}))
-	var cfgErr *config.Error
-	if !errors.As(err, &cfgErr) {
-		t.Fatalf("Parse = %v; want only the missing image file reported", err)
-	}
+	got := mistakes(t, err)
 	// The example names an image file that exists only on the reader's machine.
-	if len(cfgErr.Mistakes) != 1 || !strings.HasPrefix(cfgErr.Mistakes[0], `descriptors.images[0]: "image.binpb"`) {
+	if len(got) != 1 || !strings.HasPrefix(got[0], `descriptors.images[0]: "image.binpb"`) {
 		t.Errorf("README example has mistakes beyond the missing image:\n%v", err)
 	}
 }

@@ -1,0 +1,53 @@
+package config_test
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/portcullis/portcullis/gateway/config"
+)
+
+func ExampleParse() {
+	cfg, err := config.Parse("portcullis.yaml", []byte(`
+issuers:
+  - issuer: https://auth.example.com
+    audiences: [portcullis]
+    discovery: true
+routes:
+  - service: example.licensing.v1.LicensingService
+    backend: http://licensing:8080
+limits:
+  max_timeout: 10s
+`), os.LookupEnv)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(cfg.Routes[0].Backend, cfg.Routes[0].Protocol)
+	fmt.Println(cfg.Limits.MaxTimeout, cfg.Limits.ShutdownTimeout)
+	fmt.Println(cfg.Issuers[0].RequiredType(), cfg.Tokens.MaxAgeLimit())
+	// Output:
+	// http://licensing:8080 grpc
+	// 10s 15s
+	// at+jwt 1h0m0s
+}
+
+func ExampleError() {
+	_, err := config.Parse("portcullis.yaml", []byte(`
+route:
+  - service: example.licensing.v1.LicensingService
+    backends: http://licensing:8080
+limits:
+  max_timeout: 30
+rate_limit:
+  default: {requests: 0, period: 1 minute}
+`), os.LookupEnv)
+	fmt.Println(err)
+	// Output:
+	// portcullis.yaml: 5 mistakes
+	// portcullis.yaml:2:1: route: unknown key; did you mean "routes"?
+	// portcullis.yaml:4:5: route[0].backends: unknown key; did you mean "backend"?
+	// portcullis.yaml:6:16: limits.max_timeout: want a duration such as "30s", got the number 30: add a unit
+	// portcullis.yaml:8:23: rate_limit.default.requests: must be at least 1
+	// portcullis.yaml:8:34: rate_limit.default.period: want a duration such as "30s", got "1 minute"; did you mean "1m"?
+}

@@ -30,9 +30,11 @@ var ProtoDir = func() string {
 // Compile compiles the named sources (file name → source text), which may
 // import anything under proto/ and the standard imports, and returns the
 // linked files with all their imports, each after the files that import it.
+// The files keep their source info, as `buf build` keeps it by default.
 func Compile(t testing.TB, sources map[string]string) []protoreflect.FileDescriptor {
 	t.Helper()
 	compiler := protocompile.Compiler{
+		SourceInfoMode: protocompile.SourceInfoStandard,
 		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
 			Accessor: func(path string) (io.ReadCloser, error) {
 				if src, ok := sources[path]; ok {

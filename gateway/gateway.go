@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	if err != nil {
 		return nil, err
 	}
-	if g.catalog, err = catalog.New(files); err != nil {
+	if g.catalog, err = newCatalog(files, cfg.Routes, g.logger); err != nil {
 		return nil, err
 	}
 	services, err := routedServices(cfg.Routes, g.catalog)
@@ -249,6 +249,28 @@ func filesOf(services []protoreflect.ServiceDescriptor) (*protoregistry.Files, e
 		}
 	}
 	return files, nil
+}
+
+// newCatalog builds the catalog for the routed services: a problem in one
+// of them, or in a domain one of their methods requires, stops the gateway;
+// any other is logged as a warning, and the services it touches, which no
+// route names, are left out. Names that are not valid are left to
+// routedServices to report.
+func newCatalog(files *protoregistry.Files, routes []config.Route, logger *slog.Logger) (*catalog.Catalog, error) {
+	var routed []protoreflect.FullName
+	for _, r := range routes {
+		if name := protoreflect.FullName(r.Service); name.IsValid() {
+			routed = append(routed, name)
+		}
+	}
+	cat, err := catalog.New(files, catalog.WithServices(routed...))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range cat.Warnings() {
+		logger.Warn("descriptors: problem outside the routed services", "problem", p)
+	}
+	return cat, nil
 }
 
 // routedServices finds each route's service among the catalog's services,

@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/portcullis/portcullis/internal/prototest"
 )
@@ -87,15 +83,7 @@ func TestCheckNamesEveryMistake(t *testing.T) {
 			for _, fd := range set.GetFile() {
 				fd.SourceCodeInfo = nil
 			}
-			data, err := proto.Marshal(set)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(t.TempDir(), "image.binpb")
-			if err := os.WriteFile(path, data, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return path
+			return prototest.WriteSet(t, set)
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,34 +48,16 @@ func ExampleCatalog_Masks() {
 	// Output: 3 1
 }
 
-// shopProto routes Orders; Legacy, which no gateway routes, forgot to
-// declare the access of Ping.
-const shopProto = `syntax = "proto3";
-package shop.v1;
-import "gateway/v1/options.proto";
-enum ShopPermission {
-  option (gateway.v1.domain) = {name: "SHOP"};
-  SHOP_PERMISSION_UNSPECIFIED = 0;
-  SHOP_PERMISSION_READ = 1 [(gateway.v1.permission) = {mask: 1}];
-}
-message M {}
-service Orders {
-  rpc Get(M) returns (M) { option (gateway.v1.access) = {requires: ["SHOP.READ"]}; }
-}
-service Legacy {
-  rpc Ping(M) returns (M);
-}
-`
-
 func ExampleWithServices() {
-	// Compile the source with source info, as buf build does, against the
-	// compiled-in vocabulary.
+	// Compile a file with source info, as buf build does, against the
+	// compiled-in vocabulary. Of its services, Orders is routed; Legacy,
+	// which is not, forgot to declare the access of Ping.
 	compiler := protocompile.Compiler{
 		SourceInfoMode: protocompile.SourceInfoStandard,
 		Resolver: protocompile.WithStandardImports(protocompile.ResolverFunc(func(path string) (protocompile.SearchResult, error) {
 			switch path {
 			case "shop.proto":
-				return protocompile.SearchResult{Source: strings.NewReader(shopProto)}, nil
+				return protocompile.SearchResult{Source: strings.NewReader(shop(orders + legacy))}, nil
 			case "gateway/v1/options.proto":
 				return protocompile.SearchResult{Desc: gatewayv1.File_gateway_v1_options_proto}, nil
 			}
@@ -111,7 +93,7 @@ func ExampleWithServices() {
 		fmt.Println("enforced:", m.Procedure)
 	}
 	// Output:
-	// error shop.proto:14:3 shop.v1.Legacy.Ping no-access
-	// warning shop.proto:14:3 shop.v1.Legacy.Ping no-access [shop.v1.Legacy]
+	// error shop.proto:15:3 shop.v1.Legacy.Ping no-access
+	// warning shop.proto:15:3 shop.v1.Legacy.Ping no-access [shop.v1.Legacy]
 	// enforced: /shop.v1.Orders/Get
 }

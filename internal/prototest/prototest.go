@@ -104,7 +104,14 @@ func Set(t testing.TB, sources map[string]string, exclude ...string) *descriptor
 // path.
 func WriteImage(t testing.TB, sources map[string]string, exclude ...string) string {
 	t.Helper()
-	data, err := proto.Marshal(Set(t, sources, exclude...))
+	return WriteSet(t, Set(t, sources, exclude...))
+}
+
+// WriteSet writes a descriptor set as a binary image in a temporary
+// directory and returns its path.
+func WriteSet(t testing.TB, set *descriptorpb.FileDescriptorSet) string {
+	t.Helper()
+	data, err := proto.Marshal(set)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,15 +51,21 @@ var examples = []example{
 	{"example/licensing/v1/licensing.proto", "LicensingService", "licensing", "NewLicensingServiceClient", "LIC.WRITE_ORDERS"},
 }
 
-// withProbe returns the example's proto source with one more RPC, Probe,
-// and its messages.
-func (e example) withProbe(t *testing.T) string {
+// source returns the example's proto source.
+func (e example) source(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(prototest.ProtoDir, filepath.FromSlash(e.proto)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := string(data)
+	return string(data)
+}
+
+// withProbe returns the example's proto source with one more RPC, Probe,
+// and its messages.
+func (e example) withProbe(t *testing.T) string {
+	t.Helper()
+	src := e.source(t)
 	start := strings.Index(src, "\nservice "+e.service+" {\n")
 	end := strings.Index(src[start+1:], "\n}\n")
 	if start < 0 || end < 0 {
@@ -203,11 +209,7 @@ func TestBackendsCompileWithANewRPC(t *testing.T) {
 func TestGatewayEnforcesANewRPC(t *testing.T) {
 	t.Parallel()
 	e, lic := examples[0], examples[1]
-	licensing, err := os.ReadFile(filepath.Join(prototest.ProtoDir, filepath.FromSlash(lic.proto)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	image := prototest.WriteImage(t, map[string]string{e.proto: e.withProbe(t), lic.proto: string(licensing)})
+	image := prototest.WriteImage(t, map[string]string{e.proto: e.withProbe(t), lic.proto: lic.source(t)})
 	files, err := catalog.LoadImage(image)
 	if err != nil {
 		t.Fatal(err)

@@ -42,8 +42,8 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 			JWKSFile:        c.JWKSFile,
 			Secret:          c.HMACSecret,
 			Algorithms:      c.Algorithms,
-			Type:            c.Type,
-			AllowMissingKid: c.AllowMissingKid,
+			Type:            c.RequiredType(),
+			AllowMissingKid: c.AllowMissingKID,
 		}
 	}
 	return out
@@ -53,7 +53,7 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 func tokenOptions(t config.Tokens) []token.Option {
 	return []token.Option{
 		token.WithSkew(t.Skew.Std()),
-		token.WithMaxAge(t.MaxAge.Std()),
+		token.WithMaxAge(t.MaxAgeLimit()),
 		token.WithMaxSize(t.MaxSize),
 		token.WithCacheSize(t.CacheSize),
 		token.WithRefreshInterval(t.RefreshInterval.Std()),

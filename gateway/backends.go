@@ -39,7 +39,7 @@ func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
 		forward.WithClientOptions(connect.WithInterceptors(g.telemetry.ClientInterceptor())),
 		forward.WithBackendLogger(g.logger),
 	}
-	if interval := g.cfg.Health.Interval.Std(); interval > 0 {
+	if interval := g.cfg.Health.ProbeInterval(); interval > 0 {
 		opts = append(opts, forward.WithHealthCheck(interval))
 	}
 	protocol, err := forward.ParseProtocol(route.Protocol)

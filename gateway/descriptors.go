@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -68,6 +69,28 @@ func filesOf(services []protoreflect.ServiceDescriptor) (*protoregistry.Files, e
 		}
 	}
 	return files, nil
+}
+
+// newCatalog builds the catalog for the routed services: a problem in one
+// of them, or in a domain one of their methods requires, stops the gateway;
+// any other is logged as a warning, and the services it touches, which no
+// route names, are left out. Names that are not valid are left to
+// routedServices to report.
+func newCatalog(files *protoregistry.Files, routes []config.Route, logger *slog.Logger) (*catalog.Catalog, error) {
+	var routed []protoreflect.FullName
+	for _, r := range routes {
+		if name := protoreflect.FullName(r.Service); name.IsValid() {
+			routed = append(routed, name)
+		}
+	}
+	cat, err := catalog.New(files, catalog.WithServices(routed...))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range cat.Warnings() {
+		logger.Warn("descriptors: problem outside the routed services", "problem", p)
+	}
+	return cat, nil
 }
 
 // routedServices finds each route's service among the catalog's services,

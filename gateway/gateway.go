@@ -57,7 +57,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	if err != nil {
 		return nil, err
 	}
-	if g.catalog, err = catalog.New(files); err != nil {
+	if g.catalog, err = newCatalog(files, cfg.Routes, g.logger); err != nil {
 		return nil, err
 	}
 	services, err := routedServices(cfg.Routes, g.catalog)

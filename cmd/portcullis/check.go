@@ -9,8 +9,10 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 )
 
-// runCheck validates the catalog: exit 0 and a summary when it is clean,
-// exit 1 listing every problem when it is not.
+// runCheck validates the catalog of every service, routed or not: exit 0
+// and a summary when it is clean, exit 1 listing every problem when it is
+// not, each at file:line:column when the descriptors carry source info (buf
+// images do by default) and at its file and element otherwise.
 func runCheck(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	image := fs.String("image", "", "a buf image (buf build -o FILE); default: the compiled-in services")

@@ -31,9 +31,8 @@ func TestCheckExamples(t *testing.T) {
 	}
 }
 
-func TestCheckNamesEveryMistake(t *testing.T) {
-	t.Parallel()
-	image := prototest.WriteImage(t, map[string]string{"bad/v1/bad.proto": `syntax = "proto3";
+// badProto breaks a rule on nearly every line.
+const badProto = `syntax = "proto3";
 package bad.v1;
 import "gateway/v1/options.proto";
 enum BadPermission {
@@ -55,26 +54,58 @@ service BadService {
   rpc Confused(M) returns (M) { option (gateway.v1.access) = {public: true, requires: ["GOOD.READ"]}; }
   rpc Typo(M) returns (M) { option (gateway.v1.access) = {requires: ["GOOD.RAED", "GOD.READ"]}; }
 }
-`})
-	code, stdout, stderr := runCLI(t, "check", "--image", image)
-	if code != 1 || stdout != "" {
-		t.Errorf("check = %d, stdout %q; want 1 and nothing", code, stdout)
+`
+
+func TestCheckNamesEveryMistake(t *testing.T) {
+	t.Parallel()
+	sources := map[string]string{"bad/v1/bad.proto": badProto}
+	mistakes := []struct{ at, problem string }{
+		{":4:1", `bad.v1.BadPermission: domain-name: domain name "bad"`},
+		{":7:3", "bad.v1.BAD_PERMISSION_READ: mask-power-of-two: mask 3 of bad.READ is not a power of two"},
+		{":8:3", "bad.v1.BAD_PERMISSION_WRITE: mask-range: mask 9007199254740992 of bad.WRITE is above 2^52"},
+		{":9:3", "bad.v1.BAD_PERMISSION_ADMIN: missing-permission:"},
+		{":15:3", "bad.v1.GOOD_PERMISSION_COPY: duplicate-mask: mask 1 of GOOD.COPY is already the mask of GOOD.READ"},
+		{":19:3", "bad.v1.BadService.Forgotten: no-access:"},
+		{":20:3", "bad.v1.BadService.Confused: public-and-requires:"},
+		{":21:3", `bad.v1.BadService.Typo: unknown-permission: requirement "GOOD.RAED" names no permission of domain GOOD`},
+		{":21:3", `bad.v1.BadService.Typo: unknown-domain: requirement "GOD.READ" names unknown domain "GOD"`},
 	}
-	for _, want := range []string{
-		`bad/v1/bad.proto: bad.v1.BadPermission: domain-name: domain name "bad"`,
-		"bad/v1/bad.proto: bad.v1.BAD_PERMISSION_READ: mask-power-of-two: mask 3 of bad.READ is not a power of two",
-		"bad/v1/bad.proto: bad.v1.BAD_PERMISSION_WRITE: mask-range: mask 9007199254740992 of bad.WRITE is above 2^52",
-		"bad/v1/bad.proto: bad.v1.BAD_PERMISSION_ADMIN: missing-permission:",
-		"bad/v1/bad.proto: bad.v1.GOOD_PERMISSION_COPY: duplicate-mask: mask 1 of GOOD.COPY is already the mask of GOOD.READ",
-		"bad/v1/bad.proto: bad.v1.BadService.Forgotten: no-access:",
-		"bad/v1/bad.proto: bad.v1.BadService.Confused: public-and-requires:",
-		`bad/v1/bad.proto: bad.v1.BadService.Typo: unknown-permission: requirement "GOOD.RAED" names no permission of domain GOOD`,
-		`bad/v1/bad.proto: bad.v1.BadService.Typo: unknown-domain: requirement "GOD.READ" names unknown domain "GOD"`,
-		"9 problem(s)",
+	for _, tc := range []struct {
+		name      string
+		image     func(t *testing.T) string
+		positions bool
+	}{
+		{"image with source info", func(t *testing.T) string { return prototest.WriteImage(t, sources) }, true},
+		{"image without source info", func(t *testing.T) string {
+			// buf build --exclude-source-info: the file path and element
+			// name still place every problem.
+			set := prototest.Set(t, sources)
+			for _, fd := range set.GetFile() {
+				fd.SourceCodeInfo = nil
+			}
+			return prototest.WriteSet(t, set)
+		}, false},
 	} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := runCLI(t, "check", "--image", tc.image(t))
+			if code != 1 || stdout != "" {
+				t.Errorf("check = %d, stdout %q; want 1 and nothing", code, stdout)
+			}
+			lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+			if len(lines) != len(mistakes)+1 || lines[len(lines)-1] != "9 problem(s)" {
+				t.Fatalf("stderr has %d lines, want %d and a count:\n%s", len(lines), len(mistakes)+1, stderr)
+			}
+			for i, m := range mistakes {
+				want := "bad/v1/bad.proto: " + m.problem
+				if tc.positions {
+					want = "bad/v1/bad.proto" + m.at + ": " + m.problem
+				}
+				if !strings.HasPrefix(lines[i], want) {
+					t.Errorf("line %d = %q, want it to start with %q", i+1, lines[i], want)
+				}
+			}
+		})
 	}
 }
 

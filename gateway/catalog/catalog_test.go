@@ -163,7 +163,7 @@ func TestMasksAndGranted(t *testing.T) {
 		t.Errorf("Granted = %q", got)
 	}
 	_, err = cat.Masks([]string{"LIC.READ_ORDERS", "LIC.FLY", "NOPE.READ", "garbage"})
-	if err == nil || err.Error() != `catalog: unknown permission "LIC.FLY", "NOPE.READ", "garbage"` {
+	if err == nil || err.Error() != `unknown permission "LIC.FLY", "NOPE.READ", "garbage": not in the catalog` {
 		t.Errorf("Masks(unknown) error = %v", err)
 	}
 }

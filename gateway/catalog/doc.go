@@ -18,6 +18,13 @@
 //		// the caller holds every permission the method requires
 //	}
 //
+// A gateway builds its catalog [WithServices], naming the services it
+// routes. A problem in their methods, or in a domain their methods require,
+// still stops it; any other problem, such as a method without access in a
+// service it does not route, is a warning ([Catalog.Warnings]), and the
+// services it touches are left out. A [Problem] gives its line and column
+// when the descriptors carry source info, as buf images do by default.
+//
 // Descriptors may be compiled in (protoregistry.GlobalFiles) or loaded at
 // run time from a buf image with [LoadImage], so a gateway can enforce the
 // access of services it was not compiled with.

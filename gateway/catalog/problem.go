@@ -2,7 +2,11 @@ package catalog
 
 import (
 	"fmt"
+	"log/slog"
+	"strconv"
 	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Rule names one validation rule. A [Problem] says which rule an element
@@ -31,21 +35,87 @@ const (
 	RuleStreamMessageLimit  Rule = "stream-message-limit" // message limits apply to client and bidi streams only
 )
 
+// Severity says whether a problem stops [New].
+type Severity int
+
+const (
+	// SeverityError stops New: the problem touches a service the catalog
+	// is for. It is the zero value, so that a problem fails closed.
+	SeverityError Severity = iota
+	// SeverityWarning does not stop New: the problem touches none of the
+	// services named by [WithServices], and the services it touches are
+	// left out of the catalog.
+	SeverityWarning
+)
+
+// String returns "error" or "warning".
+func (s Severity) String() string {
+	switch s {
+	case SeverityError:
+		return "error"
+	case SeverityWarning:
+		return "warning"
+	}
+	return "severity(" + strconv.Itoa(int(s)) + ")"
+}
+
 // Problem is one thing wrong in the declarations.
 type Problem struct {
-	File    string // the .proto file, such as "example/licensing/v1/licensing.proto"
-	Element string // the full name of the enum, value, service or method
-	Rule    Rule   // the rule broken
-	Message string // what is wrong, for people
+	File string // the .proto file, such as "example/licensing/v1/licensing.proto"
+	// Line and Column locate the element in File, from 1; both are 0 when
+	// the descriptors carry no source info (Go descriptors compiled in;
+	// buf images keep it unless built with --exclude-source-info).
+	Line, Column int
+	Element      string   // the full name of the enum, value, service or method
+	Rule         Rule     // the rule broken
+	Message      string   // what is wrong, for people
+	Severity     Severity // whether it stopped New
+	// Services are the services the problem touches, sorted: the one that
+	// declares the element, or, for a problem in the definition of a domain
+	// or of its permissions, every service requiring a permission of that
+	// domain. Empty when the problem touches no service, such as a
+	// permission outside any domain.
+	Services []protoreflect.FullName
 }
 
-// String formats the problem as "file: element: rule: message".
+// Position returns where the problem is: "file:line:column", or the file
+// alone when the descriptors carry no source info.
+func (p Problem) Position() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
+}
+
+// String formats the problem as "file:line:column: element: rule:
+// message", or "file: element: rule: message" without source info.
 func (p Problem) String() string {
-	return fmt.Sprintf("%s: %s: %s: %s", p.File, p.Element, p.Rule, p.Message)
+	return fmt.Sprintf("%s: %s: %s: %s", p.Position(), p.Element, p.Rule, p.Message)
 }
 
-// ValidationError lists every problem found in a set of declarations. [New]
-// returns it, never a catalog that is partly valid.
+// LogValue logs the problem as a group: at (its position), element, rule,
+// message, severity, and services when it touches any.
+func (p Problem) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("at", p.Position()),
+		slog.String("element", p.Element),
+		slog.String("rule", string(p.Rule)),
+		slog.String("message", p.Message),
+		slog.String("severity", p.Severity.String()),
+	}
+	if len(p.Services) > 0 {
+		names := make([]string, len(p.Services))
+		for i, s := range p.Services {
+			names[i] = string(s)
+		}
+		attrs = append(attrs, slog.String("services", strings.Join(names, ",")))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// ValidationError lists the problems that stopped [New]: those of severity
+// [SeverityError]. New returns it, never a catalog that is partly valid for
+// the services it is for.
 type ValidationError struct {
 	Problems []Problem
 }

@@ -30,9 +30,11 @@ var ProtoDir = func() string {
 // Compile compiles the named sources (file name → source text), which may
 // import anything under proto/ and the standard imports, and returns the
 // linked files with all their imports, each after the files that import it.
+// The files keep their source info, as `buf build` keeps it by default.
 func Compile(t testing.TB, sources map[string]string) []protoreflect.FileDescriptor {
 	t.Helper()
 	compiler := protocompile.Compiler{
+		SourceInfoMode: protocompile.SourceInfoStandard,
 		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
 			Accessor: func(path string) (io.ReadCloser, error) {
 				if src, ok := sources[path]; ok {
@@ -102,7 +104,14 @@ func Set(t testing.TB, sources map[string]string, exclude ...string) *descriptor
 // path.
 func WriteImage(t testing.TB, sources map[string]string, exclude ...string) string {
 	t.Helper()
-	data, err := proto.Marshal(Set(t, sources, exclude...))
+	return WriteSet(t, Set(t, sources, exclude...))
+}
+
+// WriteSet writes a descriptor set as a binary image in a temporary
+// directory and returns its path.
+func WriteSet(t testing.TB, set *descriptorpb.FileDescriptorSet) string {
+	t.Helper()
+	data, err := proto.Marshal(set)
 	if err != nil {
 		t.Fatal(err)
 	}

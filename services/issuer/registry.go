@@ -216,18 +216,9 @@ func validateClient(id, tier string, lifetime, maxLifetime time.Duration) error 
 
 // grantMasks resolves permission names to masks, naming every unknown one.
 func grantMasks(cat *catalog.Catalog, grants []string) (map[string]uint64, error) {
-	var unknown []string
-	masks := make(map[string]uint64)
-	for _, g := range grants {
-		p, ok := cat.Permission(g)
-		if !ok {
-			unknown = append(unknown, fmt.Sprintf("%q", g))
-			continue
-		}
-		masks[p.Domain] |= p.Mask
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("grants unknown permission %s: not in the catalog", strings.Join(unknown, ", "))
+	masks, err := cat.Masks(grants)
+	if err != nil {
+		return nil, fmt.Errorf("grants %w", err)
 	}
 	return masks, nil
 }

@@ -33,6 +33,10 @@ const (
 // Service implements licensingv1connect.LicensingServiceHandler in memory.
 // It is safe for concurrent use.
 type Service struct {
+	// Methods added to the proto answer CodeUnimplemented until they are
+	// written here, so that regenerating the code never breaks the build.
+	licensingv1connect.UnimplementedLicensingServiceHandler
+
 	clock          func() time.Time
 	identityHeader string
 

@@ -30,6 +30,10 @@ const resourceOrder = "example.orders.v1.Order"
 // Service implements ordersv1connect.OrdersServiceHandler in memory. It is
 // safe for concurrent use.
 type Service struct {
+	// Methods added to the proto answer CodeUnimplemented until they are
+	// written here, so that regenerating the code never breaks the build.
+	ordersv1connect.UnimplementedOrdersServiceHandler
+
 	clock          func() time.Time
 	identityHeader string
 

@@ -24,12 +24,12 @@ var extensions = func() *protoregistry.Types {
 	return types
 }()
 
-// option returns the value of extension xt in a descriptor's options, or
+// extension returns the value of extension xt in a descriptor's options, or
 // nil. Descriptors loaded at run time may hold the options as unknown
 // fields or as dynamic messages; re-parsing the encoded options with a
 // resolver of our own turns every form into the generated type, never
 // panicking on a mismatch.
-func option[T proto.Message](desc protoreflect.Descriptor, xt protoreflect.ExtensionType) (T, error) {
+func extension[T proto.Message](desc protoreflect.Descriptor, xt protoreflect.ExtensionType) (T, error) {
 	var zero T
 	opts := desc.Options()
 	if opts == nil || !opts.ProtoReflect().IsValid() {

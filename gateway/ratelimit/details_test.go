@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/ratelimit"
 )
 
 // wantedDetails are the details a refusal must carry: an ErrorInfo, a
@@ -19,6 +20,17 @@ type wantedDetails struct {
 	retry            time.Duration
 	quotaSubject     string
 	quotaDescription string
+}
+
+// limitedDetails are the details of a rate limit refusal.
+func limitedDetails(procedure, policy string, retry time.Duration, subject, description string) wantedDetails {
+	return wantedDetails{
+		reason:           ratelimit.ReasonRateLimited,
+		metadata:         map[string]string{"procedure": procedure, "policy": policy},
+		retry:            retry,
+		quotaSubject:     subject,
+		quotaDescription: description,
+	}
 }
 
 // wantDetails checks the details of a refusal, given as they were decoded

@@ -95,105 +95,6 @@ func TestGateRefusesBeforeReadingTheBody(t *testing.T) {
 	}
 }
 
-// TestGateUnary is TestInterceptorUnary with the decision in the gate: the
-// same fields on allowed calls, in every protocol, and on refusals the
-// same fields, details and pushback, in the error's metadata.
-func TestGateUnary(t *testing.T) {
-	t.Parallel()
-	for _, protocol := range protocols {
-		t.Run(protocol.name, func(t *testing.T) {
-			t.Parallel()
-			f := newGatedFixture(t, compiledCatalog(t), nil)
-			client := f.orders(protocol.opts...)
-			ctx := context.Background()
-			const policy = `"default";q=100;w=60`
-			for i := range 20 {
-				resp, err := getOrderAs(ctx, client, "acme", "")
-				if err != nil {
-					t.Fatalf("call %d: %v", i+1, err)
-				}
-				switch i {
-				case 0:
-					wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
-				case 18:
-					wantFields(t, resp.Header(), policy, `"default";r=1;t=12`, "")
-				case 19:
-					wantFields(t, resp.Header(), policy, `"default";r=0;t=1`, "")
-				}
-			}
-			_, err := getOrderAs(ctx, client, "acme", "")
-			cerr := wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 600ms")
-			wantFields(t, cerr.Meta(), policy, `"default";r=0;t=1`, "1")
-			wantDetails(t, connectDetails(t, cerr), wantedDetails{
-				reason:           ratelimit.ReasonRateLimited,
-				metadata:         map[string]string{"procedure": getOrder, "policy": "default"},
-				retry:            600 * time.Millisecond,
-				quotaSubject:     "client:acme",
-				quotaDescription: "calls 100 per 1m0s, burst 20, per client",
-			})
-			wantPushback(t, protocol.name, cerr.Meta(), "600")
-			if err := f.lastServerError(); err != nil {
-				t.Errorf("the interceptors saw %v: the gate refused, they never ran", err)
-			}
-
-			f.clock.Advance(600 * time.Millisecond)
-			resp, err := getOrderAs(ctx, client, "acme", "")
-			if err != nil {
-				t.Fatalf("after 600ms: %v", err)
-			}
-			wantFields(t, resp.Header(), policy, `"default";r=0;t=1`, "")
-		})
-	}
-}
-
-// TestGateCountsAStreamOnce opens streams of SyncOrders, which may be
-// opened twice a minute: the gate decides, the interceptor does not count
-// the stream again, and still limits its messages.
-func TestGateCountsAStreamOnce(t *testing.T) {
-	t.Parallel()
-	for _, protocol := range protocols[:2] {
-		t.Run(protocol.name, func(t *testing.T) {
-			t.Parallel()
-			f := newGatedFixture(t, testCatalog(t), nil)
-			client := f.orders(protocol.opts...)
-			open := func() *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse] {
-				stream := client.SyncOrders(context.Background())
-				stream.RequestHeader().Set("X-Test-Client", "acme")
-				t.Cleanup(func() { _ = stream.CloseResponse() })
-				return stream
-			}
-			send := func(stream *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse], id string) error {
-				if err := stream.Send(&ordersv1.SyncOrdersRequest{Order: &ordersv1.Order{Id: id}}); err != nil && !errors.Is(err, io.EOF) {
-					return err
-				}
-				_, err := stream.Receive()
-				return err
-			}
-			first := open()
-			for _, id := range []string{"a", "b", "c"} {
-				if err := send(first, id); err != nil {
-					t.Fatalf("message %s: %v", id, err)
-				}
-			}
-			wantFields(t, first.ResponseHeader(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=1;t=30`, "")
-			cerr := wantCode(t, send(first, "d"), connect.CodeResourceExhausted, "stream message rate limit exceeded for "+syncOrders+": retry in 100ms")
-			wantDetails(t, connectDetails(t, cerr), wantedDetails{
-				reason:           ratelimit.ReasonRateLimited,
-				metadata:         map[string]string{"procedure": syncOrders, "policy": "messages"},
-				retry:            100 * time.Millisecond,
-				quotaSubject:     "client:acme",
-				quotaDescription: "messages 10 per 1s, burst 3, per stream",
-			})
-			if err := send(open(), "e"); err != nil {
-				t.Fatalf("second stream: %v", err)
-			}
-			cerr = wantCode(t, send(open(), "f"), connect.CodeResourceExhausted, "rate limit exceeded for "+syncOrders+": retry in 30s")
-			wantFields(t, cerr.Meta(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=0;t=30`, "30")
-			wantPushback(t, protocol.name, cerr.Meta(), "30000")
-		})
-	}
-}
-
 // TestGateGRPCGo checks what a grpc-go client reads of a refusal in the
 // gate: the fields and the pushback as trailer metadata, the details in
 // the status.
@@ -225,13 +126,7 @@ func TestGateGRPCGo(t *testing.T) {
 			t.Errorf("denied: %s trailer metadata %q, want [%q]", key, got, want)
 		}
 	}
-	wantDetails(t, grpcDetails(t, err), wantedDetails{
-		reason:           ratelimit.ReasonRateLimited,
-		metadata:         map[string]string{"procedure": getOrder, "policy": "default"},
-		retry:            1250 * time.Millisecond,
-		quotaSubject:     "client:acme",
-		quotaDescription: "calls 4 per 5s, burst 1, per client",
-	})
+	wantDetails(t, grpcDetails(t, err), limitedDetails(getOrder, "default", 1250*time.Millisecond, "client:acme", "calls 4 per 5s, burst 1, per client"))
 }
 
 func TestGateStoreFailure(t *testing.T) {

@@ -236,61 +236,78 @@ func wantCode(t *testing.T, err error, code connect.Code, message string) *conne
 	return cerr
 }
 
+// fixtures are the two places the call's decision is taken in: the
+// interceptor alone, and the gate, the interceptor writing its fields.
+var fixtures = []struct {
+	name  string
+	new   func(t *testing.T, cat *catalog.Catalog, store ratelimit.Store, opts ...ratelimit.Option) *fixture
+	gated bool
+}{
+	{name: "interceptor", new: newFixture},
+	{name: "gate", new: newGatedFixture, gated: true},
+}
+
+// TestInterceptorUnary checks the fields and the refusal, in every
+// protocol, of a decision in the interceptor and in the gate: the same,
+// except that a refusal of the gate is in the error's metadata, and never
+// reaches the interceptors.
 func TestInterceptorUnary(t *testing.T) {
 	t.Parallel()
-	for _, protocol := range protocols {
-		t.Run(protocol.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, compiledCatalog(t), nil)
-			client := f.orders(protocol.opts...)
-			ctx := context.Background()
-			// GetOrder: 100 a minute, burst 20, one back every 600ms.
-			const policy = `"default";q=100;w=60`
-			for i := range 20 {
-				resp, err := getOrderAs(ctx, client, "acme", "")
-				if err != nil {
-					t.Fatalf("call %d: %v", i+1, err)
-				}
-				switch i {
-				case 0:
-					wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
-				case 18:
-					wantFields(t, resp.Header(), policy, `"default";r=1;t=12`, "")
-				case 19:
-					wantFields(t, resp.Header(), policy, `"default";r=0;t=1`, "")
-				}
-			}
-			_, err := getOrderAs(ctx, client, "acme", "")
-			cerr := wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 600ms")
-			if err := f.lastServerError(); !errors.Is(err, ratelimit.ErrLimited) {
-				t.Errorf("on the server, errors.Is(%v, ErrLimited) = false", err)
-			}
-			wantFields(t, cerr.Meta(), policy, `"default";r=0;t=1`, "1")
-			wantDetails(t, connectDetails(t, cerr), wantedDetails{
-				reason:           ratelimit.ReasonRateLimited,
-				metadata:         map[string]string{"procedure": getOrder, "policy": "default"},
-				retry:            600 * time.Millisecond,
-				quotaSubject:     "client:acme",
-				quotaDescription: "calls 100 per 1m0s, burst 20, per client",
+	for _, fx := range fixtures {
+		for _, protocol := range protocols {
+			t.Run(fx.name+"/"+protocol.name, func(t *testing.T) {
+				t.Parallel()
+				testUnary(t, fx.new(t, compiledCatalog(t), nil), protocol.name, protocol.opts, fx.gated)
 			})
-			wantPushback(t, protocol.name, cerr.Meta(), "600")
+		}
+	}
+}
 
-			// Another client has its own budget.
-			resp, err := getOrderAs(ctx, client, "globex", "")
-			if err != nil {
-				t.Fatal(err)
-			}
+func testUnary(t *testing.T, f *fixture, protocol string, opts []connect.ClientOption, gated bool) {
+	t.Helper()
+	client := f.orders(opts...)
+	ctx := context.Background()
+	// GetOrder: 100 a minute, burst 20, one back every 600ms.
+	const policy = `"default";q=100;w=60`
+	for i := range 20 {
+		resp, err := getOrderAs(ctx, client, "acme", "")
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		switch i {
+		case 0:
 			wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
+		case 18:
+			wantFields(t, resp.Header(), policy, `"default";r=1;t=12`, "")
+		case 19:
+			wantFields(t, resp.Header(), policy, `"default";r=0;t=1`, "")
+		}
+	}
+	_, err := getOrderAs(ctx, client, "acme", "")
+	cerr := wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 600ms")
+	if err := f.lastServerError(); gated && err != nil {
+		t.Errorf("the interceptors saw %v: the gate refused, they never ran", err)
+	} else if !gated && !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("on the server, errors.Is(%v, ErrLimited) = false", err)
+	}
+	wantFields(t, cerr.Meta(), policy, `"default";r=0;t=1`, "1")
+	wantDetails(t, connectDetails(t, cerr), limitedDetails(getOrder, "default", 600*time.Millisecond, "client:acme", "calls 100 per 1m0s, burst 20, per client"))
+	wantPushback(t, protocol, cerr.Meta(), "600")
 
-			// 600ms later, one more.
-			f.clock.Advance(599 * time.Millisecond)
-			_, err = getOrderAs(ctx, client, "acme", "")
-			wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 1ms")
-			f.clock.Advance(time.Millisecond)
-			if _, err := getOrderAs(ctx, client, "acme", ""); err != nil {
-				t.Fatalf("after 600ms: %v", err)
-			}
-		})
+	// Another client has its own budget.
+	resp, err := getOrderAs(ctx, client, "globex", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
+
+	// 600ms later, one more.
+	f.clock.Advance(599 * time.Millisecond)
+	_, err = getOrderAs(ctx, client, "acme", "")
+	wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 1ms")
+	f.clock.Advance(time.Millisecond)
+	if _, err := getOrderAs(ctx, client, "acme", ""); err != nil {
+		t.Fatalf("after 600ms: %v", err)
 	}
 }
 
@@ -485,13 +502,7 @@ func TestInterceptorPublicPerAddress(t *testing.T) {
 		}
 	}
 	cerr := wantCode(t, call("203.0.113.7"), connect.CodeResourceExhausted, "rate limit exceeded for "+listJurisdictions+": retry in 1s")
-	wantDetails(t, connectDetails(t, cerr), wantedDetails{
-		reason:           ratelimit.ReasonRateLimited,
-		metadata:         map[string]string{"procedure": listJurisdictions, "policy": "default"},
-		retry:            time.Second,
-		quotaSubject:     "address",
-		quotaDescription: "calls 60 per 1m0s, burst 10, per address",
-	})
+	wantDetails(t, connectDetails(t, cerr), limitedDetails(listJurisdictions, "default", time.Second, "address", "calls 60 per 1m0s, burst 10, per address"))
 	wantPushback(t, "grpc", cerr.Meta(), "1000")
 	if err := call("203.0.113.8"); err != nil {
 		t.Fatalf("another address: %v", err)
@@ -539,66 +550,67 @@ func TestInterceptorClientStream(t *testing.T) {
 			wantValues(t, cerr.Meta(), "RateLimit", `"default";r=18;t=2`, `"messages";r=0;t=1`)
 			wantValues(t, cerr.Meta(), "RateLimit-Policy", `"default";q=100;w=60, "messages";q=1000;w=1`, `"messages";q=1000;w=1`)
 			wantValues(t, cerr.Meta(), "Retry-After", "1")
-			wantDetails(t, connectDetails(t, cerr), wantedDetails{
-				reason:           ratelimit.ReasonRateLimited,
-				metadata:         map[string]string{"procedure": importOrders, "policy": "messages"},
-				retry:            time.Millisecond,
-				quotaSubject:     "client:acme",
-				quotaDescription: "messages 1000 per 1s, burst 100, per stream",
-			})
+			wantDetails(t, connectDetails(t, cerr), limitedDetails(importOrders, "messages", time.Millisecond, "client:acme", "messages 1000 per 1s, burst 100, per stream"))
 			wantPushback(t, protocol.name, cerr.Meta(), "1")
 		})
 	}
 }
 
+// TestInterceptorBidiStream checks that opening a stream counts as one
+// call, decided in the interceptor or in the gate (and then not counted
+// again), and that each stream's messages are limited.
 func TestInterceptorBidiStream(t *testing.T) {
 	t.Parallel()
 	// In the test catalog, SyncOrders may be opened twice a minute, burst 2,
 	// and each stream may send 10 messages a second, burst 3.
-	for _, protocol := range protocols[:2] {
-		t.Run(protocol.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, testCatalog(t), nil)
-			client := f.orders(protocol.opts...)
-			open := func() *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse] {
-				stream := client.SyncOrders(context.Background())
-				stream.RequestHeader().Set("X-Test-Client", "acme")
-				t.Cleanup(func() { _ = stream.CloseResponse() })
-				return stream
-			}
-			send := func(stream *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse], id string) (*ordersv1.SyncOrdersResponse, error) {
-				if err := stream.Send(&ordersv1.SyncOrdersRequest{Order: &ordersv1.Order{Id: id}}); err != nil && !errors.Is(err, io.EOF) {
-					return nil, err
+	for _, fx := range fixtures {
+		for _, protocol := range protocols[:2] {
+			t.Run(fx.name+"/"+protocol.name, func(t *testing.T) {
+				t.Parallel()
+				f := fx.new(t, testCatalog(t), nil)
+				client := f.orders(protocol.opts...)
+				open := func() *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse] {
+					stream := client.SyncOrders(context.Background())
+					stream.RequestHeader().Set("X-Test-Client", "acme")
+					t.Cleanup(func() { _ = stream.CloseResponse() })
+					return stream
 				}
-				return stream.Receive()
-			}
+				send := func(stream *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse], id string) (*ordersv1.SyncOrdersResponse, error) {
+					if err := stream.Send(&ordersv1.SyncOrdersRequest{Order: &ordersv1.Order{Id: id}}); err != nil && !errors.Is(err, io.EOF) {
+						return nil, err
+					}
+					return stream.Receive()
+				}
 
-			stream := open()
-			for _, id := range []string{"a", "b", "c"} {
-				resp, err := send(stream, id)
-				if err != nil {
-					t.Fatalf("message %s: %v", id, err)
+				stream := open()
+				for _, id := range []string{"a", "b", "c"} {
+					resp, err := send(stream, id)
+					if err != nil {
+						t.Fatalf("message %s: %v", id, err)
+					}
+					if resp.GetOrder().GetId() != id {
+						t.Fatalf("echo %q, want %q", resp.GetOrder().GetId(), id)
+					}
 				}
-				if resp.GetOrder().GetId() != id {
-					t.Fatalf("echo %q, want %q", resp.GetOrder().GetId(), id)
-				}
-			}
-			wantFields(t, stream.ResponseHeader(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=1;t=30`, "")
-			_, err := send(stream, "d")
-			cerr := wantCode(t, err, connect.CodeResourceExhausted, "stream message rate limit exceeded for "+syncOrders+": retry in 100ms")
-			wantValues(t, cerr.Meta(), "RateLimit", `"default";r=1;t=30`, `"messages";r=0;t=1`)
-			wantValues(t, cerr.Meta(), "Retry-After", "1")
+				wantFields(t, stream.ResponseHeader(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=1;t=30`, "")
+				_, err := send(stream, "d")
+				cerr := wantCode(t, err, connect.CodeResourceExhausted, "stream message rate limit exceeded for "+syncOrders+": retry in 100ms")
+				wantValues(t, cerr.Meta(), "RateLimit", `"default";r=1;t=30`, `"messages";r=0;t=1`)
+				wantValues(t, cerr.Meta(), "Retry-After", "1")
+				wantDetails(t, connectDetails(t, cerr), limitedDetails(syncOrders, "messages", 100*time.Millisecond, "client:acme", "messages 10 per 1s, burst 3, per stream"))
 
-			// Opening a stream counts as a call: the second is allowed, the
-			// third is not.
-			if _, err := send(open(), "e"); err != nil {
-				t.Fatalf("second stream: %v", err)
-			}
-			third := open()
-			_, err = send(third, "f")
-			cerr = wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+syncOrders+": retry in 30s")
-			wantFields(t, cerr.Meta(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=0;t=30`, "30")
-		})
+				// Opening a stream counts as a call: the second is allowed, the
+				// third is not.
+				if _, err := send(open(), "e"); err != nil {
+					t.Fatalf("second stream: %v", err)
+				}
+				third := open()
+				_, err = send(third, "f")
+				cerr = wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+syncOrders+": retry in 30s")
+				wantFields(t, cerr.Meta(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=0;t=30`, "30")
+				wantPushback(t, protocol.name, cerr.Meta(), "30000")
+			})
+		}
 	}
 }
 
@@ -712,13 +724,7 @@ func TestInterceptorGRPCGo(t *testing.T) {
 	if got := trailer.Get("grpc-retry-pushback-ms"); len(got) != 1 || got[0] != "1250" {
 		t.Errorf("denied: grpc-retry-pushback-ms trailer metadata %q, want [1250]", got)
 	}
-	wantDetails(t, grpcDetails(t, err), wantedDetails{
-		reason:           ratelimit.ReasonRateLimited,
-		metadata:         map[string]string{"procedure": getOrder, "policy": "default"},
-		retry:            1250 * time.Millisecond,
-		quotaSubject:     "client:acme",
-		quotaDescription: "calls 4 per 5s, burst 1, per client",
-	})
+	wantDetails(t, grpcDetails(t, err), limitedDetails(getOrder, "default", 1250*time.Millisecond, "client:acme", "calls 4 per 5s, burst 1, per client"))
 }
 
 // grpcDetails decodes the details of a grpc-go error.

@@ -416,9 +416,16 @@ func TestRedisSlowReplyIsNotAnOutage(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	limit := ratelimit.Limit{Requests: 1_000_000, Period: time.Second, Burst: 1_000_000}
-	if _, err := store.Allow(context.Background(), "warm-up", limit, 1); err != nil {
-		t.Fatal(err)
+	// Warm up: the script loaded, connections open. The first decisions
+	// of a loaded machine may take longer than the timeout.
+	for ok, deadline := 0, time.Now().Add(10*time.Second); ok < 20; {
+		if _, err := store.Allow(context.Background(), "warm-up", limit, 1); err == nil {
+			ok++
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
+	base := store.Stats()
 
 	type decision struct {
 		sent   time.Time
@@ -473,13 +480,13 @@ func TestRedisSlowReplyIsNotAnOutage(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no decision failed: Redis did not sleep")
 	}
-	// A spurious timeout of a loaded machine may fail a decision anywhere;
-	// an outage taken for real fails all of them for a second.
-	if late > 2 || after < 20 {
+	// A spurious timeout of a loaded machine may fail a few decisions
+	// anywhere; an outage taken for real fails all of them for a second.
+	if late*20 > after || after < 20 {
 		t.Fatalf("%d of the %d decisions sent from 100ms after Redis woke up failed", late, after)
 	}
-	if s := store.Stats(); s.Outages != 0 || s.Down {
-		t.Fatalf("Stats = %+v: the breaker opened", s)
+	if s := store.Stats(); s.Outages != base.Outages || s.Down {
+		t.Fatalf("Stats = %+v, and %+v before: the breaker opened", s, base)
 	}
 }
 

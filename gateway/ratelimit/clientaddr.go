@@ -54,15 +54,21 @@ func clientAddr(peer string, header http.Header, trusted []netip.Prefix) (netip.
 }
 
 // parseAddr parses an address with or without a port, as found in
-// RemoteAddr and X-Forwarded-For.
+// RemoteAddr and X-Forwarded-For. It tells the two forms apart by their
+// syntax, so that a well-formed address is parsed once, without an error
+// to allocate: a port follows an IPv4 address's only colon, or an IPv6
+// address in brackets.
 func parseAddr(s string) (netip.Addr, bool) {
-	addr, err := netip.ParseAddr(s)
-	if err != nil {
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		addrPort, err := netip.ParseAddrPort(s)
 		if err != nil {
 			return netip.Addr{}, false
 		}
-		addr = addrPort.Addr()
+		return addrPort.Addr().WithZone("").Unmap(), true
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, false
 	}
 	return addr.WithZone("").Unmap(), true
 }

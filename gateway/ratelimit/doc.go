@@ -1,6 +1,7 @@
 // Package ratelimit limits how often each client may call each method, as
 // the method declares in its (gateway.v1.access) option, and how fast a
-// client stream may send its messages.
+// client stream may send its messages; and its [Guard] refuses, before any
+// signature check, the addresses that keep failing authentication.
 //
 // # Usage
 //
@@ -13,7 +14,8 @@
 //
 //	cat, err := catalog.New(protoregistry.GlobalFiles)
 //	if err != nil { ... }
-//	store := ratelimit.NewMemory() // or ratelimit.NewRedis(redisClient)
+//	store, err := ratelimit.NewMemoryStore() // or ratelimit.NewRedis(redisClient)
+//	if err != nil { ... }
 //	defer store.Close()
 //	limiter, err := ratelimit.NewInterceptor(cat, store,
 //		ratelimit.WithPolicy(ratelimit.Policy{
@@ -24,6 +26,21 @@
 //	)
 //	if err != nil { ... }
 //	handler := connect.WithInterceptors(authenticate, authorize, limiter)
+//
+// A gateway decides earlier, in request gates, on the headers alone: a
+// call refused there never has its body read. [Interceptor.Gate] goes
+// after the gate that authenticates, and the same interceptor stays in the
+// chain, where it writes the decision's fields and limits stream messages
+// without deciding again. A [Guard] wraps the authenticating gate:
+//
+//	guard, err := ratelimit.NewGuard(ratelimit.WithTrustedProxies(proxies...))
+//	if err != nil { ... }
+//	defer guard.Close()
+//	options := []connect.HandlerOption{ // gates run in the order given
+//		connect.WithRequestGate(guard.Wrap(authorizer.Gate())),
+//		connect.WithRequestGate(limiter.Gate()),
+//		connect.WithInterceptors(limiter),
+//	}
 //
 // # Who is counted
 //
@@ -49,9 +66,15 @@
 //
 // A call over its limit fails with ResourceExhausted (HTTP 429), with a
 // message such as "rate limit exceeded for /pkg.Service/Method: retry in
-// 1.25s". Every limited call, allowed or not, carries the fields of
-// draft-ietf-httpapi-ratelimit-headers in its response headers, which gRPC
-// clients read as header metadata:
+// 1.25s", and the details google.rpc.ErrorInfo (reason RATE_LIMITED,
+// domain "portcullis.dev", metadata procedure and policy),
+// google.rpc.RetryInfo and google.rpc.QuotaFailure (subject
+// "client:<client id>", or "address" for an anonymous caller); in gRPC and
+// gRPC-Web, the trailer grpc-retry-pushback-ms too, which gRPC clients
+// that retry wait for. Every limited call, allowed or not, carries the
+// fields of draft-ietf-httpapi-ratelimit-headers in its response headers,
+// which gRPC clients read as header metadata (a refusal in the gate: as
+// trailer metadata):
 //
 //	RateLimit-Policy: "default";q=100;w=60
 //	RateLimit: "default";r=0;t=2
@@ -71,4 +94,23 @@
 // received with ResourceExhausted, and the stream ends with that error,
 // the fields in its trailers. RateLimit-Policy then lists the "messages"
 // policy next to the call's.
+//
+// # Failed authentication
+//
+// Verifying a forged token costs a signature check, tens of microseconds
+// of CPU, and an attacker can send them as fast as the network carries
+// them. The [Guard] counts, per client address (told as above), the calls
+// its gate refuses with Unauthenticated: past the failure budget, 20 per
+// 10s by default, it refuses the address's calls for a cool-down, 30s by
+// default, with ResourceExhausted, Retry-After and the details ErrorInfo
+// (reason AUTH_FAILURES) and RetryInfo, before the gate and its check run.
+//
+// # Redis failures
+//
+// A decision Redis fails to take within its timeout follows the failure
+// policy, [FailOpen] or [FailClosed], for itself only. After
+// [WithFailureThreshold] failures in a row (those under way together
+// counting as one, as when one slow reply holds up every decision behind
+// it), the breaker opens: decisions then follow the policy at once, and
+// one per probe interval asks Redis, the first to succeed closing it.
 package ratelimit

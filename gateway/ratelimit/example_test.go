@@ -12,7 +12,10 @@ import (
 )
 
 func ExampleMemory_AllowAt() {
-	store := ratelimit.NewMemory()
+	store, err := ratelimit.NewMemoryStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer store.Close()
 	// 4 requests every 5 seconds, 2 at once.
 	limit := ratelimit.Limit{Requests: 4, Period: 5 * time.Second, Burst: 2}

@@ -20,8 +20,7 @@ type step struct {
 
 func runSteps(t *testing.T, limit ratelimit.Limit, steps []step) {
 	t.Helper()
-	m := ratelimit.NewMemory()
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t)
 	for i, s := range steps {
 		n := s.n
 		if n == 0 {
@@ -126,8 +125,7 @@ func TestGCRA(t *testing.T) {
 
 func TestGCRAPeekConsumesNothing(t *testing.T) {
 	t.Parallel()
-	m := ratelimit.NewMemory()
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t)
 	limit := ratelimit.Limit{Requests: 1, Period: time.Second, Burst: 2}
 	for range 3 {
 		if got := m.AllowAt(t0, "k", limit, 0); !got.Allowed || got.Remaining != 2 {

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/ratelimit"
 	"github.com/portcullis/portcullis/gateway/token"
 	_ "github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	_ "github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
@@ -120,6 +121,11 @@ func (principalFromHeader) principal(ctx context.Context, h http.Header) context
 	return ctx
 }
 
+// Gate is the request gate that authenticates so.
+func (p principalFromHeader) Gate(ctx context.Context, _ connect.Spec, _ connect.Peer, h http.Header) (context.Context, error) {
+	return p.principal(ctx, h), nil
+}
+
 func (p principalFromHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		return next(p.principal(ctx, req.Header()), req)
@@ -134,6 +140,17 @@ func (p principalFromHeader) WrapStreamingHandler(next connect.StreamingHandlerF
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		return next(p.principal(ctx, conn.RequestHeader()), conn)
 	}
+}
+
+// newMemory returns a Memory store, closed when the test ends.
+func newMemory(t testing.TB, opts ...ratelimit.MemoryOption) *ratelimit.Memory {
+	t.Helper()
+	m, err := ratelimit.NewMemoryStore(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
 }
 
 // startServer serves h over HTTP/1.1 and unencrypted HTTP/2 on 127.0.0.1.
@@ -249,7 +266,8 @@ func (s *redisServer) start(path string) {
 		path = "redis-server"
 	}
 	s.cmd = exec.Command(path, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no")
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no",
+		"--enable-debug-command", "local") // for DEBUG SLEEP
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -13,11 +14,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
@@ -131,15 +134,26 @@ func (r recordErrors) WrapStreamingHandler(next connect.StreamingHandlerFunc) co
 }
 
 // newFixture serves the example services with a principal taken from the
-// x-test-client header, then the rate limiter. With a nil store, it uses a
-// Memory store on the fixture's clock.
+// x-test-client header, then the rate limiter, as interceptors. With a nil
+// store, it uses a Memory store on the fixture's clock.
 func newFixture(t *testing.T, cat *catalog.Catalog, store ratelimit.Store, opts ...ratelimit.Option) *fixture {
+	t.Helper()
+	return buildFixture(t, false, cat, store, opts)
+}
+
+// newGatedFixture is newFixture with the principal and the call's decision
+// taken in request gates, and the rate limiter also an interceptor, as the
+// gateway has them.
+func newGatedFixture(t *testing.T, cat *catalog.Catalog, store ratelimit.Store, opts ...ratelimit.Option) *fixture {
+	t.Helper()
+	return buildFixture(t, true, cat, store, opts)
+}
+
+func buildFixture(t *testing.T, gated bool, cat *catalog.Catalog, store ratelimit.Store, opts []ratelimit.Option) *fixture {
 	t.Helper()
 	clock := newClock()
 	if store == nil {
-		memory := ratelimit.NewMemory(ratelimit.WithClock(clock.Now))
-		t.Cleanup(func() { _ = memory.Close() })
-		store = memory
+		store = newMemory(t, ratelimit.WithClock(clock.Now))
 	}
 	limiter, err := ratelimit.NewInterceptor(cat, store, append([]ratelimit.Option{ratelimit.WithClock(clock.Now)}, opts...)...)
 	if err != nil {
@@ -147,10 +161,17 @@ func newFixture(t *testing.T, cat *catalog.Catalog, store ratelimit.Store, opts 
 	}
 	f := &fixture{http: h2cClient(t), clock: clock}
 	// Authentication first, then rate limiting.
-	interceptors := connect.WithInterceptors(recordErrors{f}, principalFromHeader{}, limiter)
+	handlerOptions := []connect.HandlerOption{connect.WithInterceptors(recordErrors{f}, principalFromHeader{}, limiter)}
+	if gated {
+		handlerOptions = []connect.HandlerOption{
+			connect.WithRequestGate(principalFromHeader{}.Gate),
+			connect.WithRequestGate(limiter.Gate()),
+			connect.WithInterceptors(recordErrors{f}, limiter),
+		}
+	}
 	mux := http.NewServeMux()
-	mux.Handle(ordersv1connect.NewOrdersServiceHandler(orders{}, interceptors))
-	mux.Handle(licensingv1connect.NewLicensingServiceHandler(licensing{}, interceptors))
+	mux.Handle(ordersv1connect.NewOrdersServiceHandler(orders{}, handlerOptions...))
+	mux.Handle(licensingv1connect.NewLicensingServiceHandler(licensing{}, handlerOptions...))
 	f.url = startServer(t, mux).URL
 	return f
 }
@@ -215,53 +236,78 @@ func wantCode(t *testing.T, err error, code connect.Code, message string) *conne
 	return cerr
 }
 
+// fixtures are the two places the call's decision is taken in: the
+// interceptor alone, and the gate, the interceptor writing its fields.
+var fixtures = []struct {
+	name  string
+	new   func(t *testing.T, cat *catalog.Catalog, store ratelimit.Store, opts ...ratelimit.Option) *fixture
+	gated bool
+}{
+	{name: "interceptor", new: newFixture},
+	{name: "gate", new: newGatedFixture, gated: true},
+}
+
+// TestInterceptorUnary checks the fields and the refusal, in every
+// protocol, of a decision in the interceptor and in the gate: the same,
+// except that a refusal of the gate is in the error's metadata, and never
+// reaches the interceptors.
 func TestInterceptorUnary(t *testing.T) {
 	t.Parallel()
-	for _, protocol := range protocols {
-		t.Run(protocol.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, compiledCatalog(t), nil)
-			client := f.orders(protocol.opts...)
-			ctx := context.Background()
-			// GetOrder: 100 a minute, burst 20, one back every 600ms.
-			const policy = `"default";q=100;w=60`
-			for i := range 20 {
-				resp, err := getOrderAs(ctx, client, "acme", "")
-				if err != nil {
-					t.Fatalf("call %d: %v", i+1, err)
-				}
-				switch i {
-				case 0:
-					wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
-				case 18:
-					wantFields(t, resp.Header(), policy, `"default";r=1;t=12`, "")
-				case 19:
-					wantFields(t, resp.Header(), policy, `"default";r=0;t=1`, "")
-				}
-			}
-			_, err := getOrderAs(ctx, client, "acme", "")
-			cerr := wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 600ms")
-			if err := f.lastServerError(); !errors.Is(err, ratelimit.ErrLimited) {
-				t.Errorf("on the server, errors.Is(%v, ErrLimited) = false", err)
-			}
-			wantFields(t, cerr.Meta(), policy, `"default";r=0;t=1`, "1")
+	for _, fx := range fixtures {
+		for _, protocol := range protocols {
+			t.Run(fx.name+"/"+protocol.name, func(t *testing.T) {
+				t.Parallel()
+				testUnary(t, fx.new(t, compiledCatalog(t), nil), protocol.name, protocol.opts, fx.gated)
+			})
+		}
+	}
+}
 
-			// Another client has its own budget.
-			resp, err := getOrderAs(ctx, client, "globex", "")
-			if err != nil {
-				t.Fatal(err)
-			}
+func testUnary(t *testing.T, f *fixture, protocol string, opts []connect.ClientOption, gated bool) {
+	t.Helper()
+	client := f.orders(opts...)
+	ctx := context.Background()
+	// GetOrder: 100 a minute, burst 20, one back every 600ms.
+	const policy = `"default";q=100;w=60`
+	for i := range 20 {
+		resp, err := getOrderAs(ctx, client, "acme", "")
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		switch i {
+		case 0:
 			wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
+		case 18:
+			wantFields(t, resp.Header(), policy, `"default";r=1;t=12`, "")
+		case 19:
+			wantFields(t, resp.Header(), policy, `"default";r=0;t=1`, "")
+		}
+	}
+	_, err := getOrderAs(ctx, client, "acme", "")
+	cerr := wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 600ms")
+	if err := f.lastServerError(); gated && err != nil {
+		t.Errorf("the interceptors saw %v: the gate refused, they never ran", err)
+	} else if !gated && !errors.Is(err, ratelimit.ErrLimited) {
+		t.Errorf("on the server, errors.Is(%v, ErrLimited) = false", err)
+	}
+	wantFields(t, cerr.Meta(), policy, `"default";r=0;t=1`, "1")
+	wantDetails(t, connectDetails(t, cerr), limitedDetails(getOrder, "default", 600*time.Millisecond, "client:acme", "calls 100 per 1m0s, burst 20, per client"))
+	wantPushback(t, protocol, cerr.Meta(), "600")
 
-			// 600ms later, one more.
-			f.clock.Advance(599 * time.Millisecond)
-			_, err = getOrderAs(ctx, client, "acme", "")
-			wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 1ms")
-			f.clock.Advance(time.Millisecond)
-			if _, err := getOrderAs(ctx, client, "acme", ""); err != nil {
-				t.Fatalf("after 600ms: %v", err)
-			}
-		})
+	// Another client has its own budget.
+	resp, err := getOrderAs(ctx, client, "globex", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFields(t, resp.Header(), policy, `"default";r=19;t=1`, "")
+
+	// 600ms later, one more.
+	f.clock.Advance(599 * time.Millisecond)
+	_, err = getOrderAs(ctx, client, "acme", "")
+	wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+getOrder+": retry in 1ms")
+	f.clock.Advance(time.Millisecond)
+	if _, err := getOrderAs(ctx, client, "acme", ""); err != nil {
+		t.Fatalf("after 600ms: %v", err)
 	}
 }
 
@@ -409,8 +455,7 @@ func TestInterceptorKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			memory := ratelimit.NewMemory()
-			t.Cleanup(func() { _ = memory.Close() })
+			memory := newMemory(t)
 			var mu sync.Mutex
 			var keys []string
 			store := keyRecorder{allow: func(ctx context.Context, key string, limit ratelimit.Limit, n int) (ratelimit.Result, error) {
@@ -456,7 +501,9 @@ func TestInterceptorPublicPerAddress(t *testing.T) {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
 	}
-	wantCode(t, call("203.0.113.7"), connect.CodeResourceExhausted, "rate limit exceeded for "+listJurisdictions+": retry in 1s")
+	cerr := wantCode(t, call("203.0.113.7"), connect.CodeResourceExhausted, "rate limit exceeded for "+listJurisdictions+": retry in 1s")
+	wantDetails(t, connectDetails(t, cerr), limitedDetails(listJurisdictions, "default", time.Second, "address", "calls 60 per 1m0s, burst 10, per address"))
+	wantPushback(t, "grpc", cerr.Meta(), "1000")
 	if err := call("203.0.113.8"); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
@@ -503,58 +550,67 @@ func TestInterceptorClientStream(t *testing.T) {
 			wantValues(t, cerr.Meta(), "RateLimit", `"default";r=18;t=2`, `"messages";r=0;t=1`)
 			wantValues(t, cerr.Meta(), "RateLimit-Policy", `"default";q=100;w=60, "messages";q=1000;w=1`, `"messages";q=1000;w=1`)
 			wantValues(t, cerr.Meta(), "Retry-After", "1")
+			wantDetails(t, connectDetails(t, cerr), limitedDetails(importOrders, "messages", time.Millisecond, "client:acme", "messages 1000 per 1s, burst 100, per stream"))
+			wantPushback(t, protocol.name, cerr.Meta(), "1")
 		})
 	}
 }
 
+// TestInterceptorBidiStream checks that opening a stream counts as one
+// call, decided in the interceptor or in the gate (and then not counted
+// again), and that each stream's messages are limited.
 func TestInterceptorBidiStream(t *testing.T) {
 	t.Parallel()
 	// In the test catalog, SyncOrders may be opened twice a minute, burst 2,
 	// and each stream may send 10 messages a second, burst 3.
-	for _, protocol := range protocols[:2] {
-		t.Run(protocol.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, testCatalog(t), nil)
-			client := f.orders(protocol.opts...)
-			open := func() *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse] {
-				stream := client.SyncOrders(context.Background())
-				stream.RequestHeader().Set("X-Test-Client", "acme")
-				t.Cleanup(func() { _ = stream.CloseResponse() })
-				return stream
-			}
-			send := func(stream *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse], id string) (*ordersv1.SyncOrdersResponse, error) {
-				if err := stream.Send(&ordersv1.SyncOrdersRequest{Order: &ordersv1.Order{Id: id}}); err != nil && !errors.Is(err, io.EOF) {
-					return nil, err
+	for _, fx := range fixtures {
+		for _, protocol := range protocols[:2] {
+			t.Run(fx.name+"/"+protocol.name, func(t *testing.T) {
+				t.Parallel()
+				f := fx.new(t, testCatalog(t), nil)
+				client := f.orders(protocol.opts...)
+				open := func() *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse] {
+					stream := client.SyncOrders(context.Background())
+					stream.RequestHeader().Set("X-Test-Client", "acme")
+					t.Cleanup(func() { _ = stream.CloseResponse() })
+					return stream
 				}
-				return stream.Receive()
-			}
+				send := func(stream *connect.BidiStreamForClient[ordersv1.SyncOrdersRequest, ordersv1.SyncOrdersResponse], id string) (*ordersv1.SyncOrdersResponse, error) {
+					if err := stream.Send(&ordersv1.SyncOrdersRequest{Order: &ordersv1.Order{Id: id}}); err != nil && !errors.Is(err, io.EOF) {
+						return nil, err
+					}
+					return stream.Receive()
+				}
 
-			stream := open()
-			for _, id := range []string{"a", "b", "c"} {
-				resp, err := send(stream, id)
-				if err != nil {
-					t.Fatalf("message %s: %v", id, err)
+				stream := open()
+				for _, id := range []string{"a", "b", "c"} {
+					resp, err := send(stream, id)
+					if err != nil {
+						t.Fatalf("message %s: %v", id, err)
+					}
+					if resp.GetOrder().GetId() != id {
+						t.Fatalf("echo %q, want %q", resp.GetOrder().GetId(), id)
+					}
 				}
-				if resp.GetOrder().GetId() != id {
-					t.Fatalf("echo %q, want %q", resp.GetOrder().GetId(), id)
-				}
-			}
-			wantFields(t, stream.ResponseHeader(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=1;t=30`, "")
-			_, err := send(stream, "d")
-			cerr := wantCode(t, err, connect.CodeResourceExhausted, "stream message rate limit exceeded for "+syncOrders+": retry in 100ms")
-			wantValues(t, cerr.Meta(), "RateLimit", `"default";r=1;t=30`, `"messages";r=0;t=1`)
-			wantValues(t, cerr.Meta(), "Retry-After", "1")
+				wantFields(t, stream.ResponseHeader(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=1;t=30`, "")
+				_, err := send(stream, "d")
+				cerr := wantCode(t, err, connect.CodeResourceExhausted, "stream message rate limit exceeded for "+syncOrders+": retry in 100ms")
+				wantValues(t, cerr.Meta(), "RateLimit", `"default";r=1;t=30`, `"messages";r=0;t=1`)
+				wantValues(t, cerr.Meta(), "Retry-After", "1")
+				wantDetails(t, connectDetails(t, cerr), limitedDetails(syncOrders, "messages", 100*time.Millisecond, "client:acme", "messages 10 per 1s, burst 3, per stream"))
 
-			// Opening a stream counts as a call: the second is allowed, the
-			// third is not.
-			if _, err := send(open(), "e"); err != nil {
-				t.Fatalf("second stream: %v", err)
-			}
-			third := open()
-			_, err = send(third, "f")
-			cerr = wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+syncOrders+": retry in 30s")
-			wantFields(t, cerr.Meta(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=0;t=30`, "30")
-		})
+				// Opening a stream counts as a call: the second is allowed, the
+				// third is not.
+				if _, err := send(open(), "e"); err != nil {
+					t.Fatalf("second stream: %v", err)
+				}
+				third := open()
+				_, err = send(third, "f")
+				cerr = wantCode(t, err, connect.CodeResourceExhausted, "rate limit exceeded for "+syncOrders+": retry in 30s")
+				wantFields(t, cerr.Meta(), `"default";q=2;w=60, "messages";q=10;w=1`, `"default";r=0;t=30`, "30")
+				wantPushback(t, protocol.name, cerr.Meta(), "30000")
+			})
+		}
 	}
 }
 
@@ -566,7 +622,10 @@ func TestInterceptorStoreFailure(t *testing.T) {
 	f := newFixture(t, compiledCatalog(t), store)
 	for _, protocol := range protocols {
 		_, err := getOrderAs(context.Background(), f.orders(protocol.opts...), "acme", "")
-		wantCode(t, err, connect.CodeUnavailable, "rate limiter unavailable for "+getOrder+": try again later")
+		cerr := wantCode(t, err, connect.CodeUnavailable, "rate limiter unavailable for "+getOrder+": try again later")
+		if d := connectDetails(t, cerr); len(d) != 1 || d[0].(*errdetails.ErrorInfo).GetReason() != ratelimit.ReasonLimiterUnavailable {
+			t.Errorf("%s: details %v, want an ErrorInfo of reason %s", protocol.name, d, ratelimit.ReasonLimiterUnavailable)
+		}
 	}
 }
 
@@ -601,8 +660,29 @@ func TestInterceptorHTTP(t *testing.T) {
 		t.Fatalf("status %d, want 429; body %s", resp.StatusCode, body)
 	}
 	wantFields(t, resp.Header, `"default";q=4;w=5`, `"default";r=0;t=2`, "2")
-	if want := `{"code":"resource_exhausted","message":"rate limit exceeded for ` + getOrder + `: retry in 1.25s"}`; string(body) != want {
-		t.Fatalf("body %s, want %s", body, want)
+	var got struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Details []struct {
+			Type  string          `json:"type"`
+			Debug json.RawMessage `json:"debug"`
+		} `json:"details"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("body %s: %v", body, err)
+	}
+	if got.Code != "resource_exhausted" || got.Message != "rate limit exceeded for "+getOrder+": retry in 1.25s" {
+		t.Fatalf("body %s, want code resource_exhausted and the message", body)
+	}
+	var types []string
+	for _, d := range got.Details {
+		types = append(types, d.Type)
+	}
+	if want := []string{"google.rpc.ErrorInfo", "google.rpc.RetryInfo", "google.rpc.QuotaFailure"}; !slices.Equal(types, want) {
+		t.Fatalf("details %q, want %q; body %s", types, want, body)
+	}
+	if want := `{"reason":"RATE_LIMITED","domain":"portcullis.dev","metadata":{"policy":"default","procedure":"` + getOrder + `"}}`; string(got.Details[0].Debug) != want {
+		t.Errorf("ErrorInfo %s, want %s", got.Details[0].Debug, want)
 	}
 }
 
@@ -619,9 +699,10 @@ func TestInterceptorGRPCGo(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-test-client", "acme", "x-test-tier", "slow")
+	var trailer metadata.MD
 	call := func() (metadata.MD, error) {
 		var header metadata.MD
-		err := conn.Invoke(ctx, getOrder, &ordersv1.GetOrderRequest{Id: "o-1"}, new(ordersv1.GetOrderResponse), grpc.Header(&header))
+		err := conn.Invoke(ctx, getOrder, &ordersv1.GetOrderRequest{Id: "o-1"}, new(ordersv1.GetOrderResponse), grpc.Header(&header), grpc.Trailer(&trailer))
 		return header, err
 	}
 	header, err := call()
@@ -640,13 +721,30 @@ func TestInterceptorGRPCGo(t *testing.T) {
 			t.Errorf("denied: %s header metadata %q, want [%q]", key, got, want)
 		}
 	}
+	if got := trailer.Get("grpc-retry-pushback-ms"); len(got) != 1 || got[0] != "1250" {
+		t.Errorf("denied: grpc-retry-pushback-ms trailer metadata %q, want [1250]", got)
+	}
+	wantDetails(t, grpcDetails(t, err), limitedDetails(getOrder, "default", 1250*time.Millisecond, "client:acme", "calls 4 per 5s, burst 1, per client"))
+}
+
+// grpcDetails decodes the details of a grpc-go error.
+func grpcDetails(t *testing.T, err error) []proto.Message {
+	t.Helper()
+	var out []proto.Message
+	for _, d := range status.Convert(err).Details() {
+		m, ok := d.(proto.Message)
+		if !ok {
+			t.Fatalf("detail %v", d)
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func TestNewInterceptorErrors(t *testing.T) {
 	t.Parallel()
 	cat := compiledCatalog(t)
-	memory := ratelimit.NewMemory()
-	t.Cleanup(func() { _ = memory.Close() })
+	memory := newMemory(t)
 	if _, err := ratelimit.NewInterceptor(nil, memory); err == nil {
 		t.Error("NewInterceptor without a catalog succeeded")
 	}

@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -57,13 +59,48 @@ type memoryConfig struct {
 	now             func() time.Time
 }
 
-// NewMemory returns an in-memory store and starts its cleanup goroutine;
-// call Close to stop it.
+// NewMemoryStore returns an in-memory store and starts its cleanup
+// goroutine; call Close to stop it. It reports invalid option values.
+func NewMemoryStore(opts ...MemoryOption) (*Memory, error) {
+	cfg, err := newMemoryConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newMemory(cfg), nil
+}
+
+// NewMemory is [NewMemoryStore] for options known to be valid: it replaces
+// an invalid option value by its default instead of reporting it.
+//
+// Deprecated: Use [NewMemoryStore], which reports invalid option values.
 func NewMemory(opts ...MemoryOption) *Memory {
+	cfg, _ := newMemoryConfig(opts)
+	return newMemory(cfg)
+}
+
+// newMemoryConfig applies opts to the defaults. It reports each invalid
+// value, and puts the default in its place.
+func newMemoryConfig(opts []MemoryOption) (memoryConfig, error) {
 	cfg := memoryConfig{maxKeys: defaultMaxKeys, cleanupInterval: defaultCleanupInterval}
 	for _, opt := range opts {
 		opt.applyToMemory(&cfg)
 	}
+	var problems []error
+	if cfg.maxKeys < 1 {
+		problems = append(problems, fmt.Errorf("max keys %d is below 1", cfg.maxKeys))
+		cfg.maxKeys = defaultMaxKeys
+	}
+	if cfg.cleanupInterval <= 0 {
+		problems = append(problems, fmt.Errorf("cleanup interval %s is not positive", cfg.cleanupInterval))
+		cfg.cleanupInterval = defaultCleanupInterval
+	}
+	if len(problems) > 0 {
+		return cfg, fmt.Errorf("ratelimit: invalid memory store options: %w", errors.Join(problems...))
+	}
+	return cfg, nil
+}
+
+func newMemory(cfg memoryConfig) *Memory {
 	shards := 1
 	for shards < maxShards && shards*2*minKeysPerShard <= cfg.maxKeys {
 		shards *= 2
@@ -105,7 +142,7 @@ func (m *Memory) AllowAt(now time.Time, key string, limit Limit, n int) Result {
 
 func (m *Memory) allow(t int64, key string, limit Limit, n int) Result {
 	h := maphash.String(m.seed, key)
-	s := &m.shards[(h>>32)&m.mask]
+	s := m.shard(h)
 	s.mu.Lock()
 	e := s.tats[h]
 	var tat int64
@@ -114,17 +151,26 @@ func (m *Memory) allow(t int64, key string, limit Limit, n int) Result {
 	}
 	newTAT, r := gcra(tat, t, limit, n)
 	if r.Allowed && newTAT > t {
-		if e == nil {
-			if len(s.tats) >= m.perShard {
-				evict(s, t)
-			}
-			e = new(memoryEntry)
-			s.tats[h] = e
-		}
-		e.tat = newTAT
+		m.store(s, e, h, t, newTAT)
 	}
 	s.mu.Unlock()
 	return r
+}
+
+func (m *Memory) shard(h uint64) *memoryShard { return &m.shards[(h>>32)&m.mask] }
+
+// store sets the theoretical arrival time of the key of hash h, whose
+// entry is e (nil when the key is not held), at time t. The shard s is
+// locked.
+func (m *Memory) store(s *memoryShard, e *memoryEntry, h uint64, t, tat int64) {
+	if e == nil {
+		if len(s.tats) >= m.perShard {
+			evict(s, t)
+		}
+		e = new(memoryEntry)
+		s.tats[h] = e
+	}
+	e.tat = tat
 }
 
 // evict makes room in a full shard: it samples a few keys and forgets those

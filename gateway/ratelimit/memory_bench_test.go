@@ -46,8 +46,7 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
 	}
 	b.Run("AllowAt", func(b *testing.B) {
-		m := ratelimit.NewMemory()
-		defer m.Close()
+		m := newMemory(b)
 		for _, key := range benchKeys {
 			m.AllowAt(t0, key, benchLimit, 1)
 		}
@@ -55,8 +54,7 @@ func BenchmarkMemory(b *testing.B) {
 		parallel(b, func(key string) { m.AllowAt(t0, key, benchLimit, 1) })
 	})
 	b.Run("Allow", func(b *testing.B) {
-		m := ratelimit.NewMemory()
-		defer m.Close()
+		m := newMemory(b)
 		ctx := context.Background()
 		b.ResetTimer()
 		parallel(b, func(key string) { _, _ = m.Allow(ctx, key, benchLimit, 1) })

@@ -14,8 +14,7 @@ import (
 
 func TestMemoryBoundsKeys(t *testing.T) {
 	t.Parallel()
-	m := ratelimit.NewMemory(ratelimit.WithMaxKeys(100))
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t, ratelimit.WithMaxKeys(100))
 	limit := ratelimit.Limit{Requests: 1, Period: time.Hour, Burst: 5}
 	for i := range 10_000 {
 		if r := m.AllowAt(t0, strconv.Itoa(i), limit, 1); !r.Allowed {
@@ -32,8 +31,7 @@ func TestMemoryBoundsKeys(t *testing.T) {
 
 func TestMemoryEvictsIdleKeysFirst(t *testing.T) {
 	t.Parallel()
-	m := ratelimit.NewMemory(ratelimit.WithMaxKeys(16)) // one shard of 16 keys
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t, ratelimit.WithMaxKeys(16)) // one shard of 16 keys
 	short := ratelimit.Limit{Requests: 1, Period: time.Second, Burst: 1}
 	for i := range 16 {
 		m.AllowAt(t0, "idle-"+strconv.Itoa(i), short, 1)
@@ -73,8 +71,7 @@ func TestMemoryEvictsIdleKeysFirst(t *testing.T) {
 func TestMemoryCleanupForgetsIdleKeys(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
-	m := ratelimit.NewMemory(ratelimit.WithClock(clock.Now), ratelimit.WithCleanupInterval(time.Millisecond))
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t, ratelimit.WithClock(clock.Now), ratelimit.WithCleanupInterval(time.Millisecond))
 	limit := ratelimit.Limit{Requests: 1, Period: time.Second, Burst: 3}
 	for i := range 100 {
 		if _, err := m.Allow(context.Background(), strconv.Itoa(i), limit, 1); err != nil {
@@ -106,8 +103,7 @@ func TestMemoryCleanupForgetsIdleKeys(t *testing.T) {
 
 func TestMemoryConcurrentExactBudget(t *testing.T) {
 	t.Parallel()
-	m := ratelimit.NewMemory()
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t)
 	limit := ratelimit.Limit{Requests: 1, Period: time.Hour, Burst: 500}
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -130,8 +126,7 @@ func TestMemoryConcurrentExactBudget(t *testing.T) {
 
 func TestMemoryInvalidLimit(t *testing.T) {
 	t.Parallel()
-	m := ratelimit.NewMemory()
-	t.Cleanup(func() { _ = m.Close() })
+	m := newMemory(t)
 	for _, limit := range []ratelimit.Limit{{}, {Requests: 1, Burst: 1}, {Requests: 1, Period: time.Second}} {
 		if _, err := m.Allow(context.Background(), "k", limit, 1); !errors.Is(err, ratelimit.ErrInvalidLimit) {
 			t.Errorf("Allow(%+v) error = %v, want ErrInvalidLimit", limit, err)

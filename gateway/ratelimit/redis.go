@@ -47,12 +47,11 @@ return {1, math.floor((tolerance - (new_tat - now)) / interval + 1e-6), 0, math.
 type FailurePolicy int
 
 const (
-	// FailOpen decides with a local in-memory limiter while Redis is
-	// unavailable: each gateway replica then enforces the limits on its
+	// FailOpen decides with a local in-memory limiter when Redis fails: each gateway replica then enforces the limits on its
 	// own, so a client may get up to its budget from each replica. Calls go
 	// on; limits stay in force.
 	FailOpen FailurePolicy = iota
-	// FailClosed refuses every limited call while Redis is unavailable:
+	// FailClosed refuses the limited calls that Redis fails to decide:
 	// [Redis.Allow] returns an error wrapping [ErrUnavailable], which the
 	// [Interceptor] answers with Unavailable (HTTP 503), not
 	// ResourceExhausted: the client is not over its limit, and can retry
@@ -74,9 +73,10 @@ type EventKind int
 const (
 	// EventFailure is one failed round trip to Redis.
 	EventFailure EventKind = iota + 1
-	// EventOutage is the first failure after Redis was available.
+	// EventOutage is the failure that opens the breaker: the last of
+	// [WithFailureThreshold] failures in a row.
 	EventOutage
-	// EventRecovery is the first success after an outage.
+	// EventRecovery is the success that closes the breaker.
 	EventRecovery
 )
 
@@ -110,10 +110,10 @@ type RedisStats struct {
 	// Fallbacks counts the decisions taken without Redis: by the local
 	// limiter when failing open, refused when failing closed.
 	Fallbacks uint64
-	// Outages counts the outages: runs of failures, each ended by a
-	// successful probe.
+	// Outages counts the times the breaker opened.
 	Outages uint64
-	// Down reports whether Redis is currently considered unavailable.
+	// Down reports whether the breaker is open: Redis is considered
+	// unavailable, and only probes ask it.
 	Down bool
 }
 
@@ -122,6 +122,7 @@ type redisConfig struct {
 	timeout       time.Duration
 	failure       FailurePolicy
 	probeInterval time.Duration
+	threshold     int
 	logger        *slog.Logger
 	observe       func(Event)
 }
@@ -130,18 +131,30 @@ type redisConfig struct {
 // the same server and key prefix. Each decision is one script run (EVALSHA)
 // in one round trip, on the Redis server's clock.
 //
-// When Redis fails, the store follows its [FailurePolicy], logs the outage
-// once, and tries Redis again every probe interval until it answers.
+// A decision that Redis fails to take, by an error or by taking longer
+// than its timeout ([WithTimeout]), follows the [FailurePolicy], for that
+// decision only. A breaker keeps a run of failures from costing a timeout
+// each: it opens after [WithFailureThreshold] failures in a row, failures
+// of decisions under way together counting as one, so that one slow reply
+// is not taken for an outage. While it is open, every decision follows the
+// policy at once, and one decision per probe interval
+// ([WithProbeInterval]) asks Redis again; the first that succeeds closes
+// the breaker. The store logs each outage once when the breaker opens, and
+// once when it closes.
 type Redis struct {
-	client    redis.Scripter
-	cfg       redisConfig
-	local     *Memory
-	down      atomic.Bool
-	downSince atomic.Int64 // Unix ns
-	nextProbe atomic.Int64 // Unix ns
-	failures  atomic.Uint64
-	fallbacks atomic.Uint64
-	outages   atomic.Uint64
+	client redis.Scripter
+	cfg    redisConfig
+	local  *Memory
+	now    func() int64 // Unix ns, monotonic
+
+	down        atomic.Bool  // the breaker is open
+	downSince   atomic.Int64 // Unix ns
+	nextProbe   atomic.Int64 // Unix ns
+	lastFailure atomic.Int64 // Unix ns, when the last failure in a row was counted
+	inARow      atomic.Int64 // failures in a row, counted once per lastFailure
+	failures    atomic.Uint64
+	fallbacks   atomic.Uint64
+	outages     atomic.Uint64
 }
 
 var _ Store = (*Redis)(nil)
@@ -158,17 +171,31 @@ func NewRedis(client redis.Scripter, opts ...RedisOption) (*Redis, error) {
 		prefix:        "portcullis:ratelimit:",
 		timeout:       50 * time.Millisecond,
 		probeInterval: time.Second,
+		threshold:     5,
 		logger:        slog.Default(),
 	}
 	for _, opt := range opts {
 		opt.applyToRedis(&cfg)
 	}
+	var problems []error
 	if cfg.failure != FailOpen && cfg.failure != FailClosed {
-		return nil, fmt.Errorf("ratelimit: unknown failure policy %d", int(cfg.failure))
+		problems = append(problems, fmt.Errorf("unknown failure policy %d", int(cfg.failure)))
 	}
-	r := &Redis{client: client, cfg: cfg}
+	if cfg.timeout <= 0 {
+		problems = append(problems, fmt.Errorf("timeout %s is not positive", cfg.timeout))
+	}
+	if cfg.probeInterval <= 0 {
+		problems = append(problems, fmt.Errorf("probe interval %s is not positive", cfg.probeInterval))
+	}
+	if cfg.threshold < 1 {
+		problems = append(problems, fmt.Errorf("failure threshold %d is below 1", cfg.threshold))
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("ratelimit: invalid Redis store options: %w", errors.Join(problems...))
+	}
+	r := &Redis{client: client, cfg: cfg, now: unixNanoClock(nil)}
 	if cfg.failure == FailOpen {
-		r.local = NewMemory()
+		r.local = newMemory(memoryConfig{maxKeys: defaultMaxKeys, cleanupInterval: defaultCleanupInterval})
 	}
 	return r, nil
 }
@@ -178,11 +205,11 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit, n int) (Resu
 	if !limit.Valid() {
 		return Result{Limit: limit}, ErrInvalidLimit
 	}
+	start := r.now()
 	probe := false
 	if r.down.Load() {
-		now := time.Now().UnixNano()
 		next := r.nextProbe.Load()
-		if now < next || !r.nextProbe.CompareAndSwap(next, now+int64(r.cfg.probeInterval)) {
+		if start < next || !r.nextProbe.CompareAndSwap(next, start+int64(r.cfg.probeInterval)) {
 			return r.fallback(ctx, key, limit, n, nil)
 		}
 		probe = true
@@ -193,12 +220,10 @@ func (r *Redis) Allow(ctx context.Context, key string, limit Limit, n int) (Resu
 			// The caller gave up: not Redis's failure.
 			return Result{Limit: limit}, ctx.Err()
 		}
-		r.fail(err)
+		r.fail(err, start, probe)
 		return r.fallback(ctx, key, limit, n, err)
 	}
-	if probe {
-		r.recover()
-	}
+	r.succeed()
 	return res, nil
 }
 
@@ -233,16 +258,33 @@ func (r *Redis) fallback(ctx context.Context, key string, limit Limit, n int, ca
 	return Result{Limit: limit}, fmt.Errorf("%w: %w", ErrUnavailable, cause)
 }
 
-func (r *Redis) fail(err error) {
+// fail counts a failure of a decision that started at start, and opens the
+// breaker at the threshold. A failure of a decision that started before
+// the last failure was counted is not counted again: the two were under
+// way together, and most likely failed for one reason, such as one slow
+// reply that every decision waiting behind it timed out on.
+func (r *Redis) fail(err error, start int64, probe bool) {
 	r.failures.Add(1)
 	r.notify(Event{Kind: EventFailure, Err: err})
-	if !r.down.CompareAndSwap(false, true) {
+	if probe {
+		return // the breaker stays open; the next probe is already due later
+	}
+	now := r.now()
+	for {
+		last := r.lastFailure.Load()
+		if start <= last {
+			return
+		}
+		if r.lastFailure.CompareAndSwap(last, now) {
+			break
+		}
+	}
+	if r.inARow.Add(1) < int64(r.cfg.threshold) || !r.down.CompareAndSwap(false, true) {
 		return
 	}
 	r.outages.Add(1)
-	now := time.Now()
-	r.downSince.Store(now.UnixNano())
-	r.nextProbe.Store(now.Add(r.cfg.probeInterval).UnixNano())
+	r.downSince.Store(now)
+	r.nextProbe.Store(now + int64(r.cfg.probeInterval))
 	r.cfg.logger.Warn("rate limit store unavailable",
 		slog.String("store", "redis"),
 		slog.String("policy", r.cfg.failure.String()),
@@ -250,11 +292,16 @@ func (r *Redis) fail(err error) {
 	r.notify(Event{Kind: EventOutage, Err: err})
 }
 
-func (r *Redis) recover() {
-	if !r.down.CompareAndSwap(true, false) {
+// succeed ends a run of failures, and closes the breaker if it was open:
+// Redis answered.
+func (r *Redis) succeed() {
+	if r.inARow.Load() != 0 {
+		r.inARow.Store(0)
+	}
+	if !r.down.Load() || !r.down.CompareAndSwap(true, false) {
 		return
 	}
-	outage := time.Duration(time.Now().UnixNano() - r.downSince.Load())
+	outage := time.Duration(r.now() - r.downSince.Load())
 	r.cfg.logger.Info("rate limit store recovered",
 		slog.String("store", "redis"),
 		slog.Duration("outage", outage))

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -395,5 +396,158 @@ func TestInterceptorWithRedis(t *testing.T) {
 		if n, err := redisClient.Exists(context.Background(), prefix+getOrder+"|id:"+id).Result(); err != nil || n != 1 {
 			t.Fatalf("key of %s in Redis: %d, %v", id, n, err)
 		}
+	}
+}
+
+// TestRedisSlowReplyIsNotAnOutage makes Redis answer nothing for 100ms
+// (DEBUG SLEEP 0.1) under a steady load of decisions that time out after
+// 50ms and fail closed: only the decisions under way while Redis sleeps
+// fail, not a probe interval's worth of them after it.
+func TestRedisSlowReplyIsNotAnOutage(t *testing.T) {
+	t.Parallel()
+	server := newRedisServer(t)
+	store, err := ratelimit.NewRedis(newRedisClient(t, server.addr(), 16),
+		ratelimit.WithKeyPrefix("slow:"),
+		ratelimit.WithFailurePolicy(ratelimit.FailClosed),
+		ratelimit.WithTimeout(50*time.Millisecond),
+		ratelimit.WithProbeInterval(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	limit := ratelimit.Limit{Requests: 1_000_000, Period: time.Second, Burst: 1_000_000}
+	// Warm up: the script loaded, connections open. The first decisions
+	// of a loaded machine may take longer than the timeout.
+	for ok, deadline := 0, time.Now().Add(10*time.Second); ok < 20; {
+		if _, err := store.Allow(context.Background(), "warm-up", limit, 1); err == nil {
+			ok++
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+	}
+	base := store.Stats()
+
+	type decision struct {
+		sent   time.Time
+		failed bool
+	}
+	var (
+		mu        sync.Mutex
+		decisions []decision
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	stop := start.Add(1500 * time.Millisecond)
+	for w := range 4 {
+		wg.Go(func() {
+			key := "worker-" + strconv.Itoa(w)
+			for time.Now().Before(stop) {
+				sent := time.Now()
+				_, err := store.Allow(context.Background(), key, limit, 1)
+				if err != nil && !errors.Is(err, ratelimit.ErrUnavailable) {
+					t.Errorf("decision: %v", err)
+					return
+				}
+				mu.Lock()
+				decisions = append(decisions, decision{sent: sent, failed: err != nil})
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	sleepStart := time.Now()
+	if err := newRedisClient(t, server.addr(), 1).Do(context.Background(), "DEBUG", "SLEEP", "0.1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	sleepEnd := time.Now()
+	wg.Wait()
+
+	var failed, late, after int
+	for _, d := range decisions {
+		if d.sent.After(sleepEnd.Add(100 * time.Millisecond)) {
+			after++
+			if d.failed {
+				late++
+			}
+		}
+		if d.failed {
+			failed++
+		}
+	}
+	t.Logf("%d decisions, %d failed; Redis slept from %s to %s; %d decisions sent from 100ms after, %d of them failed; %+v",
+		len(decisions), failed, sleepStart.Sub(start), sleepEnd.Sub(start), after, late, store.Stats())
+	if failed == 0 {
+		t.Fatal("no decision failed: Redis did not sleep")
+	}
+	// A spurious timeout of a loaded machine may fail a few decisions
+	// anywhere; an outage taken for real fails all of them for a second.
+	if late*20 > after || after < 20 {
+		t.Fatalf("%d of the %d decisions sent from 100ms after Redis woke up failed", late, after)
+	}
+	if s := store.Stats(); s.Outages != base.Outages || s.Down {
+		t.Fatalf("Stats = %+v, and %+v before: the breaker opened", s, base)
+	}
+}
+
+// TestRedisBreaker stops Redis: each decision asks Redis and fails on its
+// own until the threshold, then the breaker opens and decisions fail at
+// once, until a probe finds Redis back.
+func TestRedisBreaker(t *testing.T) {
+	t.Parallel()
+	server := newRedisServer(t)
+	const probe = 200 * time.Millisecond
+	store, err := ratelimit.NewRedis(newRedisClient(t, server.addr(), 4),
+		ratelimit.WithKeyPrefix("breaker:"),
+		ratelimit.WithFailurePolicy(ratelimit.FailClosed),
+		ratelimit.WithTimeout(200*time.Millisecond),
+		ratelimit.WithFailureThreshold(3),
+		ratelimit.WithProbeInterval(probe),
+		ratelimit.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	limit := ratelimit.Limit{Requests: 5, Period: time.Hour, Burst: 5}
+	allow := func() (ratelimit.Result, error) { return store.Allow(context.Background(), "client", limit, 1) }
+	if r, err := allow(); err != nil || !r.Allowed {
+		t.Fatalf("before the outage: %+v, %v", r, err)
+	}
+
+	server.stop()
+	for i := range 3 {
+		if _, err := allow(); !errors.Is(err, ratelimit.ErrUnavailable) {
+			t.Fatalf("failure %d: %v, want ErrUnavailable", i+1, err)
+		}
+		s := store.Stats()
+		if s.Failures != uint64(i+1) || s.Down != (i == 2) {
+			t.Fatalf("after failure %d: Stats = %+v, want %d failures and the breaker open only at the third", i+1, s, i+1)
+		}
+	}
+	opened := time.Now()
+	for range 100 {
+		if _, err := allow(); !errors.Is(err, ratelimit.ErrUnavailable) {
+			t.Fatalf("breaker open: %v, want ErrUnavailable", err)
+		}
+	}
+	// Only probes asked Redis meanwhile: one per probe interval.
+	if s, most := store.Stats(), 3+1+uint64(time.Since(opened)/probe); s.Failures > most || s.Fallbacks < 103 {
+		t.Fatalf("breaker open: Stats = %+v, want at most %d failures", s, most)
+	}
+
+	server.start("")
+	deadline := time.Now().Add(10 * time.Second)
+	for store.Stats().Down {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery: %+v", store.Stats())
+		}
+		_, _ = allow()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r, err := allow(); err != nil || !r.Allowed {
+		t.Fatalf("after recovery: %+v, %v", r, err)
+	}
+	if s := store.Stats(); s.Outages != 1 || s.Down {
+		t.Fatalf("after recovery: Stats = %+v", s)
 	}
 }

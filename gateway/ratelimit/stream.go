@@ -1,16 +1,21 @@
 package ratelimit
 
-import "connectrpc.com/connect"
+import (
+	"connectrpc.com/connect"
+
+	"github.com/portcullis/portcullis/gateway/token"
+)
 
 // limitedConn limits the messages a handler receives on one stream. Its
 // state is one theoretical arrival time: a stream lives on one gateway, so
 // no store is involved. Receive is not called concurrently with itself.
 type limitedConn struct {
 	connect.StreamingHandlerConn
-	limit Limit
-	now   func() int64 // Unix ns
-	tat   int64
-	err   *connect.Error // set once the limit is exceeded
+	limit     Limit
+	principal *token.Principal // the caller, nil for an anonymous one
+	now       func() int64     // Unix ns
+	tat       int64
+	err       *connect.Error // set once the limit is exceeded
 }
 
 // Receive receives a message, then counts it; a message over the limit is
@@ -29,7 +34,7 @@ func (c *limitedConn) Receive(msg any) error {
 	if res.Allowed {
 		return nil
 	}
-	c.err = limitedError(c.Spec().Procedure, true, res)
+	c.err = limitedError(c.Spec().Procedure, c.Peer().Protocol, true, c.principal, res)
 	setHeaders(c.err.Meta(), policyValue(Limit{}, c.limit), policyMessages, res)
 	return c.err
 }

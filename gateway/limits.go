@@ -32,9 +32,9 @@ func (g *Gateway) newLimiters(c *chain) error {
 	}
 	authorizer := c.authorizer
 	opts := []ratelimit.GuardOption{
-		ratelimit.WithGuardBudget(guard.Failures, guard.Period.Std()),
-		ratelimit.WithGuardCooldown(guard.Cooldown.Std()),
-		ratelimit.WithGuardMaxAddresses(guard.MaxAddresses),
+		ratelimit.WithFailureBudget(guard.Failures, guard.Period.Std()),
+		ratelimit.WithCooldown(guard.Cooldown.Std()),
+		ratelimit.WithMaxAddresses(guard.MaxAddresses),
 		ratelimit.WithGuardExempt(func(_ context.Context, header http.Header) bool {
 			return authorizer.HoldsVerifiedToken(header)
 		}),
@@ -53,7 +53,10 @@ func (g *Gateway) newLimiters(c *chain) error {
 // every replica.
 func (g *Gateway) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
 	if cfg.Store != "redis" {
-		memory := ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.MaxKeys))
+		memory, err := ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.MaxKeys))
+		if err != nil {
+			return nil, err
+		}
 		g.closers = append(g.closers, memory.Close)
 		return memory, nil
 	}
@@ -81,7 +84,7 @@ func (g *Gateway) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
 		ratelimit.WithKeyPrefix(cfg.Redis.Prefix),
 		ratelimit.WithTimeout(cfg.Redis.Timeout.Std()),
 		ratelimit.WithFailurePolicy(policy),
-		ratelimit.WithBreaker(cfg.Redis.BreakerFailures),
+		ratelimit.WithFailureThreshold(cfg.Redis.BreakerFailures),
 		ratelimit.WithProbeInterval(cfg.Redis.ProbeInterval.Std()),
 		ratelimit.WithLogger(g.logger),
 		ratelimit.WithObserver(func(e ratelimit.Event) {

@@ -14,7 +14,7 @@
 //
 //	cat, err := catalog.New(protoregistry.GlobalFiles)
 //	if err != nil { ... }
-//	store, err := ratelimit.NewMemoryStore() // or ratelimit.NewRedis(redisClient)
+//	store, err := ratelimit.NewMemory() // or ratelimit.NewRedis(redisClient)
 //	if err != nil { ... }
 //	defer store.Close()
 //	limiter, err := ratelimit.NewInterceptor(cat, store,

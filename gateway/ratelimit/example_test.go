@@ -12,7 +12,7 @@ import (
 )
 
 func ExampleMemory_AllowAt() {
-	store, err := ratelimit.NewMemoryStore()
+	store, err := ratelimit.NewMemory()
 	if err != nil {
 		log.Fatal(err)
 	}

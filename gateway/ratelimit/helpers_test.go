@@ -145,7 +145,7 @@ func (p principalFromHeader) WrapStreamingHandler(next connect.StreamingHandlerF
 // newMemory returns a Memory store, closed when the test ends.
 func newMemory(t testing.TB, opts ...ratelimit.MemoryOption) *ratelimit.Memory {
 	t.Helper()
-	m, err := ratelimit.NewMemoryStore(opts...)
+	m, err := ratelimit.NewMemory(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,23 +59,14 @@ type memoryConfig struct {
 	now             func() time.Time
 }
 
-// NewMemoryStore returns an in-memory store and starts its cleanup
+// NewMemory returns an in-memory store and starts its cleanup
 // goroutine; call Close to stop it. It reports invalid option values.
-func NewMemoryStore(opts ...MemoryOption) (*Memory, error) {
+func NewMemory(opts ...MemoryOption) (*Memory, error) {
 	cfg, err := newMemoryConfig(opts)
 	if err != nil {
 		return nil, err
 	}
 	return newMemory(cfg), nil
-}
-
-// NewMemory is [NewMemoryStore] for options known to be valid: it replaces
-// an invalid option value by its default instead of reporting it.
-//
-// Deprecated: Use [NewMemoryStore], which reports invalid option values.
-func NewMemory(opts ...MemoryOption) *Memory {
-	cfg, _ := newMemoryConfig(opts)
-	return newMemory(cfg)
 }
 
 // newMemoryConfig applies opts to the defaults. It reports each invalid

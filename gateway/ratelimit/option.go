@@ -130,13 +130,13 @@ func WithPolicy(p Policy) Option {
 }
 
 // WithMaxKeys bounds the number of keys a [Memory] store holds (default
-// 262144, which take about 26 MB). [NewMemoryStore] reports values below 1.
+// 262144, which take about 26 MB). [NewMemory] reports values below 1.
 func WithMaxKeys(n int) MemoryOption {
 	return memoryOptionFunc(func(c *memoryConfig) { c.maxKeys = n })
 }
 
 // WithCleanupInterval sets how often a [Memory] store forgets the keys
-// whose budget is back in full (default 30s). [NewMemoryStore] reports
+// whose budget is back in full (default 30s). [NewMemory] reports
 // non-positive values.
 func WithCleanupInterval(d time.Duration) MemoryOption {
 	return memoryOptionFunc(func(c *memoryConfig) { c.cleanupInterval = d })

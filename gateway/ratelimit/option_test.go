@@ -24,10 +24,10 @@ func TestConstructorsReportInvalidOptions(t *testing.T) {
 		new  func() error
 		want string
 	}{
-		{"memory: negative max keys", func() error { _, err := ratelimit.NewMemoryStore(ratelimit.WithMaxKeys(-1)); return err }, "max keys -1"},
-		{"memory: zero max keys", func() error { _, err := ratelimit.NewMemoryStore(ratelimit.WithMaxKeys(0)); return err }, "max keys 0"},
+		{"memory: negative max keys", func() error { _, err := ratelimit.NewMemory(ratelimit.WithMaxKeys(-1)); return err }, "max keys -1"},
+		{"memory: zero max keys", func() error { _, err := ratelimit.NewMemory(ratelimit.WithMaxKeys(0)); return err }, "max keys 0"},
 		{"memory: zero cleanup interval", func() error {
-			_, err := ratelimit.NewMemoryStore(ratelimit.WithCleanupInterval(0))
+			_, err := ratelimit.NewMemory(ratelimit.WithCleanupInterval(0))
 			return err
 		}, "cleanup interval 0s"},
 		{"redis: zero timeout", func() error { _, err := ratelimit.NewRedis(client, ratelimit.WithTimeout(0)); return err }, "timeout 0s"},
@@ -73,7 +73,7 @@ func TestConstructorsAcceptDefaults(t *testing.T) {
 	t.Parallel()
 	client := redis.NewClient(&redis.Options{Addr: redisAddr})
 	t.Cleanup(func() { _ = client.Close() })
-	memory, err := ratelimit.NewMemoryStore(ratelimit.WithMaxKeys(1), ratelimit.WithCleanupInterval(time.Nanosecond))
+	memory, err := ratelimit.NewMemory(ratelimit.WithMaxKeys(1), ratelimit.WithCleanupInterval(time.Nanosecond))
 	if err != nil {
 		t.Fatal(err)
 	}

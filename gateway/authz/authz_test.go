@@ -59,7 +59,7 @@ func newWorld(t *testing.T) *world {
 		Algorithms: []string{"RS256", "ES256", "EdDSA", "HS256"},
 		Type:       "at+jwt",
 	}, {
-		Issuer: secretIs, Audiences: []string{audience}, Secret: secret,
+		Issuer: secretIs, Audiences: []string{audience}, Secret: secret, AllowMissingKid: true,
 	}}, token.WithClock(w.clock), token.WithClaims("scope"))
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestAuthorization(t *testing.T) {
 		{name: "audience not in a list", auth: claims(map[string]any{"aud": []string{"https://other.test"}}), code: connect.CodeUnauthenticated, msg: "token audience not accepted", reason: authz.ReasonTokenUntrusted},
 		{name: "audience of wrong type", auth: claims(map[string]any{"aud": []any{audience, 1}}), code: connect.CodeUnauthenticated, msg: "token aud claim is not a string or an array of strings", reason: authz.ReasonTokenBadClaims},
 		{name: "no audience", auth: claims(map[string]any{"aud": nil}), code: connect.CodeUnauthenticated, msg: "token has no aud claim", reason: authz.ReasonTokenBadClaims},
-		{name: "secret issuer's key for the other issuer", auth: bearer(func(w *world) string { return w.mac.Mint(nil, w.with(nil)) }), code: connect.CodeUnauthenticated, msg: "token algorithm does not match the key", reason: authz.ReasonTokenUntrusted},
+		{name: "secret issuer's key for the other issuer", auth: bearer(func(w *world) string { return w.mac.Mint(map[string]any{"kid": "ec-1"}, w.with(nil)) }), code: connect.CodeUnauthenticated, msg: "token algorithm does not match the key", reason: authz.ReasonTokenUntrusted},
 
 		// Algorithms and keys.
 		{name: "alg none", auth: bearer(func(w *world) string {
@@ -236,10 +236,10 @@ func TestAuthorization(t *testing.T) {
 		{name: "unknown kid", auth: bearer(func(w *world) string { return w.spare.Mint(nil, w.with(nil)) }), code: connect.CodeUnauthenticated, msg: "token signed by an unknown key", reason: authz.ReasonTokenUntrusted},
 		{name: "no kid with several keys", auth: bearer(func(w *world) string {
 			return w.ec.Mint(map[string]any{"kid": nil}, w.with(nil))
-		}), code: connect.CodeUnauthenticated, msg: "token has no kid and its issuer has several keys", reason: authz.ReasonTokenUntrusted},
+		}), code: connect.CodeUnauthenticated, msg: "token has no kid; its issuer requires one", reason: authz.ReasonTokenUntrusted},
 		{name: "no kid with one key for the algorithm", auth: bearer(func(w *world) string {
 			return w.ed.Mint(map[string]any{"kid": nil}, w.with(nil))
-		}), msg: "billing"},
+		}), code: connect.CodeUnauthenticated, msg: "token has no kid; its issuer requires one", reason: authz.ReasonTokenUntrusted},
 		{name: "jku pointing elsewhere", auth: bearer(func(w *world) string {
 			return w.attacker.Mint(map[string]any{"jku": w.evil.URL + "/jwks.json"}, w.with(nil))
 		}), code: connect.CodeUnauthenticated, msg: "token signed by an unknown key", reason: authz.ReasonTokenUntrusted},

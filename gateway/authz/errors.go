@@ -3,10 +3,13 @@ package authz
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/token"
@@ -69,6 +72,7 @@ const (
 	ReasonTokenBadSignature = "TOKEN_BAD_SIGNATURE"
 	ReasonTokenBadClaims    = "TOKEN_BAD_CLAIMS"
 	ReasonKeysUnavailable   = "KEYS_UNAVAILABLE"
+	ReasonOverloaded        = "TOKEN_VERIFICATION_OVERLOADED"
 	ReasonPermissionMissing = "PERMISSION_MISSING"
 	ReasonMethodUndeclared  = "METHOD_UNDECLARED"
 )
@@ -85,11 +89,18 @@ var tokenReasons = []struct {
 	{token.ErrBadSignature, ReasonTokenBadSignature},
 	{token.ErrBadClaims, ReasonTokenBadClaims},
 	{token.ErrKeysUnavailable, ReasonKeysUnavailable},
+	{token.ErrOverloaded, ReasonOverloaded},
 }
+
+// overloadRetryAfter is the delay a caller refused for overload is told
+// to wait: token verifications in flight finish within it.
+const overloadRetryAfter = time.Second
 
 // tokenError turns a refusal of the verifier into the error the caller
 // sees: Unauthenticated with an RFC 6750 challenge, or Unavailable when
-// the keys are missing (broken, not denied).
+// the keys are missing (broken, not denied) or the verifier is overloaded
+// (busy, not denied: retry after the google.rpc.RetryInfo delay, or the
+// Retry-After header outside gRPC).
 func (a *Authorizer) tokenError(err error, header http.Header) *connect.Error {
 	reason := ReasonTokenMalformed
 	for _, r := range tokenReasons {
@@ -108,6 +119,14 @@ func (a *Authorizer) tokenError(err error, header http.Header) *connect.Error {
 		ce := connect.NewError(connect.CodeUnavailable, err)
 		addInfo(ce, reason, nil)
 		return ce
+	case errors.Is(err, token.ErrOverloaded):
+		ce := connect.NewError(connect.CodeUnavailable, err)
+		setHeader(ce, header, "Retry-After", strconv.Itoa(int(overloadRetryAfter/time.Second)))
+		addInfo(ce, reason, nil)
+		if detail, err := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(overloadRetryAfter)}); err == nil {
+			ce.AddDetail(detail)
+		}
+		return ce
 	case errors.Is(err, token.ErrMissing):
 		ce := connect.NewError(connect.CodeUnauthenticated, err)
 		setChallenge(ce, header, a.challenge)
@@ -120,14 +139,20 @@ func (a *Authorizer) tokenError(err error, header http.Header) *connect.Error {
 	return ce
 }
 
-// setChallenge sets the WWW-Authenticate header of RFC 6750 §3, except for
-// gRPC, which sends error metadata as HTTP trailers, where the header is
-// not allowed (RFC 9110 §6.5.1): gRPC clients read grpc-status instead.
+// setChallenge sets the WWW-Authenticate header of RFC 6750 §3.
 func setChallenge(ce *connect.Error, header http.Header, challenge string) {
+	setHeader(ce, header, "WWW-Authenticate", challenge)
+}
+
+// setHeader sets a response header of a refusal, except for gRPC, which
+// sends error metadata as HTTP trailers, where response control headers
+// are not allowed (RFC 9110 §6.5.1): gRPC clients read grpc-status and
+// the error details instead.
+func setHeader(ce *connect.Error, header http.Header, key, value string) {
 	if ct := header.Get("Content-Type"); strings.HasPrefix(ct, "application/grpc") && !strings.HasPrefix(ct, "application/grpc-web") {
 		return
 	}
-	ce.Meta().Set("WWW-Authenticate", challenge)
+	ce.Meta().Set(key, value)
 }
 
 // deniedError refuses a caller who lacks permissions: PermissionDenied

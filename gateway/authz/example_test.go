@@ -30,6 +30,7 @@ func Example() {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	v, err := token.NewVerifier(ctx, []token.Issuer{{
 		Issuer: "https://issuer.example", Audiences: []string{"https://api.example"}, Secret: secret,
+		AllowMissingKid: true, // one shared secret: its tokens need not name their key
 	}}, token.WithClock(token.ClockFunc(func() time.Time { return now })))
 	if err != nil {
 		panic(err)
@@ -41,7 +42,7 @@ func Example() {
 	}
 
 	// A token granting LIC.READ_REQUIREMENTS and LIC.READ_ORDERS (3).
-	input := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(
+	input := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"at+jwt"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(
 		`{"iss":"https://issuer.example","aud":"https://api.example","client_id":"billing","exp":%d,"perms":{"LIC":3}}`, now.Add(time.Hour).Unix())))
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(input))

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"fmt"
+	"slices"
 )
 
 // alg is a JWS signature algorithm (RFC 7518 §3, RFC 8037 §3.1). The zero
@@ -51,6 +52,17 @@ var algNames = [algCount]string{
 	algEdDSA: "EdDSA",
 	algHS256: "HS256", algHS384: "HS384", algHS512: "HS512",
 }
+
+// Algorithms returns the names of the JWS algorithms a [Verifier]
+// supports, as [Issuer.Algorithms] takes them (RFC 7518 §3, RFC 8037
+// §3.1): RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512,
+// EdDSA, HS256, HS384 and HS512. The slice is new at each call.
+func Algorithms() []string { return slices.Clone(algNames[algRS256:]) }
+
+// HMACAlgorithms returns the names of the supported algorithms that
+// verify with a shared secret: HS256, HS384 and HS512. The others verify
+// with a public key. The slice is new at each call.
+func HMACAlgorithms() []string { return slices.Clone(algNames[algHS256:]) }
 
 func (a alg) String() string {
 	if a == algInvalid || a >= algCount {
@@ -135,7 +147,7 @@ func algsFor(pub crypto.PublicKey, declared string) (algSet, error) {
 			}
 		}
 		if s == 0 {
-			return 0, fmt.Errorf("shared secret has %d bytes, fewer than 32", len(k))
+			return 0, fmt.Errorf("shared secret has %d bytes, fewer than 32, the least for HS256 (RFC 7518 §3.2)", len(k))
 		}
 	default:
 		return 0, fmt.Errorf("key type %T cannot verify signatures", pub)
@@ -145,9 +157,31 @@ func algsFor(pub crypto.PublicKey, declared string) (algSet, error) {
 	}
 	a := parseAlg([]byte(declared))
 	if !s.has(a) {
+		if k, ok := pub.(hmacKey); ok && hmacAlgs.has(a) {
+			return 0, shortSecret(len(k), a)
+		}
 		return 0, fmt.Errorf("key declares alg %q, which its type cannot use", declared)
 	}
 	return setOf(a), nil
+}
+
+// shortSecret says that a shared secret of n bytes is too short for the
+// HMAC algorithm a: RFC 7518 §3.2 requires a key at least as long as the
+// hash output, 32, 48 or 64 bytes.
+func shortSecret(n int, a alg) error {
+	return fmt.Errorf("shared secret has %d bytes, fewer than %d, the least for %s (RFC 7518 §3.2)", n, a.hash().Size(), a)
+}
+
+// checkSecretLength returns an error if a shared secret of n bytes is too
+// short for one of the HMAC algorithms of algs, naming the one that needs
+// the most.
+func checkSecretLength(n int, algs algSet) error {
+	for _, a := range []alg{algHS512, algHS384, algHS256} {
+		if algs.has(a) && n < a.hash().Size() {
+			return shortSecret(n, a)
+		}
+	}
+	return nil
 }
 
 // hmacKey is a shared secret.

@@ -27,6 +27,11 @@ var (
 	// ErrKeysUnavailable: the issuer's keys could not be fetched yet. It
 	// says the verifier is broken, not that the caller is denied.
 	ErrKeysUnavailable = errors.New("token keys unavailable")
+	// ErrOverloaded: the token is not in the cache, and no signature
+	// verification could start within the wait (see
+	// [WithMaxConcurrentVerifications]). Like [ErrKeysUnavailable], it
+	// says nothing about the token: the caller may retry shortly.
+	ErrOverloaded = errors.New("token verification overloaded")
 )
 
 // Error is why a token was refused. Its Reason is safe to show the caller:
@@ -66,6 +71,8 @@ var (
 	errHeaderJSON      = refuse(ErrMalformed, "token header is not a JSON object")
 	errPayloadJSON     = refuse(ErrMalformed, "token payload is not a JSON object")
 	errHeaderDup       = refuse(ErrMalformed, "token header has a duplicate parameter")
+	errHeaderEscape    = refuse(ErrMalformed, "token header has an invalid Unicode escape (a lone surrogate)")
+	errPayloadEscape   = refuse(ErrMalformed, "token payload has an invalid Unicode escape (a lone surrogate)")
 	errPayloadDup      = refuse(ErrMalformed, "token payload has a duplicate claim")
 	errHeaderTooMany   = refuse(ErrMalformed, "token header has too many parameters")
 	errPayloadTooMany  = refuse(ErrMalformed, "token payload has too many claims")
@@ -87,6 +94,9 @@ var (
 	errExpiryType      = refuse(ErrBadClaims, "token exp claim is not a NumericDate")
 	errNotBeforeType   = refuse(ErrBadClaims, "token nbf claim is not a NumericDate")
 	errIssuedAtType    = refuse(ErrBadClaims, "token iat claim is not a NumericDate")
+	errExpiryRange     = refuse(ErrBadClaims, "token exp claim is out of range: "+dateRange)
+	errNotBeforeRange  = refuse(ErrBadClaims, "token nbf claim is out of range: "+dateRange)
+	errIssuedAtRange   = refuse(ErrBadClaims, "token iat claim is out of range: "+dateRange)
 	errNoIssuedAt      = refuse(ErrBadClaims, "token has no iat claim")
 	errExpired         = refuse(ErrExpired, "token expired")
 	errTooOld          = refuse(ErrExpired, "token too old")
@@ -96,6 +106,8 @@ var (
 	errAlgKey          = refuse(ErrUntrusted, "token algorithm does not match the key")
 	errUnknownKid      = refuse(ErrUntrusted, "token signed by an unknown key")
 	errNoKid           = refuse(ErrUntrusted, "token has no kid and its issuer has several keys")
+	errMissingKid      = refuse(ErrUntrusted, "token has no kid; its issuer requires one")
+	errOverloaded      = refuse(ErrOverloaded, "too many token verifications in flight; retry shortly")
 	errType            = refuse(ErrUntrusted, "token type not accepted")
 	errSignature       = refuse(ErrBadSignature, "token signature invalid")
 	errNoSubject       = refuse(ErrBadClaims, "token has neither sub nor client_id claim")

@@ -20,6 +20,8 @@ func Example() {
 		Issuer:    "https://issuer.example",
 		Audiences: []string{"https://api.example"},
 		Secret:    secret,
+		// One shared secret: its tokens need not name their key.
+		AllowMissingKid: true,
 	}}, token.WithClock(token.ClockFunc(func() time.Time { return now })))
 	if err != nil {
 		panic(err)

@@ -68,34 +68,103 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 
 // Get fetches u and returns the response with its body read into memory.
 func (f *fetcher) Get(u string) (*http.Response, error) {
+	res, _, err := f.get(u)
+	return res, err
+}
+
+func (f *fetcher) get(u string) (*http.Response, []byte, error) {
 	ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	res, err := f.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, f.limit+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if int64(len(body)) > f.limit {
-		return nil, fmt.Errorf("response of %s is larger than %d bytes", u, f.limit)
+		return nil, nil, fmt.Errorf("response of %s is larger than %d bytes", u, f.limit)
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
+	return res, body, nil
+}
+
+// keySetFetcher is the HTTP client of jwk.Cache: a fetcher that refuses a
+// key set holding private key material before it is parsed, so that such
+// a set never replaces the keys fetched before.
+type keySetFetcher struct{ *fetcher }
+
+// Get fetches the key set at u.
+func (f keySetFetcher) Get(u string) (*http.Response, error) {
+	res, body, err := f.get(u)
+	if err != nil || res.StatusCode != http.StatusOK {
+		return res, err
+	}
+	if err := checkPublic(body); err != nil {
+		return nil, err // jwk.Cache names the URL
+	}
 	return res, nil
+}
+
+// errPrivateKey refuses a fetched key set that holds private keys.
+var errPrivateKey = errors.New("key set holds private key material; refused")
+
+// privateParams are the JWK members that hold private key material: of
+// RSA keys (RFC 7518 §6.3.2), of EC and OKP keys (§6.2.2, RFC 8037 §2),
+// and the secret of symmetric keys (§6.4.1).
+var privateParams = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// checkPublic refuses a key set document whose keys hold private key
+// material. A key set served over HTTP is public: one that is not tells
+// of a leak at the issuer, and trusting its shared secrets would let
+// anyone who reads it mint tokens. Keys are named by kid and members by
+// name only: the error never holds key material. A document that is not
+// a key set is left to the parser.
+func checkPublic(doc []byte) error {
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(doc, &set) != nil {
+		return nil
+	}
+	var found []string
+	for i, key := range set.Keys {
+		var names []string
+		for _, p := range privateParams {
+			if _, ok := key[p]; ok {
+				names = append(names, p)
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		var kid string
+		if json.Unmarshal(key["kid"], &kid) != nil || kid == "" {
+			kid = fmt.Sprintf("#%d", i)
+		}
+		found = append(found, fmt.Sprintf("key %q has %s", kid, strings.Join(names, ", ")))
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (%s)", errPrivateKey, strings.Join(found, "; "))
 }
 
 // register sets up the background refresh of the key set at u.
 func (v *Verifier) register(is *issuer, u string) error {
-	c := jwk.NewCache(v.ctx, jwk.WithRefreshWindow(min(v.cfg.refreshInterval, time.Minute)))
+	c := jwk.NewCache(v.ctx,
+		jwk.WithRefreshWindow(min(v.cfg.refreshInterval, time.Minute)),
+		jwk.WithErrSink(errSink(func(err error) { v.backgroundError(is, err) })),
+	)
 	err := c.Register(u,
-		jwk.WithHTTPClient(v.fetch),
+		jwk.WithHTTPClient(keySetFetcher{v.fetch}),
 		jwk.WithMinRefreshInterval(v.cfg.refreshInterval),
 		jwk.WithIgnoreParseError(true),
 		jwk.WithPostFetcher(jwk.PostFetchFunc(func(_ string, set jwk.Set) (jwk.Set, error) {
@@ -110,8 +179,9 @@ func (v *Verifier) register(is *issuer, u string) error {
 	return nil
 }
 
-// install makes set the issuer's keys, and retires the keys it no longer
-// holds, so that the verifications cached with them are dropped.
+// install makes set the issuer's keys. The verifications cached with keys
+// it no longer holds, or no longer chooses, stop serving (see
+// verified.current).
 //
 // A well-formed key set is the issuer's word even when no key in it can
 // verify (none at all, or only encryption keys, weak keys, unsupported
@@ -120,8 +190,9 @@ func (v *Verifier) register(is *issuer, u string) error {
 // until a usable key comes. The error that says so is returned, reported
 // and kept for [Verifier.Ready] and [ErrKeysUnavailable]. An issuer that
 // never had a usable key keeps none, and stays not ready. Only a failed
-// fetch (transport error, status other than 200, unparsable body) leaves
-// the keys fetched before in place; it does not reach install.
+// fetch (transport error, status other than 200, unparsable body, or
+// private key material, see checkPublic) leaves the keys fetched before in
+// place; it does not reach install.
 func (v *Verifier) install(is *issuer, set jwk.Set, allowSecrets bool) error {
 	old := is.keys.Load()
 	ix, skipped := buildIndex(set, old, allowSecrets)
@@ -129,16 +200,14 @@ func (v *Verifier) install(is *issuer, set jwk.Set, allowSecrets bool) error {
 		err := fmt.Errorf("issuer %s: %w (%w)", is.name, errNoUsableKey, errors.Join(skipped...))
 		if old != nil {
 			is.keys.Store(ix)
-			retire(old, ix)
 		}
 		is.lastErr.Store(&err)
-		v.observeKeys(is, 0, err)
+		v.report(is, 0, err)
 		return err
 	}
 	is.keys.Store(ix)
-	v.observeKeys(is, len(ix.all), nil)
-	retire(old, ix)
 	is.lastErr.Store(nil)
+	v.report(is, len(ix.all), nil)
 	// A fetch that callers wait for marks the issuer ready once it is over
 	// (runFetch); a background or local one, here.
 	is.mu.Lock()
@@ -188,9 +257,9 @@ func (v *Verifier) runFetch(is *issuer, c *fetchCall) {
 	c.err = v.fetchKeys(ctx, is)
 	if c.err != nil {
 		err := c.err
-		is.lastErr.Store(&err)
 		if !errors.Is(err, errNoUsableKey) { // install reported it already
-			v.observeKeys(is, 0, err)
+			is.lastErr.Store(&err)
+			v.report(is, 0, err)
 		}
 	}
 	is.mu.Lock()
@@ -299,15 +368,18 @@ func metadataURLs(issuer string) []string {
 }
 
 // firstFetch fetches the issuer's keys until it succeeds, waiting between
-// attempts from retryMin, doubling up to retryMax, with jitter.
+// attempts from retryMin, doubling up to retryMax, with jitter. The time
+// of the next attempt is kept for Ready.
 func (v *Verifier) firstFetch(is *issuer) {
 	defer v.wg.Done()
+	defer is.nextRetry.Store(0)
 	delay := v.cfg.retryMin
 	for {
 		if _, err := v.refresh(v.ctx, is, false); err == nil || is.isReady() {
 			return
 		}
 		wait := delay/2 + rand.N(delay/2+1)
+		is.nextRetry.Store(time.Now().Add(wait).UnixNano())
 		t := time.NewTimer(wait)
 		select {
 		case <-v.ctx.Done():
@@ -318,13 +390,23 @@ func (v *Verifier) firstFetch(is *issuer) {
 			return
 		case <-t.C:
 		}
+		is.nextRetry.Store(0)
 		delay = min(2*delay, v.cfg.retryMax)
 	}
 }
 
-// observeKeys reports a fetch's outcome to the configured observer.
-func (v *Verifier) observeKeys(is *issuer, keys int, err error) {
-	if v.cfg.observeKeys != nil {
-		v.cfg.observeKeys(is.name, keys, err)
+// errSink adapts a function to a jwk.ErrSink.
+type errSink func(error)
+
+func (f errSink) Error(err error) { f(err) }
+
+// backgroundError reports a failed background refresh of the issuer's key
+// set; the keys fetched before keep serving.
+func (v *Verifier) backgroundError(is *issuer, err error) {
+	if errors.Is(err, errNoUsableKey) { // install reported it already
+		return
 	}
+	err = fmt.Errorf("issuer %s: keys: %w", is.name, err)
+	is.lastErr.Store(&err)
+	v.report(is, 0, err)
 }

@@ -17,7 +17,7 @@ var fuzzSecret = []byte("fuzz-fuzz-fuzz-fuzz-fuzz-fuzz-32")
 func fuzzVerifier(f *testing.F, ec *jwttest.Signer) *token.Verifier {
 	f.Helper()
 	v, err := token.NewVerifier(f.Context(), []token.Issuer{
-		{Issuer: fuzzIssuer, Audiences: []string{audience}, Secret: fuzzSecret},
+		{Issuer: fuzzIssuer, Audiences: []string{audience}, Secret: fuzzSecret, AllowMissingKid: true},
 		{Issuer: "https://ec.test", Audiences: []string{audience}, JWKS: jwttest.JWKS(ec)},
 	}, token.WithClock(jwttest.NewClock(jwttest.Epoch)), token.WithClaims("scope", "roles"), token.WithCacheSize(64))
 	if err != nil {
@@ -64,8 +64,8 @@ func FuzzVerify(f *testing.F) {
 		mac.Mint(map[string]any{"alg": "none"}, valid),
 		mac.Mint(map[string]any{"crit": []string{"b64"}, "b64": false}, valid),
 		mac.MintRaw(`{"alg":"HS256","alg":"HS256"}`, `{}`),
-		mac.MintRaw(`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":["https://api.test"],"exp":1e10,"sub":"s","perms":{"LIC":1.5}}`),
-		mac.MintRaw(`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":99999999999,"sub":"s","perms":{"LIC":9007199254740992}}`),
+		mac.MintRaw(`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":["https://api.test"],"exp":1e10,"sub":"s","perms":{"LIC":1.5}}`),
+		mac.MintRaw(`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":99999999999,"sub":"s","perms":{"LIC":9007199254740992}}`),
 		"", ".", "..", "a.b.c", "a.b.c.d.e", "eyJ.eyJ.", strings.Repeat("A", 9000),
 	} {
 		f.Add(seed)
@@ -83,13 +83,13 @@ func FuzzClaims(f *testing.F) {
 	mac := jwttest.NewHMAC(fuzzSecret)
 	exp := jwttest.Epoch.Add(time.Hour).Unix()
 	for _, seed := range [][2]string{
-		{`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":{"LIC":3,"ORD":1},"scope":"a b","roles":[1,{"x":null}]}`},
+		{`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":{"LIC":3,"ORD":1},"scope":"a b","roles":[1,{"x":null}]}`},
 		{`{"alg":"HS256","kid":"x","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":["x","https://api.test"],"exp":` + itoa(exp) + `.25,"nbf":0,"iat":1,"client_id":"c","tier":"pro","jti":"j"}`},
-		{`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":{"LIC":"3"}}`},
-		{`{"alg":"HS256"}`, `{"iss":"https:\/\/fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"\u0073","perms":{"\u004cIC":-1}}`},
-		{`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":{"LIC":1,"LIC":2}}`},
-		{`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":[[[[[[[[[]]]]]]]]]}`},
-		{`{"alg":"HS256"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","scope":{"a":1,"a":2},"roles":[{"x":[{}]},{"x":1,"\u0078":2}]}`},
+		{`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":{"LIC":"3"}}`},
+		{`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https:\/\/fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"\u0073","perms":{"\u004cIC":-1}}`},
+		{`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":{"LIC":1,"LIC":2}}`},
+		{`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","perms":[[[[[[[[[]]]]]]]]]}`},
+		{`{"alg":"HS256","typ":"at+jwt"}`, `{"iss":"https://fuzz.test","aud":"https://api.test","exp":` + itoa(exp) + `,"sub":"s","scope":{"a":1,"a":2},"roles":[{"x":[{}]},{"x":1,"\u0078":2}]}`},
 	} {
 		f.Add(seed[0], seed[1])
 	}

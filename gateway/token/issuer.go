@@ -30,13 +30,18 @@ type Issuer struct {
 	Discover bool
 	// JWKSFile is a local file holding the key set, read once by
 	// [NewVerifier]. Unlike a fetched one it may hold shared secrets
-	// (kty oct).
+	// (kty oct), as long as the hash of the HMAC algorithm they declare,
+	// or else of those in Algorithms. A fetched key set holding private
+	// key material is refused.
 	JWKSFile string
 	// JWKS is the key set itself, as JSON, with the same rules as JWKSFile.
 	JWKS []byte
-	// Secret is a shared secret of at least 32 bytes for HMAC-signed
-	// tokens (HS256 unless Algorithms says otherwise), for deployments
-	// where the issuer and the verifiers are one party.
+	// Secret is a shared secret for HMAC-signed tokens (HS256 unless
+	// Algorithms says otherwise), for deployments where the issuer and the
+	// verifiers are one party. It must be at least as long as the hash of
+	// each algorithm it verifies (RFC 7518 §3.2): 32, 48 and 64 bytes for
+	// HS256, HS384 and HS512. Its tokens must name a key (any kid) unless
+	// AllowMissingKid.
 	Secret []byte
 
 	// Algorithms is the allowlist of JWS algorithms (RFC 7518), such as
@@ -44,11 +49,31 @@ type Issuer struct {
 	// algorithm for public keys, HS256 for a secret. A token's algorithm
 	// must also be one its key can use; "none" never passes.
 	Algorithms []string
-	// Type, when set, is the typ header tokens must carry, such as "at+jwt"
-	// (RFC 9068), compared without case and with an optional
-	// "application/" prefix (RFC 7515 §4.1.9).
+	// Type is the typ header tokens must carry, compared without case and
+	// with an optional "application/" prefix (RFC 7515 §4.1.9). When
+	// empty, it is [TypeAccessToken], "at+jwt" (RFC 9068): an OpenID
+	// Connect ID token, or any other JWT the issuer signs for the same
+	// audience, does not pass as an access token (RFC 8725 §3.11).
+	// [TypeAny] accepts tokens of any type or none: only for issuers that
+	// mint nothing but access tokens and cannot type them.
 	Type string
+	// AllowMissingKid accepts tokens without a kid header when the issuer
+	// has exactly one key for the token's algorithm, as single-key setups
+	// such as a [Issuer.Secret] mint them. By default a token must name
+	// its key: then adding a key to the key set never changes which key
+	// verifies a token. A Secret is the issuer's only key, so the kid of
+	// its tokens is not compared.
+	AllowMissingKid bool
 }
+
+// Values of [Issuer.Type].
+const (
+	// TypeAccessToken is the type of JWT access tokens (RFC 9068 §2.1),
+	// the default.
+	TypeAccessToken = "at+jwt"
+	// TypeAny turns the type check off: tokens of any type, or none, pass.
+	TypeAny = "any"
+)
 
 // source names the key source of an issuer.
 type source uint8
@@ -66,14 +91,23 @@ type issuer struct {
 	name      string
 	audiences []string
 	algs      algSet
-	typ       string // lower case, without "application/"
+	typ       string // lower case, without "application/"; "" for any
 	source    source
+	// allowMissingKid: a token without kid is verified by the issuer's
+	// only key for its algorithm.
+	allowMissingKid bool
 
 	keys atomic.Pointer[keyIndex]
 
 	ready     chan struct{} // closed after the first successful fetch
 	readyOnce sync.Once
 	lastErr   atomic.Pointer[error]
+	// nextRetry is when the first fetch is tried again, in unix
+	// nanoseconds of the system clock, or 0.
+	nextRetry atomic.Int64
+
+	stateMu sync.Mutex
+	state   keyState // of the last fetch, for the log
 
 	mu        sync.Mutex
 	jwksURL   string // known, or discovered
@@ -109,10 +143,20 @@ func newIssuer(cfg Issuer) (*issuer, error) {
 		problems = append(problems, "Audiences is empty or holds an empty value")
 	}
 	is := &issuer{
-		name:      cfg.Issuer,
-		audiences: slices.Clone(cfg.Audiences),
-		ready:     make(chan struct{}),
-		typ:       normalizeType(cfg.Type),
+		name:            cfg.Issuer,
+		audiences:       slices.Clone(cfg.Audiences),
+		ready:           make(chan struct{}),
+		allowMissingKid: cfg.AllowMissingKid,
+	}
+	switch {
+	case cfg.Type == "":
+		is.typ = TypeAccessToken
+	case strings.EqualFold(cfg.Type, TypeAny):
+		is.typ = ""
+	default:
+		if is.typ = normalizeType(cfg.Type); is.typ == "" {
+			problems = append(problems, fmt.Sprintf("Type %q names no type", cfg.Type))
+		}
 	}
 	var sources []string
 	if cfg.JWKSURL != "" {
@@ -162,6 +206,11 @@ func newIssuer(cfg Issuer) (*issuer, error) {
 	if is.source == sourceSecret && is.algs&^hmacAlgs != 0 {
 		problems = append(problems, "a Secret verifies only HS256, HS384 and HS512")
 	}
+	if is.source == sourceSecret {
+		if err := checkSecretLength(len(cfg.Secret), is.algs); err != nil {
+			problems = append(problems, "Secret: "+err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("issuer %q: %s", cfg.Issuer, strings.Join(problems, "; "))
 	}
@@ -188,6 +237,9 @@ func normalizeType(t string) string {
 // typeMatches compares a typ header with the required type (RFC 7515
 // §4.1.9: media types are case-insensitive and may omit "application/").
 func (is *issuer) typeMatches(typ []byte) bool {
+	if is.typ == "" {
+		return true
+	}
 	if len(typ) > 12 && strings.EqualFold(string(typ[:12]), "application/") {
 		typ = typ[12:]
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -18,6 +19,11 @@ import (
 // the signature verified.
 
 var errJSON = errors.New("invalid JSON")
+
+// errSurrogate refuses a string with an escaped lone surrogate, such as
+// "\ud800": it encodes no character (RFC 8259 §8.2), and decoders replace
+// it with U+FFFD, so that two different ones would read as the same name.
+var errSurrogate = errors.New("invalid Unicode escape: lone surrogate")
 
 // maxDepth bounds the nesting of claim values.
 const maxDepth = 32
@@ -53,15 +59,22 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(b) {
+				r, ok := hex4(b, i)
+				if !ok {
 					return 0, false, errJSON
 				}
-				for _, h := range b[i+2 : i+6] {
-					if !isHex(h) {
-						return 0, false, errJSON
-					}
-				}
 				i += 6
+				switch {
+				case utf16.IsSurrogate(r) && r < 0xdc00:
+					// A high surrogate must be followed by a low one.
+					low, ok := hex4(b, i)
+					if !ok || low < 0xdc00 || low > 0xdfff {
+						return 0, false, errSurrogate
+					}
+					i += 6
+				case utf16.IsSurrogate(r):
+					return 0, false, errSurrogate
+				}
 			default:
 				return 0, false, errJSON
 			}
@@ -74,8 +87,25 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	return 0, false, errJSON
 }
 
-func isHex(c byte) bool {
-	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')
+// hex4 reads the escape \uXXXX at b[i], if there is one.
+func hex4(b []byte, i int) (rune, bool) {
+	if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i+2 : i+6] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
@@ -21,10 +20,7 @@ type verifyKey struct {
 	algs algSet           // what it may verify: its type, size and alg parameter
 	pub  crypto.PublicKey // *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey or hmacKey
 	id   string           // identity across fetches: thumbprint, kid and algs
-	// alive is true while the key is in its issuer's key set. Cached
-	// verifications of tokens it signed hold on to it and die with it.
-	alive atomic.Bool
-	macs  [3]sync.Pool // keyed HMACs for HS256, HS384, HS512, for hmacKey
+	macs [3]sync.Pool     // keyed HMACs for HS256, HS384, HS512, for hmacKey
 }
 
 // keyIndex is an immutable snapshot of an issuer's usable keys.
@@ -33,13 +29,15 @@ type keyIndex struct {
 	all   []*verifyKey
 }
 
-func (ix *keyIndex) lookup(kid string) []*verifyKey { return ix.byKid[kid] }
+// lookup returns the keys named kid. It does not allocate.
+func (ix *keyIndex) lookup(kid []byte) []*verifyKey { return ix.byKid[string(kid)] }
 
 // errNoUsableKey: a key set from which no key can verify tokens.
 var errNoUsableKey = errors.New("key set has no key usable to verify signatures")
 
 // buildIndex turns a key set into an index, reusing the keys of old that
-// are still there (so their cached verifications live on). It skips keys
+// are still there (so that their cached verifications, which the cache
+// checks by key identity, live on). It skips keys
 // that cannot verify: encryption keys, unsupported types, weak keys, and
 // shared secrets unless allowSecrets.
 func buildIndex(set jwk.Set, old *keyIndex, allowSecrets bool) (*keyIndex, []error) {
@@ -122,25 +120,11 @@ func newVerifyKey(key jwk.Key, allowSecrets bool) (*verifyKey, error) {
 }
 
 func newKey(kid string, pub crypto.PublicKey, algs algSet, thumbprint string) *verifyKey {
-	k := &verifyKey{
+	return &verifyKey{
 		kid:  kid,
 		algs: algs,
 		pub:  pub,
 		id:   fmt.Sprintf("%s|%s|%x", thumbprint, kid, uint32(algs)),
-	}
-	k.alive.Store(true)
-	return k
-}
-
-// retire marks the keys of old that are not in ix as gone.
-func retire(old, ix *keyIndex) {
-	if old == nil {
-		return
-	}
-	for _, k := range old.all {
-		if !slices.Contains(ix.all, k) {
-			k.alive.Store(false)
-		}
 	}
 }
 
@@ -153,4 +137,35 @@ func secretIndex(secret []byte, kid string) (*keyIndex, error) {
 	}
 	k := newKey(kid, pub, algs, "secret")
 	return &keyIndex{byKid: map[string][]*verifyKey{kid: {k}}, all: []*verifyKey{k}}, nil
+}
+
+// checkLocalSecrets refuses the shared secrets of a local key set that are
+// too short for an HMAC algorithm they would verify: the one a key
+// declares, or else those the issuer allows (RFC 7518 §3.2). Such a key
+// would verify no token, and the issuer's tokens would be refused one by
+// one instead of the configuration at once.
+func checkLocalSecrets(set jwk.Set, allowed algSet) error {
+	var problems []error
+	for i := range set.Len() {
+		key, ok := set.Key(i)
+		if !ok {
+			continue
+		}
+		var raw any
+		if key.Raw(&raw) != nil {
+			continue
+		}
+		secret, ok := raw.([]byte)
+		if !ok {
+			continue
+		}
+		want := allowed & hmacAlgs
+		if a := key.Algorithm(); a != nil && a.String() != "" {
+			want = setOf(parseAlg([]byte(a.String()))) & hmacAlgs
+		}
+		if err := checkSecretLength(len(secret), want); err != nil {
+			problems = append(problems, fmt.Errorf("key %q: %w", key.KeyID(), err))
+		}
+	}
+	return errors.Join(problems...)
 }

@@ -23,17 +23,7 @@ func TestVerifyOptions(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	mac := jwttest.NewHMAC(secret)
 	const iss = "https://secret.test"
-	valid := func(changes map[string]any) map[string]any {
-		c := jwttest.ClaimsAt(iss, audience, jwttest.Epoch)
-		for k, v := range changes {
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-		}
-		return c
-	}
+	valid := func(changes map[string]any) map[string]any { return claimsWith(iss, changes) }
 	for _, tc := range []struct {
 		name   string
 		opts   []token.Option
@@ -79,7 +69,7 @@ func TestVerifyOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			opts := append([]token.Option{token.WithClock(jwttest.NewClock(jwttest.Epoch))}, tc.opts...)
-			v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, Secret: secret}}, opts...)
+			v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, Secret: secret, AllowMissingKid: true}}, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +118,7 @@ func TestVerifyHugeDurations(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			opts := append([]token.Option{token.WithClock(jwttest.NewClock(jwttest.Epoch))}, tc.opts...)
-			v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, Secret: secret}}, opts...)
+			v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, Secret: secret, AllowMissingKid: true}}, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +145,7 @@ func TestVerifyKeptClaimsDuplicates(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	mac := jwttest.NewHMAC(secret)
 	const iss = "https://secret.test"
-	v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, Secret: secret}},
+	v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, Secret: secret, AllowMissingKid: true}},
 		token.WithClock(jwttest.NewClock(jwttest.Epoch)), token.WithClaims("scope", "roles"))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +163,7 @@ func TestVerifyKeptClaimsDuplicates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := v.Verify(t.Context(), mac.MintRaw(`{"alg":"HS256"}`, head+","+tc.claims+"}"))
+			p, err := v.Verify(t.Context(), mac.MintRaw(`{"alg":"HS256","typ":"at+jwt"}`, head+","+tc.claims+"}"))
 			if tc.reason != "" {
 				wantRefusal(t, err, token.ErrBadClaims, tc.reason)
 				return
@@ -236,7 +226,8 @@ func TestKeySetFiltering(t *testing.T) {
 	_, err = v.Verify(t.Context(), good.Mint(map[string]any{"kid": "p384"}, claims))
 	wantRefusal(t, err, token.ErrUntrusted, "token signed by an unknown key")
 
-	// A shared secret never comes from a fetched key set.
+	// A shared secret never comes from a fetched key set: it is private
+	// key material.
 	oct, err := jwk.FromRaw([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +245,62 @@ func TestKeySetFiltering(t *testing.T) {
 	t.Cleanup(remote.Close)
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	if err := remote.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), "only accepted from a local key set") {
+	if err := remote.WaitReady(ctx); err == nil || !strings.Contains(err.Error(), `key set holds private key material; refused (key "#0" has k)`) {
 		t.Fatalf("WaitReady() = %v, want a refusal of the shared secret", err)
 	}
+}
+
+// Options given invalid values are reported, each by name, rather than
+// ignored.
+func TestNewVerifierInvalidOptions(t *testing.T) {
+	t.Parallel()
+	is := []token.Issuer{{Issuer: "https://i.test", Audiences: []string{audience}, JWKS: jwttest.JWKS(jwttest.NewEC("k1"))}}
+	for _, tc := range []struct {
+		opt  token.Option
+		want string
+	}{
+		{token.WithMaxSize(0), "WithMaxSize(0): the size must be positive"},
+		{token.WithMaxSize(-5), "WithMaxSize(-5): the size must be positive"},
+		{token.WithRefreshInterval(500 * time.Millisecond), "WithRefreshInterval(500ms): the interval must be at least 1s"},
+		{token.WithRetryBackoff(2*time.Second, time.Second), "WithRetryBackoff(2s, 1s): the delays must be positive, the first at most the second"},
+		{token.WithRetryBackoff(0, time.Second), "WithRetryBackoff(0s, 1s)"},
+		{token.WithCacheSize(-1), "WithCacheSize(-1): the size must not be negative"},
+		{token.WithSkew(-time.Second), "WithSkew(-1s): the skew must not be negative"},
+		{token.WithMaxAge(-time.Second), "WithMaxAge(-1s): the age must not be negative"},
+		{token.WithRefetchCooldown(-time.Second), "WithRefetchCooldown(-1s): the cooldown must not be negative"},
+		{token.WithPermissionClaim(""), `WithPermissionClaim(""): not a name for the permission claim`},
+		{token.WithPermissionClaim("exp"), `WithPermissionClaim("exp"): not a name for the permission claim`},
+		{token.WithClaims("scope", ""), `WithClaims(""): a claim name must not be empty`},
+		{token.WithClock(nil), "WithClock(nil)"},
+		{token.WithHTTPClient(nil), "WithHTTPClient(nil)"},
+		{token.WithLogger(nil), "WithLogger(nil)"},
+		{token.WithMaxConcurrentVerifications(0), "WithMaxConcurrentVerifications(0): the bound must be positive"},
+		{token.WithVerificationWait(-time.Millisecond), "WithVerificationWait(-1ms): the wait must not be negative"},
+		{nil, "nil Option"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			t.Parallel()
+			v, err := token.NewVerifier(t.Context(), is, tc.opt)
+			if err == nil {
+				v.Close()
+				t.Fatalf("NewVerifier = nil error, want %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), "token: invalid options: "+tc.want) {
+				t.Fatalf("NewVerifier = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Every invalid option is named, with the issuer problems.
+	_, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: "https://i.test"}}, token.WithMaxSize(0), token.WithCacheSize(-1))
+	if err == nil || !strings.Contains(err.Error(), "WithMaxSize(0)") || !strings.Contains(err.Error(), "WithCacheSize(-1)") || !strings.Contains(err.Error(), "Audiences is empty") {
+		t.Fatalf("NewVerifier = %v, want both options and the issuer named", err)
+	}
+	// Valid edge values pass.
+	v, err := token.NewVerifier(t.Context(), is, token.WithSkew(0), token.WithMaxAge(0), token.WithCacheSize(0), token.WithRefetchCooldown(0),
+		token.WithRefreshInterval(time.Second), token.WithRetryBackoff(time.Second, time.Second), token.WithVerificationWait(0),
+		token.WithMaxConcurrentVerifications(1), token.WithKeysObserver(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
 }

@@ -22,7 +22,10 @@ type Principal struct {
 	Masks map[string]uint64
 	// Tier is the token's tier claim (such as "free" or "pro"), or "".
 	Tier string
-	// TokenID is the jti claim, or "".
+	// TokenID is the jti claim, or "": an identifier of the token that is
+	// safe to log, unlike the token. A principal answered from the cache
+	// is the one built when the token was verified: reading it costs
+	// nothing.
 	TokenID string
 	// ExpiresAt is the token's exp claim.
 	ExpiresAt time.Time

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -30,6 +32,7 @@ type Verifier struct {
 	caches map[*issuer]*jwk.Cache
 
 	errTooLarge *Error
+	slots       chan struct{} // one per signature verification in flight
 
 	strings interned[string]            // subjects, client ids, tiers
 	masks   interned[map[string]uint64] // by the raw perms claim
@@ -44,14 +47,18 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 		return nil, errors.New("token: no trusted issuer")
 	}
 	cfg := newConfig(opts)
+	var problems []error
+	if len(cfg.problems) > 0 {
+		problems = append(problems, fmt.Errorf("invalid options: %s", strings.Join(cfg.problems, "; ")))
+	}
 	v := &Verifier{
 		cfg:         cfg,
 		issuers:     make(map[string]*issuer, len(issuers)),
 		cache:       newTokenCache(cfg.cacheSize),
 		caches:      make(map[*issuer]*jwk.Cache),
 		errTooLarge: refuse(ErrMalformed, fmt.Sprintf("token larger than %d bytes", cfg.maxSize)),
+		slots:       make(chan struct{}, max(cfg.maxVerifying, 1)),
 	}
-	var problems []error
 	for _, c := range issuers {
 		is, err := newIssuer(c)
 		if err != nil {
@@ -71,6 +78,12 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("token: %w", errors.Join(problems...))
+	}
+	for _, is := range v.list {
+		if is.typ == "" {
+			cfg.logger.LogAttrs(ctx, slog.LevelWarn, "token issuer accepts tokens of any type (Type any): ID tokens and other JWTs it signs for these audiences pass as access tokens",
+				slog.String("issuer", is.name))
+		}
 	}
 	v.ctx, v.cancel = context.WithCancel(ctx)
 	v.fetch = newFetcher(v.ctx, cfg)
@@ -109,6 +122,9 @@ func (v *Verifier) loadLocal(is *issuer, c Issuer) error {
 	if err != nil {
 		return fmt.Errorf("issuer %q: key set: %w", is.name, err)
 	}
+	if err := checkLocalSecrets(set, is.algs); err != nil {
+		return fmt.Errorf("issuer %q: key set: %w", is.name, err)
+	}
 	if err := v.install(is, set, true); err != nil {
 		return err
 	}
@@ -116,8 +132,9 @@ func (v *Verifier) loadLocal(is *issuer, c Issuer) error {
 }
 
 // Ready returns nil once the keys of every issuer were fetched at least
-// once, else an error naming the issuers still waiting and why. A
-// gateway reports itself not ready until then.
+// once, else an error naming the issuers still waiting, why their last
+// fetch failed, and when the next attempt is. A gateway reports itself
+// not ready until then.
 //
 // Once ready, a verifier stays ready: it can answer for every issuer. When
 // an issuer is down, the keys fetched last keep serving; when it answers
@@ -132,6 +149,13 @@ func (v *Verifier) Ready() error {
 		msg := "issuer " + is.name + ": keys not fetched yet"
 		if err := is.lastErr.Load(); err != nil {
 			msg += ": " + (*err).Error()
+		}
+		if next := is.nextRetry.Load(); next != 0 {
+			if d := time.Until(time.Unix(0, next)); d > 0 {
+				msg += fmt.Sprintf("; next attempt in %v", d.Round(time.Millisecond))
+			} else {
+				msg += "; next attempt now"
+			}
 		}
 		waiting = append(waiting, msg)
 	}
@@ -165,7 +189,8 @@ func (v *Verifier) Close() {
 // Verify verifies raw, a compact JWS, and returns its principal. A
 // token verified before and still valid is answered from the cache,
 // without allocating. Errors are *[Error], their Kind one of the sentinels
-// such as [ErrExpired].
+// such as [ErrExpired]; [ErrKeysUnavailable] and [ErrOverloaded] say that
+// the verifier could not decide, not that the token is bad.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" {
 		return nil, errMissing
@@ -183,6 +208,19 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	}
 	v.cache.put(e, now)
 	return p, nil
+}
+
+// Cached reports whether raw is in the cache of verified tokens and would
+// be answered from it now: verified before, not expired, and its key still
+// the one its issuer's key set chooses. It costs a hash and a map lookup,
+// no cryptography, and does not allocate. A guard that holds back callers
+// before their tokens are verified lets these through.
+func (v *Verifier) Cached(raw string) bool {
+	if raw == "" || len(raw) > v.cfg.maxSize {
+		return false
+	}
+	_, ok := v.cache.get(raw, v.cfg.clock.Now())
+	return ok
 }
 
 // bytesOf returns the bytes of s without copying. They must not be

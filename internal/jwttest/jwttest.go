@@ -15,9 +15,11 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
+	_ "crypto/sha256" // for crypto.SHA256
+	_ "crypto/sha512" // for crypto.SHA384 and SHA512
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -88,47 +90,63 @@ func MustJSON(v any) []byte {
 	return b
 }
 
-// Sign signs input with s, as JWS algorithm alg (RS256, PS256, ES256,
-// EdDSA, HS256, or none for no signature), whatever s.Alg is.
+// Sign signs input with s, as JWS algorithm alg (any of RS*, PS*, ES*,
+// HS* with SHA-256, -384 or -512, EdDSA, or none for no signature),
+// whatever s.Alg is.
 func (s *Signer) Sign(alg, input string) []byte {
-	h := sha256.Sum256([]byte(input))
-	switch alg {
-	case "RS256":
-		sig, err := rsa.SignPKCS1v15(rand.Reader, s.Priv.(*rsa.PrivateKey), crypto.SHA256, h[:])
-		if err != nil {
-			panic(err)
-		}
-		return sig
-	case "PS256":
-		sig, err := rsa.SignPSS(rand.Reader, s.Priv.(*rsa.PrivateKey), crypto.SHA256, h[:], &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		if err != nil {
-			panic(err)
-		}
-		return sig
-	case "ES256":
-		r, ss, err := ecdsa.Sign(rand.Reader, s.Priv.(*ecdsa.PrivateKey), h[:])
-		if err != nil {
-			panic(err)
-		}
-		sig := make([]byte, 64)
-		r.FillBytes(sig[:32])
-		ss.FillBytes(sig[32:])
-		return sig
-	case "EdDSA":
-		return ed25519.Sign(s.Priv.(ed25519.PrivateKey), []byte(input))
-	case "none":
+	if alg == "none" {
 		return nil
-	case "HS256":
-		m := hmac.New(sha256.New, s.MAC)
+	}
+	if alg == "EdDSA" {
+		return ed25519.Sign(s.Priv.(ed25519.PrivateKey), []byte(input))
+	}
+	var h crypto.Hash
+	if len(alg) == 5 {
+		h = map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}[alg[2:]]
+	}
+	if h == 0 {
+		panic("unknown alg " + alg)
+	}
+	if alg[:2] == "HS" {
+		m := hmac.New(h.New, s.MAC)
 		m.Write([]byte(input))
 		return m.Sum(nil)
 	}
-	panic("unknown alg " + alg)
+	d := h.New()
+	d.Write([]byte(input))
+	digest := d.Sum(nil)
+	var (
+		sig []byte
+		err error
+	)
+	switch alg[:2] {
+	case "RS":
+		sig, err = rsa.SignPKCS1v15(rand.Reader, s.Priv.(*rsa.PrivateKey), h, digest)
+	case "PS":
+		sig, err = rsa.SignPSS(rand.Reader, s.Priv.(*rsa.PrivateKey), h, digest, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+	case "ES":
+		// R and S, each as long as the curve's order (RFC 7518 §3.4).
+		k := s.Priv.(*ecdsa.PrivateKey)
+		var r, ss *big.Int
+		if r, ss, err = ecdsa.Sign(rand.Reader, k, digest); err == nil {
+			n := (k.Curve.Params().BitSize + 7) / 8
+			sig = make([]byte, 2*n)
+			r.FillBytes(sig[:n])
+			ss.FillBytes(sig[n:])
+		}
+	default:
+		panic("unknown alg " + alg)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return sig
 }
 
 // Mint returns a token with the given header and claims, signed by s.
-// Header values override the defaults alg, kid and typ; a nil value
-// removes one. The token is signed with the resulting header's alg.
+// Header values override the defaults: alg s.Alg, kid s.KID (none when
+// empty) and typ at+jwt, as access tokens are typed (RFC 9068); a nil
+// value removes one. The token is signed with the resulting header's alg.
 func (s *Signer) Mint(header, claims map[string]any) string {
 	h := map[string]any{"alg": s.Alg, "typ": "at+jwt"}
 	if s.KID != "" {

@@ -34,6 +34,10 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options) error
 func issuers(cfgs []config.Issuer) []token.Issuer {
 	out := make([]token.Issuer, len(cfgs))
 	for i, c := range cfgs {
+		typ := c.RequiredType()
+		if typ == "" {
+			typ = token.TypeAny
+		}
 		out[i] = token.Issuer{
 			Issuer:          c.Issuer,
 			Audiences:       c.Audiences,
@@ -42,7 +46,7 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 			JWKSFile:        c.JWKSFile,
 			Secret:          c.HMACSecret,
 			Algorithms:      c.Algorithms,
-			Type:            c.RequiredType(),
+			Type:            typ,
 			AllowMissingKid: c.AllowMissingKID,
 		}
 	}

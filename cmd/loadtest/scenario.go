@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 	"google.golang.org/protobuf/proto"
 
@@ -132,7 +133,12 @@ func (s *stack) token(id int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, s.key))
+	// RFC 9068 access tokens say so in typ; jwx would write "JWT".
+	headers := jws.NewHeaders()
+	if err := headers.Set(jws.TypeKey, "at+jwt"); err != nil {
+		return "", err
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, s.key, jws.WithProtectedHeaders(headers)))
 	return string(signed), err
 }
 

@@ -1,15 +1,18 @@
 package config
 
+import (
+	"slices"
+
+	"github.com/portcullis/portcullis/gateway/token"
+)
+
 // algorithmKey says what kind of key a JWS algorithm (RFC 7518, RFC 8037)
 // needs: a public key, a shared secret, or neither because the gateway
-// does not verify it ("none" among them). It is the configuration's only
-// list of algorithms; it must name the same ones as the token package.
+// does not verify it ("none" among them). The token package's lists are
+// the only lists of algorithms.
 func algorithmKey(alg string) (publicKey, secret bool) {
-	switch alg {
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA":
-		return true, false
-	case "HS256", "HS384", "HS512":
+	if slices.Contains(token.HMACAlgorithms(), alg) {
 		return false, true
 	}
-	return false, false
+	return slices.Contains(token.Algorithms(), alg), false
 }

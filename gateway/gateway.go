@@ -97,10 +97,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	}
 
 	mux := http.NewServeMux()
-	handlerOptions := append(g.telemetry.HandlerOptions(),
+	handlerOptions := []connect.HandlerOption{
 		connect.WithRequestGate(g.telemetry.WrapGate(authorizer.Gate())),
-		connect.WithInterceptors(authorizer.Interceptor(), limiter),
-	)
+		connect.WithInterceptors(g.telemetry.ServerInterceptor(), authorizer.Interceptor(), limiter),
+	}
 	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
 	for i, route := range cfg.Routes {
 		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile}

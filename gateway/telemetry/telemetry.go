@@ -30,9 +30,9 @@ const scope = "github.com/portcullis/portcullis/gateway/telemetry"
 // interceptors that instrument its calls. Build it with [New]; it is safe
 // for concurrent use.
 //
-// A nil *Telemetry is valid and turns everything off: its options and
-// interceptors pass calls through untouched, its Record methods do
-// nothing. That is how a gateway runs, and benchmarks, without telemetry.
+// A nil *Telemetry is valid and turns everything off: its wrappers return
+// what they wrap, its interceptors pass calls through untouched, its Record
+// methods do nothing. That is how a gateway runs, and benchmarks, without telemetry.
 type Telemetry struct {
 	cfg        config
 	propagator propagation.TextMapPropagator

@@ -413,3 +413,47 @@ func TestEdgeUninstrumentedHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestEdgePlainHTTP checks the lines of requests that are no RPC, such as
+// a CORS preflight answered in front of the handlers: what succeeded is
+// ok, what failed has the code a client infers from its status.
+func TestEdgePlainHTTP(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	tel := newTelemetry(t, "portcullis", newRecorder(), sdkmetric.NewManualReader(), io.MultiWriter(&logs, &runOutput))
+	srv := newH2CServer(t, tel.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodOptions:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.Error(w, "no", http.StatusForbidden)
+		}
+	})))
+	client := newH2CClient(t)
+	for _, method := range []string{http.MethodOptions, http.MethodDelete} {
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+procListRequirements, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	lines := logs.accessLines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d access lines, want 2: %v", len(lines), lines)
+	}
+	for i, want := range []struct {
+		code, outcome string
+		status        float64
+	}{{"ok", "allowed", 204}, {"permission_denied", "invalid_request", 403}} {
+		checkField(t, lines[i], "protocol", "http")
+		checkField(t, lines[i], "code", want.code)
+		checkField(t, lines[i], "outcome", want.outcome)
+		if lines[i]["http_status"] != want.status {
+			t.Errorf("access line has http_status %v, want %v", lines[i]["http_status"], want.status)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func responseStatus(w *responseWriter, protocol string) (code connect.Code, mess
 				return code, message, status
 			}
 		}
-		if status == http.StatusOK {
+		if status < 400 { // a success, a redirect, a CORS preflight's answer
 			return 0, "", status
 		}
 	}

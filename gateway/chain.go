@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -67,30 +66,13 @@ func (c *chain) handlerOptions() []connect.HandlerOption {
 		authenticate = c.guard.Wrap(authenticate)
 	}
 	return []connect.HandlerOption{
-		connect.WithRequestGate(c.telemetry.WrapGate(gates(
+		connect.WithRequestGate(c.telemetry.WrapGate(
 			authenticate,
 			c.limiter.Gate(),
-		))),
+		)),
 		connect.WithInterceptors(
 			c.telemetry.ServerInterceptor(),
 			c.limiter,
 		),
-	}
-}
-
-// gates runs gates in order as one gate: the first refusal ends the call,
-// and each gate sees the context the one before it returned.
-func gates(all ...connect.RequestGateFunc) connect.RequestGateFunc {
-	return func(ctx context.Context, spec connect.Spec, peer connect.Peer, header http.Header) (context.Context, error) {
-		for _, gate := range all {
-			next, err := gate(ctx, spec, peer, header)
-			if err != nil {
-				return next, err
-			}
-			if next != nil {
-				ctx = next
-			}
-		}
-		return ctx, nil
 	}
 }

@@ -136,3 +136,15 @@ func newReflector(services []protoreflect.ServiceDescriptor) (*grpcreflect.Refle
 	return grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return names }),
 		grpcreflect.WithDescriptorResolver(reflected), grpcreflect.WithExtensionResolver(protoregistry.GlobalTypes)), nil
 }
+
+// procedures returns the procedure of every method of services.
+func procedures(services []protoreflect.ServiceDescriptor) []string {
+	var out []string
+	for _, s := range services {
+		methods := s.Methods()
+		for i := range methods.Len() {
+			out = append(out, "/"+string(s.FullName())+"/"+string(methods.Get(i).Name()))
+		}
+	}
+	return out
+}

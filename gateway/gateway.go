@@ -65,7 +65,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		return nil, err
 	}
 
-	if g.telemetry, err = telemetry.New(ctx, o.telemetryOptions(cfg.Telemetry)...); err != nil {
+	if g.telemetry, err = telemetry.New(ctx, append(o.telemetryOptions(cfg.Telemetry), telemetry.WithProcedures(procedures(services)...))...); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })

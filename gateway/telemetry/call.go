@@ -9,13 +9,27 @@ import (
 )
 
 // call is the state of one inbound call, carried by its context from the
-// gate to the handler and on to the forwarding client. It is a context
-// itself, so that carrying it costs one allocation and no more.
+// edge or the gate to the handler and on to the forwarding client. It is a
+// context itself, so that carrying it costs one allocation and no more.
 type call struct {
 	context.Context
 
-	start     time.Time   // when the first wrapped gate, or the interceptor, saw the call
+	start     time.Time   // when the edge, the first wrapped gate or the interceptor saw the call
 	forwarded atomic.Bool // a forwarding client sent the call to a backend
+	recorded  atomic.Bool // a gate or the interceptor recorded the call: the edge need not
+
+	// What a gate that let the call through tells the edge, for a call
+	// refused before the interceptors: its procedure, and the context the
+	// gates passed on, with the caller's principal.
+	procedure *procedure
+	gated     context.Context
+}
+
+// edgeCall is a call the edge made, with the response writer it passed
+// on: one allocation for both.
+type edgeCall struct {
+	call
+	w flushWriter
 }
 
 type callKey struct{}
@@ -38,6 +52,13 @@ func callFrom(ctx context.Context) *call {
 	return c
 }
 
+// markRecorded tells the edge that c's call was recorded.
+func (c *call) markRecorded() {
+	if c != nil {
+		c.recorded.Store(true)
+	}
+}
+
 // markForwarded records, in the inbound call ctx belongs to, that the call
 // went to a backend.
 func markForwarded(ctx context.Context) {
@@ -47,8 +68,8 @@ func markForwarded(ctx context.Context) {
 }
 
 // gateTimedProvider hands otelconnect tracers whose server spans start
-// when the call's gate started, not when the interceptor chain did, so a
-// span covers the token verification as well.
+// when the call started, at the edge or the gate, not when the interceptor
+// chain did, so a span covers the token verification as well.
 type gateTimedProvider struct {
 	trace.TracerProvider
 }
@@ -62,7 +83,7 @@ type gateTimedTracer struct {
 	trace.Tracer
 }
 
-// Start starts a span, at the gate's start time when ctx carries a call.
+// Start starts a span, at the call's start when ctx carries a call.
 func (t gateTimedTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if c := callFrom(ctx); c != nil {
 		opts = append(opts, trace.WithTimestamp(c.start))

@@ -5,8 +5,9 @@
 // call. It records who called and what the gateway decided, never the
 // token.
 //
-// A gateway wires it into its handlers, its token gate and its forwarding
-// clients, and mounts the Prometheus endpoint on its admin listener:
+// A gateway wires it into its chain, its forwarding clients and its admin
+// listener. The pieces do not depend on where they are put; the gateway's
+// chain puts them:
 //
 //	tel, err := telemetry.New(ctx,
 //		telemetry.WithLogger(telemetry.NewLogger(os.Stdout, slog.LevelInfo)),
@@ -16,12 +17,33 @@
 //	}
 //	defer tel.Shutdown(context.WithoutCancel(ctx))
 //
-//	handlerOpts := append(tel.HandlerOptions(), // first: outermost
-//		connect.WithRequestGate(tel.WrapGate(tokenGate)),
-//		connect.WithInterceptors(authorizer, limiter),
-//	)
+//	handlerOpts := []connect.HandlerOption{
+//		connect.WithRequestGate(tel.WrapGate(guard, authenticate, limit)), // all the gates, in one call
+//		connect.WithInterceptors(tel.ServerInterceptor(), messageLimiter),
+//	}
+//	handler := tel.WrapHandler(mux) // outermost
 //	clientOpts := []connect.ClientOption{connect.WithInterceptors(tel.ClientInterceptor())}
 //	admin.Handle("/metrics", tel.MetricsHandler())
+//
+// Each inbound call is recorded once, by the innermost of the first three
+// that saw it:
+//
+//   - [Telemetry.ServerInterceptor], on a handler before the interceptors
+//     that authorize or limit calls, records the calls that reach the
+//     interceptors: otelconnect's server span and RPC metrics, and the
+//     decision on the span, in portcullis.decisions and the access line.
+//   - [Telemetry.WrapGate], given all the gates of a handler in one call,
+//     times them (portcullis.auth.duration) and records the calls they
+//     reject, which never reach the interceptors: a span as otelconnect
+//     would have made it, the decision count and the access line.
+//   - [Telemetry.WrapHandler], outermost, records the calls that ended
+//     before either: those connect refuses while it reads or decodes the
+//     request (a content type, method, timeout or compression it does not
+//     accept, a message too large or malformed), paths no handler serves,
+//     handlers that panicked. Its clock starts each call.
+//   - [Telemetry.ClientInterceptor], on the forwarding clients, records the
+//     client span of a forwarded call and tells the others the call was let
+//     through.
 //
 // A service behind the gateway builds its own Telemetry with its name and
 // instruments its handlers with [Telemetry.ServiceInterceptor], so its
@@ -35,8 +57,10 @@
 //
 // The gateway's server span, the portcullis.decisions counter and the
 // access line say what the gateway decided (portcullis.outcome): allowed,
-// unauthenticated, denied, rate_limited, or error when the gateway failed
-// before letting the call through. The outcome follows from the call's
+// unauthenticated, denied, rate_limited, invalid_request when connect
+// refused the request before any decision (an unsupported content type, a
+// message too large), or error when the gateway failed before letting the
+// call through. The outcome follows from the call's
 // error: CodeUnauthenticated, CodePermissionDenied and CodeResourceExhausted
 // from the gate or the interceptors. Once [Telemetry.ClientInterceptor] has
 // seen the call go out to a backend, the call stays allowed whatever the
@@ -82,9 +106,11 @@
 // parentheses):
 //
 //   - portcullis.auth.duration, s, by portcullis.outcome: time in the
-//     wrapped gate (portcullis_auth_duration_seconds)
+//     gates [Telemetry.WrapGate] wraps (portcullis_auth_duration_seconds)
 //   - portcullis.decisions, {call}, by rpc.method and portcullis.outcome
-//     (portcullis_decisions_total)
+//     (portcullis_decisions_total); a call refused before any gate of a
+//     procedure the gateway does not know (see [WithProcedures]) counts
+//     under rpc.method "_OTHER"
 //   - portcullis.rate_limit.rejections, {call}, by rpc.method
 //     (portcullis_rate_limit_rejections_total)
 //   - portcullis.calls.active, {call}, by rpc.method: calls past the gate,
@@ -97,19 +123,27 @@
 //
 // No metric has a client id: their cardinality stays that of the methods.
 // Calls a gate rejects count in portcullis.decisions and
-// portcullis.auth.duration; otelconnect's metrics never see them.
+// portcullis.auth.duration, calls refused before the interceptors in
+// portcullis.decisions; otelconnect's metrics never see them.
 //
 // # Access lines
 //
 // Each call writes one line at info (warn when the gateway failed) with
-// procedure, protocol, code, duration_ms, outcome, peer, client_id, tier,
-// token_prefix (the first 8 characters of the bearer token, which for a
-// JWT are its encoded header), missing_permissions, rate_limit_policy,
-// error and trace_id when there is one. [NewLogger] builds the JSON logger
-// and sets its level.
+// procedure, protocol, code (the one the client got), duration_ms,
+// outcome, peer, http_status (for calls refused before the interceptors),
+// client_id, tier, token_hash, token_id (the token's jti),
+// missing_permissions, rate_limit_policy, error and trace_id when there is
+// one; protocol is "http" for a request in none of connect's protocols.
+// token_hash is the start of an HMAC-SHA256 of the bearer token, 16
+// hex digits: it tells tokens apart, where a token's first characters,
+// the encoded header of a JWT, are the same for all of an issuer's, and
+// reveals nothing of the token. Its key is random per process, or the
+// fleet's with [WithTokenHashKey] so that replicas' lines correlate.
+// [NewLogger] builds the JSON logger and sets its level.
 //
 // # Off
 //
-// A nil *Telemetry turns all of it off at no cost per call: its options
-// and interceptors add nothing to a handler or client.
+// A nil *Telemetry turns all of it off at no cost per call: its wrappers
+// return what they wrap, its interceptors add nothing to a handler or
+// client.
 package telemetry

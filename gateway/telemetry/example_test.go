@@ -45,9 +45,10 @@ func ExampleTelemetry_WrapGate() {
 	}
 	_, handler := licensingv1connect.NewLicensingServiceHandler(
 		licensingv1connect.UnimplementedLicensingServiceHandler{},
-		append(tel.HandlerOptions(), connect.WithRequestGate(tel.WrapGate(deny)))...,
+		connect.WithRequestGate(tel.WrapGate(deny)),
+		connect.WithInterceptors(tel.ServerInterceptor()),
 	)
-	srv := httptest.NewServer(handler)
+	srv := httptest.NewServer(tel.WrapHandler(handler))
 	defer srv.Close()
 
 	client := licensingv1connect.NewLicensingServiceClient(srv.Client(), srv.URL)
@@ -77,4 +78,47 @@ func ExampleTelemetry_WrapGate() {
 	//   portcullis.outcome=denied
 	//   portcullis.missing_permissions=["LIC.READ_ORDERS"]
 	// log: /example.licensing.v1.LicensingService/GetLicenceOrder permission_denied denied
+}
+
+// Connect refuses a call with a content type it does not speak before any
+// gate or interceptor runs; the edge still writes its access line.
+func ExampleTelemetry_WrapHandler() {
+	var logs bytes.Buffer
+	tel, err := telemetry.New(context.Background(),
+		telemetry.WithTracerProvider(sdktrace.NewTracerProvider()),
+		telemetry.WithMeterProvider(metricnoop.NewMeterProvider()),
+		telemetry.WithLogger(telemetry.NewLogger(&logs, slog.LevelInfo)),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer tel.Shutdown(context.Background())
+
+	_, handler := licensingv1connect.NewLicensingServiceHandler(
+		licensingv1connect.UnimplementedLicensingServiceHandler{},
+		connect.WithInterceptors(tel.ServerInterceptor()),
+	)
+	srv := httptest.NewServer(tel.WrapHandler(handler))
+	defer srv.Close()
+
+	res, err := http.Post(srv.URL+licensingv1connect.LicensingServiceGetLicenceOrderProcedure, "text/plain", strings.NewReader("o-1"))
+	if err != nil {
+		panic(err)
+	}
+	res.Body.Close()
+	fmt.Println("call:", res.Status)
+
+	var line struct {
+		Procedure  string `json:"procedure"`
+		HTTPStatus int    `json:"http_status"`
+		Code       string `json:"code"`
+		Outcome    string `json:"outcome"`
+	}
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		panic(err)
+	}
+	fmt.Println("log:", line.Procedure, line.HTTPStatus, line.Code, line.Outcome)
+	// Output:
+	// call: 415 Unsupported Media Type
+	// log: /example.licensing.v1.LicensingService/GetLicenceOrder 415 unknown invalid_request
 }

@@ -32,10 +32,9 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
-// Tokens shaped like JWTs. Each is recognizable: none of it past the
-// 8-character prefix may appear in any span, metric or log line.
+// Tokens shaped like JWTs. Each is recognizable: no part of one may
+// appear in any span, metric or log line.
 const (
-	tokenPrefix  = "eyJhbGci"
 	tokenAllowed = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJjbGllbnRfaWQiOiJhY21lLWJpbGxpbmcifQ.QWxsb3dlZC1TRUNSRVQtc2lnbmF0dXJl"
 	tokenReader  = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJjbGllbnRfaWQiOiJhY21lLXJlYWRlciJ9.UmVhZGVyLVNFQ1JFVC1zaWduYXR1cmU"
 	tokenLimited = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJjbGllbnRfaWQiOiJhY21lLWJ1cnN0In0.TGltaXRlZC1TRUNSRVQtc2lnbmF0dXJl"
@@ -89,19 +88,22 @@ func allRecordedSpans() []sdktrace.ReadOnlySpan {
 	return spans
 }
 
-// findTokens describes where any part of a test token past its prefix
-// appears in logs or spans, or returns "".
+// findTokens describes where any 8 characters of a test token appear in
+// logs or spans, or returns "".
 func findTokens(logs string, spans []sdktrace.ReadOnlySpan) string {
 	var texts []string
 	texts = append(texts, logs)
 	for _, s := range spans {
 		texts = append(texts, spanText(s))
 	}
+	const window = 8
 	for _, tok := range testTokens {
-		secret := tok[len(tokenPrefix):]
-		for _, text := range texts {
-			if i := strings.Index(text, secret[:16]); i >= 0 {
-				return fmt.Sprintf("%q in %q", tok, text[max(0, i-80):min(len(text), i+80)])
+		for start := 0; start+window <= len(tok); start += window / 2 {
+			part := tok[start : start+window]
+			for _, text := range texts {
+				if i := strings.Index(text, part); i >= 0 {
+					return fmt.Sprintf("%q of %q in %q", part, tok, text[max(0, i-80):min(len(text), i+80)])
+				}
 			}
 		}
 	}
@@ -231,23 +233,25 @@ type stackConfig struct {
 	tp      *sdktrace.TracerProvider // the gateway's, when not the recorder's
 	hold    chan struct{}            // the backend's streams wait on it
 	tel     *telemetry.Telemetry     // the gateway's, when built by the test
+	noEdge  bool                     // no WrapHandler: the gate is the first to see a call
 }
 
-// newStack starts a backend and a gateway in front of it. The gateway's
-// gate authenticates the test tokens and authorizes every method but
-// CreateLicenceOrder, which an interceptor after the telemetry's
-// authorizes.
+// maxMessageBytes is the largest request message the test gateway reads.
+const maxMessageBytes = 1 << 10
+
+// newStack starts a backend and a gateway in front of it, with the chain
+// a gateway builds: the edge, the handler with its gate, then the server
+// interceptor and the others. The gateway's gate authenticates the test
+// tokens and authorizes every method but CreateLicenceOrder, which an
+// interceptor after the telemetry's authorizes.
 func newStack(t testing.TB, cfg stackConfig) *stack {
 	t.Helper()
 	s := &stack{
-		spans:   tracetest.NewSpanRecorder(),
+		spans:   newRecorder(),
 		metrics: sdkmetric.NewManualReader(),
 		logs:    &syncBuffer{},
 		http:    newH2CClient(t),
 	}
-	runRecorders.Lock()
-	runRecorders.all = append(runRecorders.all, s.spans)
-	runRecorders.Unlock()
 
 	backendTel := newTelemetry(t, "licensing", s.spans, sdkmetric.NewManualReader(), io.MultiWriter(s.logs, &runOutput))
 	_, backendHandler := licensingv1connect.NewLicensingServiceHandler(&backend{hold: cfg.hold},
@@ -277,13 +281,26 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 
 	gw := &gateway{backend: licensingv1connect.NewLicensingServiceClient(newH2CClient(t), backendSrv.URL,
 		connect.WithInterceptors(tel.ClientInterceptor()))}
-	handlerOpts := append(tel.HandlerOptions(),
+	_, gwHandler := licensingv1connect.NewLicensingServiceHandler(gw,
 		connect.WithRequestGate(tel.WrapGate(testGate)),
-		connect.WithInterceptors(&writeAuthorizer{}),
+		connect.WithInterceptors(tel.ServerInterceptor(), &writeAuthorizer{}),
+		connect.WithReadMaxBytes(maxMessageBytes),
 	)
-	_, gwHandler := licensingv1connect.NewLicensingServiceHandler(gw, handlerOpts...)
+	if !cfg.noEdge {
+		gwHandler = tel.WrapHandler(gwHandler)
+	}
 	s.url = newH2CServer(t, gwHandler).URL
 	return s
+}
+
+// newRecorder returns a span recorder whose spans TestMain checks for
+// tokens.
+func newRecorder() *tracetest.SpanRecorder {
+	r := tracetest.NewSpanRecorder()
+	runRecorders.Lock()
+	runRecorders.all = append(runRecorders.all, r)
+	runRecorders.Unlock()
+	return r
 }
 
 func newTracerProvider(t testing.TB, service string, sr *tracetest.SpanRecorder) *sdktrace.TracerProvider {
@@ -339,7 +356,7 @@ func withToken[T any](msg *T, tok string) *connect.Request[T] {
 
 // principals are the callers the test tokens stand for.
 var principals = map[string]*token.Principal{
-	tokenAllowed: {Subject: "acme-billing", ClientID: "acme-billing", Tier: "pro",
+	tokenAllowed: {Subject: "acme-billing", ClientID: "acme-billing", Tier: "pro", TokenID: "jti-acme-billing-1",
 		Masks: map[string]uint64{"LIC": 1 | 2}},
 	tokenReader: {Subject: "acme-reader", ClientID: "acme-reader", Tier: "free",
 		Masks: map[string]uint64{"LIC": 1}},

@@ -9,10 +9,37 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// serverInterceptor is the gateway's handler side: otelconnect's server
+// span around the decision interceptor, which records on that span.
+type serverInterceptor struct {
+	spans    connect.Interceptor
+	decision decisionInterceptor
+}
+
+// WrapUnary instruments a unary handler; clients pass through.
+func (i *serverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	wrapped := i.spans.WrapUnary(i.decision.WrapUnary(next))
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		return wrapped(ctx, req)
+	}
+}
+
+// WrapStreamingClient leaves clients alone.
+func (*serverInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler instruments a streaming handler.
+func (i *serverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return i.spans.WrapStreamingHandler(i.decision.WrapStreamingHandler(next))
+}
+
 // decisionInterceptor runs inside otelconnect's server interceptor on the
 // gateway's handlers: it records the call's decision on the span otelconnect
-// started, counts the call and writes its access line. On clients it does
-// nothing.
+// started, counts the call and writes its access line.
 type decisionInterceptor struct {
 	t *Telemetry
 }
@@ -21,19 +48,16 @@ type decisionInterceptor struct {
 func (i *decisionInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	t := i.t
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		spec := req.Spec()
-		if spec.IsClient {
-			return next(ctx, req)
-		}
 		c := callFrom(ctx)
 		if c == nil {
 			c = newCall(ctx, t.cfg.now())
 			ctx = c
 		}
-		p := t.procedures.get(spec.Procedure)
+		p := t.procedures.get(req.Spec().Procedure)
 		t.inst.active.Add(ctx, 1, p.active...)
 		defer t.inst.active.Add(ctx, -1, p.active...)
 		res, err := next(ctx, req)
+		err = coded(err)
 		t.finish(ctx, c, p, req.Peer(), req.Header(), err)
 		return res, err
 	}
@@ -57,7 +81,7 @@ func (i *decisionInterceptor) WrapStreamingHandler(next connect.StreamingHandler
 		p := t.procedures.get(conn.Spec().Procedure)
 		t.inst.active.Add(ctx, 1, p.active...)
 		defer t.inst.active.Add(ctx, -1, p.active...)
-		err := next(ctx, conn)
+		err := coded(next(ctx, conn))
 		t.finish(ctx, c, p, conn.Peer(), conn.RequestHeader(), err)
 		return err
 	}
@@ -65,6 +89,7 @@ func (i *decisionInterceptor) WrapStreamingHandler(next connect.StreamingHandler
 
 // finish records the decision of a call that passed the gate.
 func (t *Telemetry) finish(ctx context.Context, c *call, p *procedure, peer connect.Peer, header http.Header, err error) {
+	c.markRecorded()
 	d := decide(ctx, err, c.forwarded.Load())
 	elapsed := t.cfg.now().Sub(c.start)
 	span := trace.SpanFromContext(ctx)

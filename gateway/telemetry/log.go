@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -21,37 +20,9 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// tokenPrefixLen is the most of a token an access line shows: enough to
-// tell tokens apart in an incident, far too little to use one.
-const tokenPrefixLen = 8
-
-// tokenPrefix returns the first characters of the bearer token in header,
-// or "" when there is none or it is too short to show any of it safely.
-func tokenPrefix(header http.Header) string {
-	v := header.Get("Authorization")
-	const scheme = "Bearer "
-	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return ""
-	}
-	tok := strings.TrimLeft(v[len(scheme):], " ")
-	if len(tok) < 4*tokenPrefixLen {
-		return ""
-	}
-	for i := range tokenPrefixLen {
-		if !isBase64URL(tok[i]) {
-			return ""
-		}
-	}
-	return tok[:tokenPrefixLen]
-}
-
-func isBase64URL(b byte) bool {
-	return 'A' <= b && b <= 'Z' || 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '-' || b == '_'
-}
-
 // logCall writes the access line of a call: what was called and how, what
-// came of it, how long it took and who called, by client id and at most
-// the first characters of the token.
+// came of it, how long it took and who called, by client id, token id and
+// a keyed hash of the token, never the token.
 func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.Peer, header http.Header, d *decision, elapsed time.Duration, sc trace.SpanContext) {
 	level := slog.LevelInfo
 	if d.outcome == outcomeError {
@@ -63,7 +34,7 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	var attrs [13]slog.Attr
+	var attrs [15]slog.Attr
 	attrs[0] = slog.String("procedure", procedure)
 	attrs[1] = slog.String("protocol", peer.Protocol)
 	attrs[2] = slog.String("code", codeName(d.code))
@@ -71,6 +42,10 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	attrs[4] = slog.String("outcome", d.outcome.String())
 	attrs[5] = slog.String("peer", peer.Addr)
 	n := 6
+	if d.httpStatus != 0 {
+		attrs[n] = slog.Int("http_status", d.httpStatus)
+		n++
+	}
 	if d.clientID != "" {
 		attrs[n] = slog.String("client_id", d.clientID)
 		n++
@@ -79,8 +54,12 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 		attrs[n] = slog.String("tier", d.tier)
 		n++
 	}
-	if p := tokenPrefix(header); p != "" {
-		attrs[n] = slog.String("token_prefix", p)
+	if tok := bearerToken(header); tok != "" {
+		attrs[n] = slog.String("token_hash", t.tokens.hash(tok))
+		n++
+	}
+	if d.tokenID != "" {
+		attrs[n] = slog.String("token_id", d.tokenID)
 		n++
 	}
 	if len(d.missing) > 0 {

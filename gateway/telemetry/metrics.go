@@ -59,7 +59,7 @@ func (in *instruments) init(m metric.Meter, keys *keyCounts) error {
 	var err, e error
 	in.authDuration, e = m.Float64Histogram("portcullis.auth.duration",
 		metric.WithUnit("s"),
-		metric.WithDescription("Time the request gate took to verify a call's token and check its permissions."),
+		metric.WithDescription("Time the request gates took to admit or reject a call: the token's verification and permission check, and the other gates."),
 		metric.WithExplicitBucketBoundaries(authBuckets...))
 	err = errors.Join(err, e)
 	in.decisions, e = m.Int64Counter("portcullis.decisions",
@@ -200,6 +200,15 @@ const maxProcedures = 1 << 12
 type procedures struct {
 	mu sync.Mutex
 	m  atomic.Pointer[map[string]*procedure]
+}
+
+// lookup returns the procedure of a name seen before, or nil: it never
+// adds one, for names a caller made up.
+func (ps *procedures) lookup(name string) *procedure {
+	if m := ps.m.Load(); m != nil {
+		return (*m)[name]
+	}
+	return nil
 }
 
 func (ps *procedures) get(name string) *procedure {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -35,6 +36,7 @@ const (
 	outcomeUnauthenticated
 	outcomeDenied
 	outcomeRateLimited
+	outcomeInvalidRequest
 	outcomeError
 	numOutcomes
 )
@@ -44,6 +46,7 @@ var outcomeNames = [numOutcomes]string{
 	outcomeUnauthenticated: "unauthenticated",
 	outcomeDenied:          "denied",
 	outcomeRateLimited:     "rate_limited",
+	outcomeInvalidRequest:  "invalid_request",
 	outcomeError:           "error",
 }
 
@@ -51,13 +54,22 @@ func (o outcome) String() string { return outcomeNames[o] }
 
 // decision is what the telemetry of one call records about it.
 type decision struct {
-	outcome  outcome
-	code     connect.Code // 0 when the call succeeded
-	message  string       // the error's message
-	clientID string
-	tier     string
-	missing  []string // the missing permissions of a denied call
-	policy   string   // the RateLimit-Policy of a rate-limited call
+	outcome    outcome
+	code       connect.Code // 0 when the call succeeded
+	message    string       // the error's message
+	clientID   string
+	tier       string
+	tokenID    string   // the token's jti
+	missing    []string // the missing permissions of a denied call
+	policy     string   // the RateLimit-Policy of a rate-limited call
+	httpStatus int      // the response's HTTP status, for calls the edge records
+}
+
+// caller records who called, from the principal ctx carries, if any.
+func (d *decision) caller(ctx context.Context) {
+	if p, ok := token.FromContext(ctx); ok {
+		d.clientID, d.tier, d.tokenID = p.ClientID, p.Tier, p.TokenID
+	}
 }
 
 // decide works out the decision of a call from its context and error.
@@ -66,9 +78,7 @@ type decision struct {
 // applies to a stream's messages, which names its policy.
 func decide(ctx context.Context, err error, forwarded bool) decision {
 	var d decision
-	if p, ok := token.FromContext(ctx); ok {
-		d.clientID, d.tier = p.ClientID, p.Tier
-	}
+	d.caller(ctx)
 	if err == nil {
 		return d
 	}
@@ -109,6 +119,25 @@ func decide(ctx context.Context, err error, forwarded bool) decision {
 		}
 	}
 	return d
+}
+
+// coded returns err as the connect error the client gets for it: context
+// errors become CodeCanceled and CodeDeadlineExceeded, as connect turns
+// them when it writes the response, instead of CodeUnknown.
+func coded(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	switch {
+	case errors.As(err, &ce):
+		return err
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	}
+	return err
 }
 
 // classify is the outcome of a call that was not forwarded.

@@ -30,9 +30,9 @@ const scope = "github.com/portcullis/portcullis/gateway/telemetry"
 // interceptors that instrument its calls. Build it with [New]; it is safe
 // for concurrent use.
 //
-// A nil *Telemetry is valid and turns everything off: its options and
-// interceptors pass calls through untouched, its Record methods do
-// nothing. That is how a gateway runs, and benchmarks, without telemetry.
+// A nil *Telemetry is valid and turns everything off: its wrappers return
+// what they wrap, its interceptors pass calls through untouched, its Record
+// methods do nothing. That is how a gateway runs, and benchmarks, without telemetry.
 type Telemetry struct {
 	cfg        config
 	propagator propagation.TextMapPropagator
@@ -44,8 +44,9 @@ type Telemetry struct {
 	server   *otelconnect.Interceptor // gateway handlers: spans start at the gate
 	client   *otelconnect.Interceptor // forwarding clients
 	service  *otelconnect.Interceptor // services behind the gateway
-	handler  []connect.HandlerOption
-	clientIC connect.Interceptor
+	serverIC *serverInterceptor
+	clientIC *clientInterceptor
+	tokens   *tokenHasher
 
 	inst       instruments
 	procedures procedures
@@ -64,11 +65,16 @@ type Telemetry struct {
 // choose, a Prometheus registry for [Telemetry.MetricsHandler], the W3C
 // trace-context and baggage propagator, and the instruments of the gateway.
 // See the package documentation for what happens when no OTEL_* variable
-// is set. Call [Telemetry.Shutdown] to flush what is buffered.
+// is set. Call [Telemetry.Shutdown] to flush what is buffered. New reports
+// the options given values it cannot use.
 func New(ctx context.Context, opts ...Option) (*Telemetry, error) {
-	cfg := newConfig(opts)
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	t := &Telemetry{
-		cfg: cfg,
+		cfg:    cfg,
+		tokens: newTokenHasher(cfg.tokenHashKey),
 		propagator: propagation.NewCompositeTextMapPropagator(
 			propagation.TraceContext{}, propagation.Baggage{},
 		),
@@ -141,10 +147,11 @@ func (t *Telemetry) setup(ctx context.Context) error {
 	if t.server, t.client, t.service, err = t.newRPCInterceptors(); err != nil {
 		return fmt.Errorf("telemetry: otelconnect: %w", err)
 	}
-	t.handler = []connect.HandlerOption{
-		connect.WithInterceptors(t.server, &decisionInterceptor{t: t}),
-	}
+	t.serverIC = &serverInterceptor{spans: t.server, decision: decisionInterceptor{t: t}}
 	t.clientIC = &clientInterceptor{next: t.client}
+	for _, p := range cfg.procedures {
+		t.procedures.get(p)
+	}
 	return nil
 }
 
@@ -191,23 +198,22 @@ func (t *Telemetry) newRPCInterceptors() (server, client, service *otelconnect.I
 	return server, client, service, nil
 }
 
-// HandlerOptions returns the options that instrument a gateway handler: a
-// server span per call (otelconnect), then the decision interceptor that
-// records on it the client id and the outcome, counts the call and writes
-// its access line. Put them before the options of authorization and rate
-// limiting so that their interceptors run inside these:
+// ServerInterceptor returns the interceptor of the gateway's handlers: a
+// server span per call (otelconnect's, started when the call started at
+// the edge or the gate), and within it the recording of the call's
+// decision: the client id and the outcome on the span, the count in
+// portcullis.decisions, the calls in flight and the access line. Errors
+// that are context errors leave it as the connect errors the client gets.
+// It records what the interceptors after it decide, and what the handler
+// returns: put it before the interceptors that authorize or limit calls.
+// On clients it does nothing.
 //
-//	opts := append(tel.HandlerOptions(),
-//		connect.WithRequestGate(tel.WrapGate(gate)),
-//		connect.WithInterceptors(authzInterceptor, limiter),
-//	)
-//
-// A nil Telemetry returns none.
-func (t *Telemetry) HandlerOptions() []connect.HandlerOption {
+// A nil Telemetry returns an interceptor that wraps nothing.
+func (t *Telemetry) ServerInterceptor() connect.Interceptor {
 	if t == nil {
-		return nil
+		return passThrough{}
 	}
-	return t.handler[:len(t.handler):len(t.handler)] // appending copies
+	return t.serverIC
 }
 
 // ClientInterceptor returns the interceptor of the clients that forward
@@ -321,5 +327,6 @@ func (passThrough) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 var (
 	_ connect.Interceptor = passThrough{}
 	_ connect.Interceptor = (*clientInterceptor)(nil)
+	_ connect.Interceptor = (*serverInterceptor)(nil)
 	_ connect.Interceptor = (*decisionInterceptor)(nil)
 )

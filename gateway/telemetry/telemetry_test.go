@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -288,7 +289,7 @@ func TestDecisions(t *testing.T) {
 				checkField(t, line, "outcome", tc.outcome)
 				checkField(t, line, "client_id", tc.clientID)
 				checkField(t, line, "rate_limit_policy", tc.policy)
-				checkField(t, line, "token_prefix", map[bool]string{true: tokenPrefix}[tc.tokenSent])
+				checkTokenHash(t, line, tc.tokenSent)
 				checkField(t, line, "trace_id", servers[i].SpanContext().TraceID().String())
 				if _, ok := line["duration_ms"].(float64); !ok {
 					t.Errorf("access line %v has no duration_ms", line)
@@ -395,69 +396,85 @@ func histogramSum(rm metricdata.ResourceMetrics, name string) float64 {
 }
 
 // TestGateTiming checks, with a clock that moves a millisecond at each
-// reading, that a gated call's span starts at the gate, and that a call
-// the gate rejects has a span, metrics and an access line of its own.
+// reading, that a gated call's span starts when the call started, at the
+// edge or else at the gate, and that a call the gate rejects has a span,
+// metrics and an access line of its own.
 func TestGateTiming(t *testing.T) {
 	t.Parallel()
-	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
-	clock := &stepClock{now: base, step: time.Millisecond}
-	s := newStack(t, stackConfig{telOpts: []telemetry.Option{telemetry.WithClock(clock.Now)}})
-	client := s.client()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, tc := range []struct {
+		name   string
+		noEdge bool
+		// The clock's readings of the allowed call, at +0ms: the start at
+		// the edge (with one), the gate's start and end, the interceptor's
+		// finish. Then those of the denied call, but the finish.
+		deniedStart, deniedEnd time.Duration
+		durations              []float64
+	}{
+		{name: "edge", deniedStart: ms(4), deniedEnd: ms(6), durations: []float64{3, 2}},
+		{name: "gate first", noEdge: true, deniedStart: ms(3), deniedEnd: ms(4), durations: []float64{2, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+			clock := &stepClock{now: base, step: time.Millisecond}
+			s := newStack(t, stackConfig{noEdge: tc.noEdge, telOpts: []telemetry.Option{telemetry.WithClock(clock.Now)}})
+			client := s.client()
 
-	// Readings: gate start (base), gate end, interceptor's finish.
-	if err := listRequirements(tokenAllowed)(t.Context(), client); err != nil {
-		t.Fatal(err)
-	}
-	// Readings: gate start (base+3ms), gate end.
-	err := getLicenceOrder(tokenReader, "o-1")(t.Context(), client)
-	if connect.CodeOf(err) != connect.CodePermissionDenied {
-		t.Fatalf("error %v, want permission_denied", err)
-	}
+			if err := listRequirements(tokenAllowed)(t.Context(), client); err != nil {
+				t.Fatal(err)
+			}
+			err := getLicenceOrder(tokenReader, "o-1")(t.Context(), client)
+			if connect.CodeOf(err) != connect.CodePermissionDenied {
+				t.Fatalf("error %v, want permission_denied", err)
+			}
 
-	servers := spansOf(s.spans.Ended(), trace.SpanKindServer, "portcullis")
-	if len(servers) != 2 {
-		t.Fatalf("%d gateway spans, want 2", len(servers))
-	}
-	allowed, denied := servers[0], servers[1]
-	if !allowed.StartTime().Equal(base) {
-		t.Errorf("allowed call's span starts at %v, want the gate's start %v", allowed.StartTime(), base)
-	}
-	if !denied.StartTime().Equal(base.Add(3*time.Millisecond)) || !denied.EndTime().Equal(base.Add(4*time.Millisecond)) {
-		t.Errorf("denied call's span runs %v to %v, want the gate's %v to %v", denied.StartTime(), denied.EndTime(),
-			base.Add(3*time.Millisecond), base.Add(4*time.Millisecond))
-	}
-	// The gate's span is what otelconnect would have made.
-	if denied.Name() != rpcMethod(procGetLicenceOrder) || denied.SpanKind() != trace.SpanKindServer {
-		t.Errorf("denied call's span %q kind %v", denied.Name(), denied.SpanKind())
-	}
-	wantAttr(t, denied, "rpc.system.name", "connectrpc")
-	wantAttr(t, denied, "rpc.method", rpcMethod(procGetLicenceOrder))
-	wantAttr(t, denied, "rpc.response.status_code", "PERMISSION_DENIED")
-	wantAttr(t, denied, "error.type", "PERMISSION_DENIED")
-	if denied.Status().Code != codes.Unset {
-		t.Errorf("denied call's span status %v, want unset: the caller's fault", denied.Status())
-	}
-	for key := range attrs(allowed) {
-		if _, ok := attrs(denied)[key]; !ok && !strings.HasPrefix(string(key), "server.") && key != "portcullis.tier" {
-			t.Errorf("the gate's span lacks otelconnect's attribute %s", key)
-		}
-	}
+			servers := spansOf(s.spans.Ended(), trace.SpanKindServer, "portcullis")
+			if len(servers) != 2 {
+				t.Fatalf("%d gateway spans, want 2", len(servers))
+			}
+			allowed, denied := servers[0], servers[1]
+			if !allowed.StartTime().Equal(base) {
+				t.Errorf("allowed call's span starts at %v, want the call's start %v", allowed.StartTime(), base)
+			}
+			if !denied.StartTime().Equal(base.Add(tc.deniedStart)) || !denied.EndTime().Equal(base.Add(tc.deniedEnd)) {
+				t.Errorf("denied call's span runs %v to %v, want %v to %v", denied.StartTime(), denied.EndTime(),
+					base.Add(tc.deniedStart), base.Add(tc.deniedEnd))
+			}
+			// The gate's span is what otelconnect would have made.
+			if denied.Name() != rpcMethod(procGetLicenceOrder) || denied.SpanKind() != trace.SpanKindServer {
+				t.Errorf("denied call's span %q kind %v", denied.Name(), denied.SpanKind())
+			}
+			wantAttr(t, denied, "rpc.system.name", "connectrpc")
+			wantAttr(t, denied, "rpc.method", rpcMethod(procGetLicenceOrder))
+			wantAttr(t, denied, "rpc.response.status_code", "PERMISSION_DENIED")
+			wantAttr(t, denied, "error.type", "PERMISSION_DENIED")
+			if denied.Status().Code != codes.Unset {
+				t.Errorf("denied call's span status %v, want unset: the caller's fault", denied.Status())
+			}
+			for key := range attrs(allowed) {
+				if _, ok := attrs(denied)[key]; !ok && !strings.HasPrefix(string(key), "server.") && key != "portcullis.tier" {
+					t.Errorf("the gate's span lacks otelconnect's attribute %s", key)
+				}
+			}
 
-	rm := s.collect(t)
-	if got := histogramCount(rm, "portcullis.auth.duration"); got != 2 {
-		t.Errorf("portcullis.auth.duration count %d, want 2", got)
-	}
-	if got := histogramSum(rm, "portcullis.auth.duration"); got < 0.0019 || got > 0.0021 {
-		t.Errorf("portcullis.auth.duration sum %v s, want 0.002 s", got)
-	}
-	lines := s.logs.accessLines(t)
-	var durations []float64
-	for _, line := range lines {
-		d, _ := line["duration_ms"].(float64)
-		durations = append(durations, d)
-	}
-	if !slices.Equal(durations, []float64{2, 1}) {
-		t.Errorf("access lines' durations %v ms, want [2 1]: %v", durations, lines)
+			rm := s.collect(t)
+			if got := histogramCount(rm, "portcullis.auth.duration"); got != 2 {
+				t.Errorf("portcullis.auth.duration count %d, want 2", got)
+			}
+			if got := histogramSum(rm, "portcullis.auth.duration"); got < 0.0019 || got > 0.0021 {
+				t.Errorf("portcullis.auth.duration sum %v s, want 0.002 s", got)
+			}
+			lines := s.logs.accessLines(t)
+			var durations []float64
+			for _, line := range lines {
+				d, _ := line["duration_ms"].(float64)
+				durations = append(durations, d)
+			}
+			if !slices.Equal(durations, tc.durations) {
+				t.Errorf("access lines' durations %v ms, want %v: %v", durations, tc.durations, lines)
+			}
+		})
 	}
 }
 
@@ -577,8 +594,8 @@ func TestNoTokenInOutput(t *testing.T) {
 	}
 	logs := s.logs.String()
 	spans := s.spans.Ended()
-	if len(spans) < len(protocols)*len(decisionCases) || !strings.Contains(logs, `"token_prefix":"`+tokenPrefix) {
-		t.Fatalf("%d spans and logs without token prefixes: the check below would prove nothing", len(spans))
+	if len(spans) < len(protocols)*len(decisionCases) || !strings.Contains(logs, `"token_hash":"`) {
+		t.Fatalf("%d spans and logs without token hashes: the check below would prove nothing", len(spans))
 	}
 	if leak := findTokens(logs, spans); leak != "" {
 		t.Errorf("token leaked: %s", leak)
@@ -617,15 +634,12 @@ func TestNoTokenInOutput(t *testing.T) {
 func TestNilTelemetry(t *testing.T) {
 	t.Parallel()
 	var tel *telemetry.Telemetry
-	if opts := tel.HandlerOptions(); len(opts) != 0 {
-		t.Errorf("nil telemetry has %d handler options", len(opts))
-	}
 	called := false
 	next := connect.UnaryFunc(func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) {
 		called = true
 		return nil, errors.New("next")
 	})
-	for _, ic := range []connect.Interceptor{tel.ClientInterceptor(), tel.ServiceInterceptor()} {
+	for _, ic := range []connect.Interceptor{tel.ServerInterceptor(), tel.ClientInterceptor(), tel.ServiceInterceptor()} {
 		called = false
 		_, err := ic.WrapUnary(next)(t.Context(), connect.NewRequest(&licensingv1.ListRequirementsRequest{}))
 		if !called || err == nil || err.Error() != "next" {
@@ -634,6 +648,9 @@ func TestNilTelemetry(t *testing.T) {
 	}
 	if tel.WrapGate(nil) != nil {
 		t.Error("nil telemetry wrapped a nil gate")
+	}
+	if h := http.NotFoundHandler(); tel.WrapHandler(h) == nil {
+		t.Error("nil telemetry dropped the handler")
 	}
 	tel.RecordAuth(t.Context(), time.Millisecond, nil)
 	tel.RecordJWKSRefresh(t.Context(), "https://issuer.example", nil, 2)
@@ -644,8 +661,9 @@ func TestNilTelemetry(t *testing.T) {
 
 	// A gateway without telemetry still serves.
 	_, h := licensingv1connect.NewLicensingServiceHandler(&backend{},
-		append(tel.HandlerOptions(), connect.WithRequestGate(tel.WrapGate(testGate)))...)
-	srv := newH2CServer(t, h)
+		connect.WithRequestGate(tel.WrapGate(testGate)),
+		connect.WithInterceptors(tel.ServerInterceptor()))
+	srv := newH2CServer(t, tel.WrapHandler(h))
 	c := licensingv1connect.NewLicensingServiceClient(newH2CClient(t), srv.URL, connect.WithInterceptors(tel.ClientInterceptor()))
 	if err := listRequirements(tokenAllowed)(t.Context(), c); err != nil {
 		t.Error(err)

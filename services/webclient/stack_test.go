@@ -1,0 +1,122 @@
+package webclient_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	connectcors "connectrpc.com/cors"
+	"github.com/rs/cors"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/services/issuer"
+	"github.com/portcullis/portcullis/services/issuer/issuertest"
+	"github.com/portcullis/portcullis/services/licensing"
+	"github.com/portcullis/portcullis/services/orders"
+	"github.com/portcullis/portcullis/services/webclient"
+)
+
+// withCORS lets pages of origins call h from a browser, with the headers
+// Connect and gRPC-Web need.
+func withCORS(h http.Handler, origins ...string) http.Handler {
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: connectcors.AllowedMethods(),
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
+		ExposedHeaders: append(connectcors.ExposedHeaders(), "WWW-Authenticate"),
+		MaxAge:         600,
+	}).Handler(h)
+}
+
+// serveH2C serves h over HTTP/1.1 and h2c on 127.0.0.1 and returns its URL.
+func serveH2C(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// browserStack is the real stack a browser talks to: the token issuer and
+// the gateway, both allowing one page origin, in front of both example
+// backends; and the web client served on that origin and on another.
+type browserStack struct {
+	gateway, page, refusedPage string
+	secrets                    map[string]string
+}
+
+func startBrowserStack(t *testing.T) *browserStack {
+	t.Helper()
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSrv, refusedSrv := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
+	pageOrigin := "http://" + pageSrv.Listener.Addr().String()
+
+	iss := issuertest.Start(t, cat)
+	s := &browserStack{secrets: map[string]string{}}
+	for _, c := range []issuer.Client{
+		{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS", "ORD.READ"}},
+		{ID: "clerk", Grants: []string{"ORD.READ"}},
+		{ID: "operator", Grants: []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"}},
+	} {
+		s.secrets[c.ID] = iss.AddClient(t, c)
+	}
+	// The browser reaches the issuer here; the tokens' issuer is iss.URL.
+	issuerURL := serveH2C(t, withCORS(iss.Server.Handler(), pageOrigin))
+
+	_, lic := licensing.New().Handler()
+	_, ord := orders.New().Handler()
+	cfg, err := config.Parse("browser.yaml", fmt.Appendf(nil, `
+issuers:
+  - issuer: %q
+    audiences: [%q]
+    discovery: true
+    type: at+jwt
+routes:
+  - service: example.licensing.v1.LicensingService
+    backend: %q
+  - service: example.orders.v1.OrdersService
+    backend: %q
+`, iss.URL, issuertest.Audience, serveH2C(t, lic), serveH2C(t, ord)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	s.gateway = serveH2C(t, withCORS(gw.Handler(), pageOrigin))
+	waitReady(t, gw)
+
+	for _, srv := range []*httptest.Server{pageSrv, refusedSrv} {
+		srv.Config.Handler = webclient.Handler(webclient.Config{GatewayURL: s.gateway, IssuerURL: issuerURL})
+		srv.Start()
+		t.Cleanup(srv.Close)
+	}
+	s.page, s.refusedPage = pageSrv.URL, refusedSrv.URL
+	return s
+}
+
+func waitReady(t *testing.T, gw *gateway.Gateway) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for gw.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not ready after 10s: %v", gw.Ready())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -15,6 +15,7 @@ require (
 	connectrpc.com/cors v0.1.0
 	connectrpc.com/grpcreflect v1.3.1
 	connectrpc.com/otelconnect v0.12.0
+	connectrpc.com/vanguard v0.4.0
 	github.com/bufbuild/protocompile v0.14.2-0.20261020145055-56248e843b50
 	github.com/google/pprof v0.0.0-20261016150608-1facf8f91b50
 	github.com/lestrrat-go/jwx/v2 v2.1.7

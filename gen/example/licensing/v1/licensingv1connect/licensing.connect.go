@@ -59,15 +59,19 @@ const (
 // LicensingServiceClient is a client for the example.licensing.v1.LicensingService service.
 type LicensingServiceClient interface {
 	// ListJurisdictions lists the jurisdictions the service knows. Open to
-	// anyone; limited per client address.
+	// anyone; limited per client address. REST: GET /v1/jurisdictions.
 	ListJurisdictions(context.Context, *connect.Request[v1.ListJurisdictionsRequest]) (*connect.Response[v1.ListJurisdictionsResponse], error)
 	// ListRequirements lists the licences a kind of business needs in a
 	// jurisdiction. Side-effect free, so Connect clients may call it with GET.
+	// REST: GET /v1/requirements?jurisdiction=US-CA&business_kind=restaurant,
+	// or GET /v1/jurisdictions/US-CA/requirements?business_kind=restaurant.
 	ListRequirements(context.Context, *connect.Request[v1.ListRequirementsRequest]) (*connect.Response[v1.ListRequirementsResponse], error)
-	// GetLicenceOrder returns one licence order.
+	// GetLicenceOrder returns one licence order. REST: GET
+	// /v1/licence-orders/{id}, answered with the order itself.
 	GetLicenceOrder(context.Context, *connect.Request[v1.GetLicenceOrderRequest]) (*connect.Response[v1.GetLicenceOrderResponse], error)
 	// CreateLicenceOrder orders a licence. It needs two permissions of the LIC
-	// domain: the caller reads the order it creates.
+	// domain: the caller reads the order it creates. REST: POST
+	// /v1/licence-orders with the request as the JSON body.
 	CreateLicenceOrder(context.Context, *connect.Request[v1.CreateLicenceOrderRequest]) (*connect.Response[v1.CreateLicenceOrderResponse], error)
 	// WatchLicenceOrders streams the status changes of a business's licence
 	// orders (server streaming).
@@ -158,15 +162,19 @@ func (c *licensingServiceClient) WatchLicenceOrders(ctx context.Context, req *co
 // service.
 type LicensingServiceHandler interface {
 	// ListJurisdictions lists the jurisdictions the service knows. Open to
-	// anyone; limited per client address.
+	// anyone; limited per client address. REST: GET /v1/jurisdictions.
 	ListJurisdictions(context.Context, *connect.Request[v1.ListJurisdictionsRequest]) (*connect.Response[v1.ListJurisdictionsResponse], error)
 	// ListRequirements lists the licences a kind of business needs in a
 	// jurisdiction. Side-effect free, so Connect clients may call it with GET.
+	// REST: GET /v1/requirements?jurisdiction=US-CA&business_kind=restaurant,
+	// or GET /v1/jurisdictions/US-CA/requirements?business_kind=restaurant.
 	ListRequirements(context.Context, *connect.Request[v1.ListRequirementsRequest]) (*connect.Response[v1.ListRequirementsResponse], error)
-	// GetLicenceOrder returns one licence order.
+	// GetLicenceOrder returns one licence order. REST: GET
+	// /v1/licence-orders/{id}, answered with the order itself.
 	GetLicenceOrder(context.Context, *connect.Request[v1.GetLicenceOrderRequest]) (*connect.Response[v1.GetLicenceOrderResponse], error)
 	// CreateLicenceOrder orders a licence. It needs two permissions of the LIC
-	// domain: the caller reads the order it creates.
+	// domain: the caller reads the order it creates. REST: POST
+	// /v1/licence-orders with the request as the JSON body.
 	CreateLicenceOrder(context.Context, *connect.Request[v1.CreateLicenceOrderRequest]) (*connect.Response[v1.CreateLicenceOrderResponse], error)
 	// WatchLicenceOrders streams the status changes of a business's licence
 	// orders (server streaming).

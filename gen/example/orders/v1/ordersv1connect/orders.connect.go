@@ -56,10 +56,11 @@ const (
 // OrdersServiceClient is a client for the example.orders.v1.OrdersService service.
 type OrdersServiceClient interface {
 	// GetOrder returns one order. It declares nothing itself: the service's
-	// default access applies.
+	// default access applies. REST: GET /v1/orders/{id}.
 	GetOrder(context.Context, *connect.Request[v1.GetOrderRequest]) (*connect.Response[v1.GetOrderResponse], error)
 	// PlaceOrder places an order, after checking the licences it needs: it
-	// requires permissions from both domains.
+	// requires permissions from both domains. REST: POST /v1/orders with the
+	// order as the JSON body, answered with the order as placed.
 	PlaceOrder(context.Context, *connect.Request[v1.PlaceOrderRequest]) (*connect.Response[v1.PlaceOrderResponse], error)
 	// ImportOrders takes a stream of orders and answers with a summary
 	// (client streaming).
@@ -139,10 +140,11 @@ func (c *ordersServiceClient) SyncOrders(ctx context.Context) *connect.BidiStrea
 // OrdersServiceHandler is an implementation of the example.orders.v1.OrdersService service.
 type OrdersServiceHandler interface {
 	// GetOrder returns one order. It declares nothing itself: the service's
-	// default access applies.
+	// default access applies. REST: GET /v1/orders/{id}.
 	GetOrder(context.Context, *connect.Request[v1.GetOrderRequest]) (*connect.Response[v1.GetOrderResponse], error)
 	// PlaceOrder places an order, after checking the licences it needs: it
-	// requires permissions from both domains.
+	// requires permissions from both domains. REST: POST /v1/orders with the
+	// order as the JSON body, answered with the order as placed.
 	PlaceOrder(context.Context, *connect.Request[v1.PlaceOrderRequest]) (*connect.Response[v1.PlaceOrderResponse], error)
 	// ImportOrders takes a stream of orders and answers with a summary
 	// (client streaming).

@@ -1,0 +1,149 @@
+package cors_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/services/issuer/issuertest"
+	"github.com/portcullis/portcullis/services/licensing"
+	"github.com/portcullis/portcullis/services/orders"
+)
+
+// serve serves h on 127.0.0.1 over HTTP/1.1 and h2c and returns its URL.
+func serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// counter is an inner handler that counts the requests reaching it and
+// answers 200 with a header a script would read.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	c.n.Add(1)
+	w.Header().Set("Grpc-Status", "0")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, "inner")
+}
+
+// stack is the token issuer, both example backends and a gateway in front
+// of them, whose handler the test wraps.
+type stack struct {
+	issuer  *issuertest.Issuer
+	gateway *gateway.Gateway
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := issuertest.Start(t, cat)
+	_, lic := licensing.New().Handler()
+	_, ord := orders.New().Handler()
+	yaml := fmt.Sprintf(`
+issuers:
+  - issuer: %q
+    audiences: [%q]
+    discovery: true
+    type: at+jwt
+routes:
+  - service: example.licensing.v1.LicensingService
+    backend: %q
+  - service: example.orders.v1.OrdersService
+    backend: %q
+`, iss.URL, issuertest.Audience, serve(t, lic), serve(t, ord))
+	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for gw.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not ready: %v", gw.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return &stack{issuer: iss, gateway: gw}
+}
+
+// request sends a request with the given headers and returns the response
+// with its body read.
+func request(t *testing.T, method, url, body string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// preflight sends the preflight a browser sends before a call from origin.
+func preflight(t *testing.T, url, origin, method, headers string) *http.Response {
+	t.Helper()
+	h := map[string]string{"Origin": origin, "Access-Control-Request-Method": method}
+	if headers != "" {
+		h["Access-Control-Request-Headers"] = headers
+	}
+	resp, _ := request(t, http.MethodOptions, url, "", h)
+	return resp
+}
+
+// corsHeaders returns the response's Access-Control-* headers.
+func corsHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	for k, v := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// listHas reports whether the comma-separated header value holds name, in
+// any case.
+func listHas(value, name string) bool {
+	for item := range strings.SplitSeq(value, ",") {
+		if strings.EqualFold(strings.TrimSpace(item), name) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,185 @@
+package rest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/portcullis/portcullis/gateway"
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/rest"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/services/issuer/issuertest"
+	"github.com/portcullis/portcullis/services/licensing"
+	"github.com/portcullis/portcullis/services/orders"
+)
+
+// exampleServices are the services the test gateway routes.
+var exampleServices = []protoreflect.ServiceDescriptor{
+	licensingv1.File_example_licensing_v1_licensing_proto.Services().ByName("LicensingService"),
+	ordersv1.File_example_orders_v1_orders_proto.Services().ByName("OrdersService"),
+}
+
+// serve serves h on 127.0.0.1 over HTTP/1.1 and h2c and returns its URL.
+func serve(t testing.TB, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// h2c is a client speaking HTTP/2 without TLS, as gRPC needs.
+var h2c = func() *http.Client {
+	t := &http.Transport{Protocols: new(http.Protocols)}
+	t.Protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: t}
+}()
+
+// stack is the token issuer, both example backends, and a gateway in
+// front of them whose handler is behind the REST layer.
+type stack struct {
+	issuer  *issuertest.Issuer
+	gateway *gateway.Gateway
+	rest    *rest.Handler
+	url     string
+	logs    *syncBuffer // the gateway's log: its access lines
+}
+
+// syncBuffer is a buffer that concurrent handlers write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newStack(t *testing.T, opts ...rest.Option) *stack {
+	t.Helper()
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := issuertest.Start(t, cat)
+	_, lic := licensing.New().Handler()
+	_, ord := orders.New().Handler()
+	yaml := fmt.Sprintf(`
+issuers:
+  - issuer: %q
+    audiences: [%q]
+    discovery: true
+    type: at+jwt
+routes:
+  - service: example.licensing.v1.LicensingService
+    backend: %q
+  - service: example.orders.v1.OrdersService
+    backend: %q
+`, iss.URL, issuertest.Audience, serve(t, lic), serve(t, ord))
+	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := new(syncBuffer)
+	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for gw.Ready() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not ready: %v", gw.Ready())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h, err := rest.New(exampleServices, gw.Handler(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stack{issuer: iss, gateway: gw, rest: h, url: serve(t, h), logs: logs}
+}
+
+// call sends a REST request with a bearer token (none if empty) and
+// returns the response with its body read.
+func call(t *testing.T, method, url, token, body string) (*http.Response, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// decode decodes a JSON body into a map, failing the test otherwise.
+func decode(t *testing.T, body string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", body, err)
+	}
+	return m
+}
+
+// get returns the value at a path of keys and indexes in decoded JSON.
+func get(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := v.(map[string]any)
+			v = m[k]
+		case int:
+			s, _ := v.([]any)
+			if k >= len(s) {
+				return nil
+			}
+			v = s[k]
+		}
+	}
+	return v
+}

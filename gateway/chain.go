@@ -1,12 +1,18 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 
 	"connectrpc.com/connect"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/cors"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/gateway/rest"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 )
 
@@ -18,20 +24,57 @@ type chain struct {
 	guard      *ratelimit.Guard // nil when the address guard is off
 	authorizer *authz.Authorizer
 	limiter    *ratelimit.Interceptor
+
+	cors       *cors.Policy                     // the gateway's CORS policy; nil: no origin is allowed
+	routeCORS  map[string]cors.Policy           // by service path "/pkg.Service/"
+	rest       []protoreflect.ServiceDescriptor // services whose REST routes are served; nil: none
+	restOption []rest.Option
 }
 
 // edge wraps the main listener's handler, outermost first:
 //
-//  1. telemetry.WrapHandler records every call that ends before the
+//  1. CORS: preflights from allowed origins are answered here, before
+//     authentication, and never reach a backend; every answer to an
+//     allowed origin, refusals included, carries the CORS headers, so a
+//     page can read why it was refused.
+//  2. telemetry.WrapHandler records every call that ends before the
 //     decision below recorded it: calls connect refuses on their framing
 //     (content type, timeout header) and calls refused while their body is
 //     read or decoded (size limit, malformed body).
-//  2. mux: the routed services' forwarding handlers (each a connect
+//  3. REST: a request on a google.api.http route becomes a Connect call of
+//     its method, which then passes the same decision as any RPC; RPC
+//     paths pass through untouched.
+//  4. mux: the routed services' forwarding handlers (each a connect
 //     handler with the options of [chain.handlerOptions]), gRPC health,
 //     gRPC reflection, and Unimplemented, in the caller's protocol, for
 //     everything else.
-func (c *chain) edge(mux http.Handler) http.Handler {
-	return c.telemetry.WrapHandler(mux)
+func (c *chain) edge(mux http.Handler) (http.Handler, error) {
+	h := mux
+	var resolver func(method, path string) (string, bool)
+	if c.rest != nil {
+		r, err := rest.New(c.rest, mux, c.restOption...)
+		if err != nil {
+			return nil, fmt.Errorf("rest: %w", err)
+		}
+		h, resolver = r, r.ServicePath
+	}
+	h = c.telemetry.WrapHandler(h)
+	if c.cors != nil || len(c.routeCORS) > 0 {
+		var def cors.Policy
+		if c.cors != nil {
+			def = *c.cors
+		}
+		var opts []cors.Option
+		if resolver != nil {
+			opts = append(opts, cors.WithRouteResolver(resolver))
+		}
+		co, err := cors.New(def, c.routeCORS, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("cors: %w", err)
+		}
+		h = co.Wrap(h)
+	}
+	return h, nil
 }
 
 // handlerOptions returns the options of every forwarding handler: the
@@ -74,5 +117,25 @@ func (c *chain) handlerOptions() []connect.HandlerOption {
 			c.telemetry.ServerInterceptor(),
 			c.limiter,
 		),
+	}
+}
+
+// edgeConfig takes the edge's settings from cfg.
+func (c *chain) edgeConfig(cfg *config.Config, services []protoreflect.ServiceDescriptor) {
+	if cfg.CORS != nil {
+		p := cfg.CORS.Policy()
+		c.cors = &p
+	}
+	for i, r := range cfg.Routes {
+		if r.CORS != nil {
+			if c.routeCORS == nil {
+				c.routeCORS = make(map[string]cors.Policy)
+			}
+			c.routeCORS["/"+string(services[i].FullName())+"/"] = r.CORS.Policy()
+		}
+	}
+	if cfg.REST.IsEnabled() {
+		c.rest = services
+		c.restOption = []rest.Option{rest.WithMaxMessageBytes(int64(cfg.Limits.MaxMessageBytes))}
 	}
 }

@@ -70,6 +70,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	}
 	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })
 	c := &chain{telemetry: g.telemetry}
+	c.edgeConfig(cfg, services)
 	if err := g.newAuthorizer(ctx, c, o); err != nil {
 		return nil, err
 	}
@@ -119,7 +120,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	}
 	mux.Handle("/", forward.Unimplemented())
-	g.handler = c.edge(mux)
+	if g.handler, err = c.edge(mux); err != nil {
+		return nil, err
+	}
 	g.admin = g.newAdmin()
 	return g, nil
 }

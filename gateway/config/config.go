@@ -55,6 +55,11 @@ type Config struct {
 	Health Health `json:"health"`
 	// RateLimit configures per-client rate limiting.
 	RateLimit RateLimit `json:"rate_limit"`
+	// CORS lets pages on other origins call the gateway from a browser.
+	// Unset: no origin may (browsers refuse cross-origin calls).
+	CORS *CORS `json:"cors,omitempty"`
+	// REST serves the routes of the methods' google.api.http annotations.
+	REST REST `json:"rest"`
 	// Reflection serves gRPC server reflection for the routed services on
 	// the main listener. Default true; see [Config.ReflectionEnabled].
 	Reflection *bool `json:"reflection,omitempty"`
@@ -176,6 +181,9 @@ type Route struct {
 	// CAFile, for https backends, is a PEM file of CAs to trust instead of
 	// the system's.
 	CAFile string `json:"ca_file,omitempty"`
+	// CORS, when set, replaces the gateway's CORS policy for this
+	// service's calls, RPC and REST alike.
+	CORS *CORS `json:"cors,omitempty"`
 }
 
 // Limits bounds message sizes, streams, timeouts and deadlines.

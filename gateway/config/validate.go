@@ -65,7 +65,9 @@ func (c *Config) validate(v *validator) {
 		if r.CAFile != "" {
 			v.file(path+".ca_file", r.CAFile)
 		}
+		r.CORS.validate(v, path+".cors")
 	}
+	c.CORS.validate(v, "cors")
 	l := c.Limits
 	if l.MaxMessageBytes < 0 {
 		v.add("limits.max_message_bytes", "must be positive")

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/cors"
+
 	"github.com/portcullis/portcullis/gateway/catalog"
 )
 
@@ -165,6 +167,13 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	s.handler = s.routes()
+	if c.cors != nil {
+		co, err := cors.New(*c.cors, nil)
+		if err != nil {
+			return nil, fmt.Errorf("issuer: cors: %w", err)
+		}
+		s.handler = co.Wrap(s.handler)
+	}
 	if c.reloadInterval > 0 {
 		go s.poll(c.reloadInterval)
 	} else {

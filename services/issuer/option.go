@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/cors"
 )
 
 // Defaults of the options.
@@ -49,6 +51,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
+	cors                *cors.Policy
 	now                 func() time.Time
 	logger              *slog.Logger
 	reloadInterval      time.Duration
@@ -190,4 +193,13 @@ func remoteAddr(r *http.Request) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return ap.Addr(), true
+}
+
+// WithCORS lets pages of the policy's origins call the issuer from a
+// browser: the token endpoint, the metadata and the key set. It is off by
+// default, and rightly so for most clients: a page that holds a client
+// secret gives it to everyone who loads the page. Allow it for development
+// and for public demonstration clients only.
+func WithCORS(p cors.Policy) Option {
+	return optionFunc(func(c *config) { c.cors = &p })
 }

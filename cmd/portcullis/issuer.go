@@ -10,9 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/cors"
 
 	"github.com/portcullis/portcullis/services/issuer"
 )
@@ -68,6 +71,8 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM); needs --tls-key")
 	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var corsOrigins stringList
+	fs.Var(&corsOrigins, "cors-origin", "an origin whose pages may get tokens from a browser (repeatable; none by default: a page holding a client secret gives it away)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -96,6 +101,11 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); !tls && (err != nil || !net.ParseIP(host).IsLoopback()) {
 		logger.Warn("issuer: serving client secrets over plain HTTP on a non-loopback address; use --tls-cert and --tls-key, or a TLS proxy")
 	}
+	opts := []issuer.Option{issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime)}
+	if len(corsOrigins) > 0 {
+		opts = append(opts, issuer.WithCORS(cors.Policy{AllowedOrigins: corsOrigins}))
+		logger.Warn("issuer: pages of these origins may get tokens from a browser; never give a page a confidential client's secret", "origins", []string(corsOrigins))
+	}
 	srv, err := issuer.New(issuer.Config{
 		IssuerURL:       *issuerURL,
 		Audience:        *audience,
@@ -103,7 +113,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Algorithm:       *alg,
 		RegistryPath:    *registry,
 		DefaultLifetime: *lifetime,
-	}, cat, issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime))
+	}, cat, opts...)
 	if err != nil {
 		return err
 	}
@@ -194,4 +204,14 @@ func printKeys(w io.Writer, dir string, maxLifetime time.Duration) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State, k.Activates.Format(time.RFC3339), leaves)
 	}
 	return tw.Flush()
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

@@ -42,8 +42,8 @@ func buildTourTools(ctx context.Context, modfile string, w io.Writer) {
 		defer mu.Unlock()
 		if !done {
 			announced = true
-			fmt.Fprintf(w, "\nBuilding %s for the tour in the background: the first time, this downloads and compiles them\n"+
-				"(a few minutes); a tour command run before then waits for the build.\n", names)
+			fmt.Fprintf(w, "\nBuilding %s for the tour in the background: the first time, this downloads and compiles\n"+
+				"them, a few minutes. Until they are ready, their commands would build them too: start with curl.\n", names)
 		}
 	})
 	finish := func() bool {

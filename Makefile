@@ -39,10 +39,10 @@ test:
 # whatever its program did, and make reports an error. On Ctrl-C portcullis
 # drains and exits 0, and make stops without one.
 run:
-	@n=$$($(GO) list -deps ./cmd/portcullis | wc -l) && \
-	  echo "building bin/portcullis: $$n packages (the first build compiles them all and takes a few minutes)" && \
+	@echo "building bin/portcullis (the first time, this downloads its modules and compiles every package: a few minutes)"
+	@n=$$($(GO) list -deps ./cmd/portcullis | wc -l) && echo "  $$n packages" && \
 	  $(GO) build -v -o bin/portcullis ./cmd/portcullis 2>&1 | awk -v n=$$n \
-	    '/^[^ :#]+$$/ { if (++c % 50 == 0) printf "  compiled %d of %d packages\n", c, n; next } { print } END { printf "  compiled %d packages, %d were up to date\n", c, n - c }'
+	    '/^[^ :#]+$$/ { if (++c % 50 == 0) printf "  compiled %d of %d\n", c, n; next } { print } END { printf "  done: compiled %d of %d packages, the others were cached\n", c, n }'
 	@bin/portcullis dev $(DEV_FLAGS)
 
 ## bench: micro-benchmarks (benchstat summary), redis-benchmark's baseline, and the end-to-end load harness; rewrites BENCHMARKS.md

@@ -67,6 +67,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		listeners[addr] = ln
 		*addr = ln.Addr().String()
 	}
+	defer func() { // those not served yet, when starting fails
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
 
 	cat, err := loadCatalog("")
 	if err != nil {

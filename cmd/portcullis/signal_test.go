@@ -88,7 +88,7 @@ func TestMakeRunInterrupt(t *testing.T) {
 	group := cmd.Process.Pid
 	t.Cleanup(func() { _ = syscall.Kill(-group, syscall.SIGKILL) })
 	waitOutput(t, out, "Press Ctrl-C to stop.", 10*time.Minute)
-	if !strings.Contains(out.String(), "building bin/portcullis: ") {
+	if !strings.Contains(out.String(), "building bin/portcullis (") {
 		t.Errorf("make run did not say it builds the binary:\n%s", out.String())
 	}
 	if err := syscall.Kill(-group, syscall.SIGINT); err != nil {

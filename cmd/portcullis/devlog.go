@@ -18,7 +18,7 @@ import (
 // record, for a person at a terminal rather than a log pipeline. The
 // gateway's access lines (message "call") read
 //
-//	15:04:05 call example.orders.v1.OrdersService/GetOrder grpc ok allowed 1.2ms client_id=reader
+//	15:04:05 call /example.orders.v1.OrdersService/GetOrder grpc ok allowed 1.2ms client_id=reader tier=free
 //
 // and leave out the peer address and the token prefix; other records are
 // the time, the level unless it is INFO, the message and key=value pairs.
@@ -30,6 +30,7 @@ type devHandler struct {
 	attrs  string // the pairs of WithAttrs, formatted
 }
 
+// newDevLogger returns a logger writing devHandler lines to w.
 func newDevLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(&devHandler{mu: new(sync.Mutex), w: w, level: level})
 }

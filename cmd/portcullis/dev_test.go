@@ -162,7 +162,7 @@ func startDev(t *testing.T, dir string, args ...string) *devRun {
 	t.Helper()
 	d := &devRun{
 		addrs: devAddrs{gateway: freeAddr(t), admin: freeAddr(t), issuer: freeAddr(t), licensing: freeAddr(t), orders: freeAddr(t)},
-		lines: make(chan string, 100), done: make(chan int, 1), stderr: new(lockedBuffer), secrets: map[string]string{},
+		lines: make(chan string, 100), done: make(chan int, 1), stderr: newLockedBuffer(), secrets: map[string]string{},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -255,14 +255,14 @@ func (d *devRun) stop(t *testing.T) string {
 
 // lockedBuffer is a buffer that one goroutine writes while another reads.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+	syncWriter
+	b strings.Builder
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
+func newLockedBuffer() *lockedBuffer {
+	b := new(lockedBuffer)
+	b.w = &b.b
+	return b
 }
 
 func (b *lockedBuffer) String() string {

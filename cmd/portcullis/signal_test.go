@@ -46,7 +46,7 @@ routes:
 			t.Parallel()
 			cmd := exec.Command(os.Args[0], tc.args...)
 			cmd.Env = append(os.Environ(), runMainEnv+"=1", "PORTCULLIS_TEST_SECRET="+strings.Repeat("s", 32))
-			out := new(lockedBuffer)
+			out := newLockedBuffer()
 			cmd.Stdout, cmd.Stderr = out, out
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -80,7 +80,7 @@ func TestMakeRunInterrupt(t *testing.T) {
 	cmd := exec.Command("make", "--no-print-directory", "run", "DEV_FLAGS="+flags)
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's foreground group
-	out := new(lockedBuffer)
+	out := newLockedBuffer()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,13 @@
 # Portcullis: `make run` starts the whole stack, `make test` checks it.
 GO      ?= go
-BUF     := $(GO) tool buf
+# The tools (buf, grpcurl, protoc plugins, benchstat) are a module of their
+# own, tools/go.mod, so that the library's importers do not inherit them.
+TOOL    := $(GO) tool -modfile=tools/go.mod
+BUF     := $(TOOL) buf
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './gen/*')
+
+SHELL       := bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: all generate lint build test run bench clean
 
@@ -24,19 +30,26 @@ build:
 	$(GO) build ./...
 	$(GO) build -o bin/portcullis ./cmd/portcullis
 
-## test: every test, with the race detector
+## test: every test, with the race detector (TestDevTour builds buf and grpcurl when they are not in the Go cache: minutes)
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
-## run: start the whole stack on one machine (issuer, backends, gateway)
+## run: build bin/portcullis, then start the whole stack on one machine (issuer, backends, gateway); DEV_FLAGS are passed to "portcullis dev"
+# The binary runs itself, not under "go run": after an interrupt go run exits 1
+# whatever its program did, and make reports an error. On Ctrl-C portcullis
+# drains and exits 0, and make stops without one.
 run:
-	$(GO) run ./cmd/portcullis dev
+	@echo "building bin/portcullis (the first time, this downloads its modules and compiles every package: a few minutes)"
+	@n=$$($(GO) list -deps ./cmd/portcullis | wc -l) && echo "  $$n packages" && \
+	  $(GO) build -v -o bin/portcullis ./cmd/portcullis 2>&1 | awk -v n=$$n \
+	    '/^[^ :#]+$$/ { if (++c % 50 == 0) printf "  compiled %d of %d\n", c, n; next } { print } END { printf "  done: compiled %d of %d packages, the others were cached\n", c, n }'
+	@bin/portcullis dev $(DEV_FLAGS)
 
 ## bench: micro-benchmarks (benchstat summary), redis-benchmark's baseline, and the end-to-end load harness; rewrites BENCHMARKS.md
 bench:
 	mkdir -p benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300ms -count 6 ./gateway/... ./services/... > benchmarks/micro.txt
-	$(GO) tool benchstat benchmarks/micro.txt > benchmarks/micro-benchstat.txt
+	$(TOOL) benchstat benchmarks/micro.txt > benchmarks/micro-benchstat.txt
 	sha=$$(redis-cli -h 127.0.0.1 script load 'return 1') && \
 	  redis-benchmark -h 127.0.0.1 -q -c 50 -n 200000 evalsha $$sha 0 | tr '\r' '\n' | tail -n 1 > benchmarks/redis-benchmark.txt
 	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md -cpuprofile benchmarks/gateway-cpu.pprof

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -24,35 +26,32 @@ type devAddrs struct {
 	gateway, admin, issuer, licensing, orders string
 }
 
-// demoClient is a client the development stack registers with a fresh
-// secret at every start.
-type demoClient struct {
-	id, tier string
-	grants   []string
-}
-
-var demoClients = []demoClient{
-	{id: "reader", tier: "free", grants: []string{"LIC.READ_REQUIREMENTS", "ORD.READ"}},
-	{id: "operator", tier: "pro", grants: []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"}},
-}
-
 // runDev starts the whole stack in one process: the token issuer, both
-// example backends (verifying tokens again) and the gateway; prints how to
-// use it; and stops everything cleanly on interrupt.
+// example backends (verifying tokens again) and the gateway; says as each
+// part starts; prints how to use it; logs one line per call; and on
+// interrupt drains and stops everything, returning nil.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", stderr)
-	dir := fs.String("dir", ".portcullis", "where the issuer keeps its keys and client registry")
+	dir := fs.String("dir", ".portcullis", "the state folder: signing keys, client registry and the demo clients' secrets, kept from one start to the next")
 	var a devAddrs
 	fs.StringVar(&a.gateway, "listen", "127.0.0.1:8080", "the gateway's address")
 	fs.StringVar(&a.admin, "admin", "127.0.0.1:9090", "the gateway's admin address (/healthz, /readyz, /metrics)")
 	fs.StringVar(&a.issuer, "issuer", "127.0.0.1:8081", "the token issuer's address")
 	fs.StringVar(&a.licensing, "licensing", "127.0.0.1:8082", "the licensing backend's address")
 	fs.StringVar(&a.orders, "orders", "127.0.0.1:8083", "the orders backend's address")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	logLevel := fs.String("log-level", "info", "debug, info (one line per call), warn or error")
+	tools := fs.String("tools", "tools/go.mod", "the go.mod of the tour's tools, buf and grpcurl, as the tour's commands name it")
+	buildTools := fs.Bool("build-tools", true, "build the tour's tools in the background, so that its commands start at once")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	logger := newLogger(stderr, *logLevel)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "portcullis dev: --log-level %q: want debug, info, warn or error\n", *logLevel)
+		return errUsage
+	}
+	out := &syncWriter{w: stdout}
+	logger := newDevLogger(stderr, level)
 
 	// Listen first, so that a port in use fails at once and the URLs we
 	// print are the real ones.
@@ -68,6 +67,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		listeners[addr] = ln
 		*addr = ln.Addr().String()
 	}
+	defer func() { // those not served yet, when starting fails
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
 
 	cat, err := loadCatalog("")
 	if err != nil {
@@ -76,18 +80,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "state folder %s: signing keys, client registry, demo client secrets\n", *dir)
+	fmt.Fprintf(out, "%-31s http://%s\n", "starting the token issuer", a.issuer)
 	registry := filepath.Join(*dir, "clients.yaml")
-	secrets := map[string]string{}
-	for _, c := range demoClients {
-		if err := issuer.RevokeClient(registry, c.id); err != nil && !errors.Is(err, issuer.ErrUnknownClient) {
-			return err
-		}
-		secret, err := issuer.AddClient(registry, cat, issuer.Client{ID: c.id, Grants: c.grants, Tier: c.tier})
-		if err != nil {
-			return err
-		}
-		secrets[c.id] = secret
-	}
+	secretsFile := filepath.Join(*dir, demoSecretsName)
 	issuerURL := "http://" + a.issuer
 	iss, err := issuer.New(issuer.Config{
 		IssuerURL:    issuerURL,
@@ -99,6 +95,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer iss.Close()
+	secrets, changed, err := ensureDemoClients(registry, secretsFile, cat, tokenCheck(iss.Handler()))
+	if err != nil {
+		return err
+	}
+	if changed {
+		if err := iss.Reload(); err != nil {
+			return err
+		}
+	}
 
 	cfg, err := config.Parse("portcullis dev", []byte(fmt.Sprintf(`
 listen: %q
@@ -124,22 +129,29 @@ telemetry:
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serve(ctx, listeners[&a.issuer], iss.Handler(), 5*time.Second) })
+	g.Go(func() error {
+		return serve(ctx, listeners[&a.issuer], logTokenRequests(logger, iss.Handler()), 5*time.Second)
+	})
 	var verifiers []*token.Verifier
-	for name, addr := range map[string]*string{"licensing": &a.licensing, "orders": &a.orders} {
+	for _, b := range []struct {
+		name string
+		addr *string
+	}{{"licensing", &a.licensing}, {"orders", &a.orders}} {
+		fmt.Fprintf(out, "%-31s http://%s (verifying tokens again)\n", "starting the "+b.name+" backend", *b.addr)
 		verify, verifier, err := backendAuth(ctx, issuerURL, "portcullis")
 		if err != nil {
 			return err
 		}
 		defer verifier.Close()
 		verifiers = append(verifiers, verifier)
-		path, handler, err := exampleBackend(ctx, name, verify...)
+		path, handler, err := exampleBackend(ctx, b.name, verify...)
 		if err != nil {
 			return err
 		}
 		mux := newMux(path, handler)
-		g.Go(func() error { return serve(ctx, listeners[addr], mux, 10*time.Second) })
+		g.Go(func() error { return serve(ctx, listeners[b.addr], mux, 10*time.Second) })
 	}
+	fmt.Fprintf(out, "%-31s http://%s (admin http://%s)\n", "starting the gateway", a.gateway, a.admin)
 	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
 	if err != nil {
 		return err
@@ -147,9 +159,36 @@ telemetry:
 	defer gw.Close()
 	g.Go(func() error { return gw.Serve(ctx, listeners[&a.gateway], listeners[&a.admin]) })
 
+	fmt.Fprintln(out, "waiting for the gateway and backends to fetch the issuer's keys")
+	switch err := waitReady(ctx, gw, verifiers); {
+	case ctx.Err() != nil:
+	case err != nil:
+		fmt.Fprintf(stderr, "portcullis dev: the gateway is not ready: %v\n", err)
+	default:
+		fmt.Fprint(out, renderTour(a, secrets, secretsFile, *tools))
+		if *buildTools {
+			g.Go(func() error {
+				buildTourTools(ctx, *tools, out)
+				return nil
+			})
+		}
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "\nstopping: draining calls in flight")
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	fmt.Fprintln(out, "stopped")
+	return err
+}
+
+// waitReady waits up to 15 seconds for the gateway and the backends'
+// verifiers to have the issuer's keys.
+func waitReady(ctx context.Context, gw *gateway.Gateway, verifiers []*token.Verifier) error {
 	ready, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	err = gw.Ready()
+	err := gw.Ready()
 	for err != nil && ready.Err() == nil {
 		select {
 		case <-ready.Done():
@@ -162,17 +201,19 @@ telemetry:
 			err = v.WaitReady(ready)
 		}
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "portcullis dev: the gateway is not ready: %v\n", err)
-	} else {
-		fmt.Fprint(stdout, renderTour(a, secrets))
-	}
-	err = g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
-	}
-	fmt.Fprintln(stdout, "stopped")
 	return err
+}
+
+// syncWriter serializes writes to w, which several goroutines share.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // tourStep is one command of the printed tour and what its output shows.
@@ -182,8 +223,10 @@ type tourStep struct {
 	expect  string // a substring of the output, checked by the tests
 }
 
-func tour(a devAddrs, secrets map[string]string) []tourStep {
+// tour returns the tour's steps; tools is the go.mod of buf and grpcurl.
+func tour(a devAddrs, secrets map[string]string, tools string) []tourStep {
 	gw := "http://" + a.gateway
+	goTool := "go tool -modfile=" + tools
 	tokenCmd := func(v, id string) string {
 		return fmt.Sprintf(`%s=$(curl -s -u %s:%s -d grant_type=client_credentials http://%s/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/'); echo "${%s:0:12}..."`,
 			v, id, secrets[id], a.issuer, v)
@@ -202,15 +245,15 @@ func tour(a devAddrs, secrets map[string]string) []tourStep {
 			fmt.Sprintf(`curl -s '%s/%s/ListJurisdictions?connect=v1&encoding=json&message=%%7B%%7D'`, gw, licensing),
 			`"code":"US-CA"`},
 		{"Allowed, over gRPC with buf curl (the gateway serves gRPC reflection): GetOrder requires ORD.READ.",
-			fmt.Sprintf(`go tool buf curl --protocol grpc --http2-prior-knowledge -H "Authorization: Bearer $READER" -d '{"id":"ord-0001"}' %s/%s/GetOrder`, gw, orders),
+			fmt.Sprintf(`%s buf curl --protocol grpc --http2-prior-knowledge -H "Authorization: Bearer $READER" -d '{"id":"ord-0001"}' %s/%s/GetOrder`, goTool, gw, orders),
 			`"customerId": "cust-ada"`},
 		{"Denied, over gRPC with grpcurl: PlaceOrder requires ORD.WRITE and LIC.READ_REQUIREMENTS.",
-			fmt.Sprintf(`go tool grpcurl -plaintext -H "Authorization: Bearer $READER" -d '{"order":{"customer_id":"cust-ada","skus":["sku-1"]}}' %s %s/PlaceOrder`, a.gateway, orders),
+			fmt.Sprintf(`%s grpcurl -plaintext -H "Authorization: Bearer $READER" -d '{"order":{"customer_id":"cust-ada","skus":["sku-1"]}}' %s %s/PlaceOrder`, goTool, a.gateway, orders),
 			"Code: PermissionDenied"},
 		{"Get a token for client \"operator\", which holds every permission:",
 			tokenCmd("OPERATOR", "operator"), "eyJ"},
 		{"Allowed, with grpcurl: the operator may place orders.",
-			fmt.Sprintf(`go tool grpcurl -plaintext -H "Authorization: Bearer $OPERATOR" -d '{"order":{"customer_id":"cust-ada","skus":["sku-1"]}}' %s %s/PlaceOrder`, a.gateway, orders),
+			fmt.Sprintf(`%s grpcurl -plaintext -H "Authorization: Bearer $OPERATOR" -d '{"order":{"customer_id":"cust-ada","skus":["sku-1"]}}' %s %s/PlaceOrder`, goTool, a.gateway, orders),
 			`"placedBy": "operator"`},
 		{"No token: refused with 401 and a WWW-Authenticate challenge.",
 			fmt.Sprintf(`curl -s -i -H 'Content-Type: application/json' -d '{}' %s/%s/GetOrder | grep -i -e '^HTTP' -e '^www-authenticate'`, gw, orders),
@@ -218,16 +261,17 @@ func tour(a devAddrs, secrets map[string]string) []tourStep {
 	}
 }
 
-func renderTour(a devAddrs, secrets map[string]string) string {
+// renderTour renders what runDev prints once the stack is ready.
+func renderTour(a devAddrs, secrets map[string]string, secretsFile, tools string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying tokens again)\n\n",
 		a.gateway, a.admin, a.issuer, a.licensing, a.orders)
-	b.WriteString("Demo clients (fresh secrets at every start):\n")
+	fmt.Fprintf(&b, "Demo clients (secrets kept in %s, the same at every start; delete it for new ones):\n", secretsFile)
 	for _, c := range demoClients {
 		fmt.Fprintf(&b, "  %-9s secret %s  tier %-4s grants %s\n", c.id, secrets[c.id], c.tier, strings.Join(c.grants, " "))
 	}
-	b.WriteString("\nTry it (paste into a shell in this directory):\n\n")
-	for _, s := range tour(a, secrets) {
+	b.WriteString("\nTry it (paste into a shell at the repository's root). Each call through the gateway logs a line here.\n\n")
+	for _, s := range tour(a, secrets, tools) {
 		fmt.Fprintf(&b, "# %s\n%s\n\n", s.comment, s.command)
 	}
 	b.WriteString("Press Ctrl-C to stop.\n")

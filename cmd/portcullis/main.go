@@ -3,6 +3,8 @@
 //
 //	portcullis check  [--image FILE]                  validate the permission catalog
 //	portcullis access [--image FILE] [--format F]     list every method's requirements
+//	portcullis dev                                    run the whole stack on one machine
+//	portcullis version                                what this binary was built from
 //
 // Run "portcullis help" for every command.
 package main
@@ -34,6 +36,7 @@ var commands = []command{
 	{"backend", "serve an example backend (licensing or orders)", runBackend},
 	{"issuer", "run the OAuth 2.0 token issuer, or rotate its signing key", runIssuer},
 	{"clients", "add, list or revoke the token issuer's clients", runClients},
+	{"version", "print what this binary was built from: version, VCS revision, Go (also --version)", runVersion},
 }
 
 // errUsage reports a command line that is not understood; the command has
@@ -46,7 +49,13 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func main() {
+	// The first SIGINT or SIGTERM asks the command to stop cleanly: servers
+	// drain and the exit status is 0. A second one kills the process.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -57,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands {
 		if c.name != args[0] {

@@ -9,14 +9,24 @@ GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -
 SHELL       := bash
 .SHELLFLAGS := -o pipefail -c
 
-.PHONY: all generate lint build test run bench clean
+WEBCLIENT := services/webclient
 
-all: generate lint build test
+.PHONY: all generate web lint build test run bench clean
 
-## generate: regenerate gen/ from proto/ (Go, connect-go, and the buf image gen/portcullis.binpb)
-generate:
+all: generate web lint build test
+
+## generate: regenerate gen/ from proto/ (Go, connect-go, the buf image gen/portcullis.binpb) and the web client's TypeScript SDK
+generate: $(WEBCLIENT)/node_modules/.package-lock.json
 	$(BUF) generate
 	$(BUF) build -o gen/portcullis.binpb
+	$(BUF) generate --template $(WEBCLIENT)/buf.gen.yaml
+
+## web: type-check the web client and bundle services/webclient/dist/app.js (committed: the Go server embeds it)
+web: $(WEBCLIENT)/node_modules/.package-lock.json
+	cd $(WEBCLIENT) && npm run build
+
+$(WEBCLIENT)/node_modules/.package-lock.json: $(WEBCLIENT)/package-lock.json
+	cd $(WEBCLIENT) && npm ci --no-audit --no-fund
 
 ## lint: buf lint and format, go vet, gofmt
 lint:

@@ -17,13 +17,15 @@ import (
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/cors"
 	"github.com/portcullis/portcullis/gateway/token"
 	"github.com/portcullis/portcullis/services/issuer"
+	"github.com/portcullis/portcullis/services/webclient"
 )
 
 // devAddrs are the addresses of the parts of the development stack.
 type devAddrs struct {
-	gateway, admin, issuer, licensing, orders string
+	gateway, admin, issuer, licensing, orders, web string
 }
 
 // runDev starts the whole stack in one process: the token issuer, both
@@ -39,6 +41,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&a.issuer, "issuer", "127.0.0.1:8081", "the token issuer's address")
 	fs.StringVar(&a.licensing, "licensing", "127.0.0.1:8082", "the licensing backend's address")
 	fs.StringVar(&a.orders, "orders", "127.0.0.1:8083", "the orders backend's address")
+	fs.StringVar(&a.web, "web", "127.0.0.1:8084", "the web client's address: a page on its own origin, allowed by the gateway's and the issuer's CORS")
 	logLevel := fs.String("log-level", "info", "debug, info (one line per call), warn or error")
 	tools := fs.String("tools", "tools/go.mod", "the go.mod of the tour's tools, buf and grpcurl, as the tour's commands name it")
 	buildTools := fs.Bool("build-tools", true, "build the tour's tools in the background, so that its commands start at once")
@@ -56,7 +59,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Listen first, so that a port in use fails at once and the URLs we
 	// print are the real ones.
 	listeners := map[*string]net.Listener{}
-	for _, addr := range []*string{&a.gateway, &a.admin, &a.issuer, &a.licensing, &a.orders} {
+	for _, addr := range []*string{&a.gateway, &a.admin, &a.issuer, &a.licensing, &a.orders, &a.web} {
 		ln, err := net.Listen("tcp", *addr)
 		if err != nil {
 			for _, l := range listeners {
@@ -85,12 +88,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	registry := filepath.Join(*dir, "clients.yaml")
 	secretsFile := filepath.Join(*dir, demoSecretsName)
 	issuerURL := "http://" + a.issuer
+	// The page is served from its own origin, which is 127.0.0.1's, not
+	// localhost's: browsers tell them apart.
+	webOrigin := "http://" + a.web
 	iss, err := issuer.New(issuer.Config{
 		IssuerURL:    issuerURL,
 		Audience:     "portcullis",
 		KeyDir:       filepath.Join(*dir, "keys"),
 		RegistryPath: registry,
-	}, cat, issuer.WithLogger(logger))
+	}, cat, issuer.WithLogger(logger), issuer.WithCORS(cors.Policy{AllowedOrigins: []string{webOrigin}}))
 	if err != nil {
 		return err
 	}
@@ -118,12 +124,15 @@ routes:
     backend: "http://%s"
   - service: example.orders.v1.OrdersService
     backend: "http://%s"
+cors:
+  allowed_origins: [%q]
+  max_age: 10m
 rate_limit:
   tiers:
     pro: {multiplier: 10}
 telemetry:
   log_level: %s
-`, a.gateway, a.admin, issuerURL, a.licensing, a.orders, *logLevel)), os.LookupEnv)
+`, a.gateway, a.admin, issuerURL, a.licensing, a.orders, webOrigin, *logLevel)), os.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -151,6 +160,9 @@ telemetry:
 		mux := newMux(path, handler)
 		g.Go(func() error { return serve(ctx, listeners[b.addr], mux, 10*time.Second) })
 	}
+	fmt.Fprintf(out, "%-31s %s\n", "starting the web client", webOrigin)
+	page := webclient.Handler(webclient.Config{GatewayURL: "http://" + a.gateway, IssuerURL: issuerURL})
+	g.Go(func() error { return serve(ctx, listeners[&a.web], page, 5*time.Second) })
 	fmt.Fprintf(out, "%-31s http://%s (admin http://%s)\n", "starting the gateway", a.gateway, a.admin)
 	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
 	if err != nil {
@@ -264,8 +276,8 @@ func tour(a devAddrs, secrets map[string]string, tools string) []tourStep {
 // renderTour renders what runDev prints once the stack is ready.
 func renderTour(a devAddrs, secrets map[string]string, secretsFile, tools string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying tokens again)\n\n",
-		a.gateway, a.admin, a.issuer, a.licensing, a.orders)
+	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying tokens again)\n  web client http://%s   (open it in a browser: connect-web calls from its own origin)\n\n",
+		a.gateway, a.admin, a.issuer, a.licensing, a.orders, a.web)
 	fmt.Fprintf(&b, "Demo clients (secrets kept in %s, the same at every start; delete it for new ones):\n", secretsFile)
 	for _, c := range demoClients {
 		fmt.Fprintf(&b, "  %-9s secret %s  tier %-4s grants %s\n", c.id, secrets[c.id], c.tier, strings.Join(c.grants, " "))

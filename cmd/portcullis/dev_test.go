@@ -161,14 +161,14 @@ type devRun struct {
 func startDev(t *testing.T, dir string, args ...string) *devRun {
 	t.Helper()
 	d := &devRun{
-		addrs: devAddrs{gateway: freeAddr(t), admin: freeAddr(t), issuer: freeAddr(t), licensing: freeAddr(t), orders: freeAddr(t)},
+		addrs: devAddrs{gateway: freeAddr(t), admin: freeAddr(t), issuer: freeAddr(t), licensing: freeAddr(t), orders: freeAddr(t), web: freeAddr(t)},
 		lines: make(chan string, 100), done: make(chan int, 1), stderr: newLockedBuffer(), secrets: map[string]string{},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	out, w := io.Pipe()
 	args = append([]string{"dev", "--dir", dir, "--listen", d.addrs.gateway, "--admin", d.addrs.admin,
-		"--issuer", d.addrs.issuer, "--licensing", d.addrs.licensing, "--orders", d.addrs.orders}, args...)
+		"--issuer", d.addrs.issuer, "--licensing", d.addrs.licensing, "--orders", d.addrs.orders, "--web", d.addrs.web}, args...)
 	go func() {
 		d.done <- run(ctx, args, w, d.stderr)
 		w.Close()

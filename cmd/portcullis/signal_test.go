@@ -110,7 +110,7 @@ func TestMakeRunInterrupt(t *testing.T) {
 func devArgs(t *testing.T, dir string) []string {
 	t.Helper()
 	return []string{"dev", "--dir", dir, "--listen", freeAddr(t), "--admin", freeAddr(t), "--issuer", freeAddr(t),
-		"--licensing", freeAddr(t), "--orders", freeAddr(t), "--build-tools=false"}
+		"--licensing", freeAddr(t), "--orders", freeAddr(t), "--web", freeAddr(t), "--build-tools=false"}
 }
 
 // waitOutput waits until out contains s.

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	connectcors "connectrpc.com/cors"
-	"github.com/rs/cors"
+	"github.com/portcullis/portcullis/gateway/cors"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
@@ -22,18 +21,6 @@ import (
 	"github.com/portcullis/portcullis/services/orders"
 	"github.com/portcullis/portcullis/services/webclient"
 )
-
-// withCORS lets pages of origins call h from a browser, with the headers
-// Connect and gRPC-Web need.
-func withCORS(h http.Handler, origins ...string) http.Handler {
-	return cors.New(cors.Options{
-		AllowedOrigins: origins,
-		AllowedMethods: connectcors.AllowedMethods(),
-		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization"),
-		ExposedHeaders: append(connectcors.ExposedHeaders(), "WWW-Authenticate"),
-		MaxAge:         600,
-	}).Handler(h)
-}
 
 // serveH2C serves h over HTTP/1.1 and h2c on 127.0.0.1 and returns its URL.
 func serveH2C(t *testing.T, h http.Handler) string {
@@ -64,7 +51,7 @@ func startBrowserStack(t *testing.T) *browserStack {
 	pageSrv, refusedSrv := httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)
 	pageOrigin := "http://" + pageSrv.Listener.Addr().String()
 
-	iss := issuertest.Start(t, cat)
+	iss := issuertest.Start(t, cat, issuer.WithCORS(cors.Policy{AllowedOrigins: []string{pageOrigin}}))
 	s := &browserStack{secrets: map[string]string{}}
 	for _, c := range []issuer.Client{
 		{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS", "ORD.READ"}},
@@ -73,8 +60,7 @@ func startBrowserStack(t *testing.T) *browserStack {
 	} {
 		s.secrets[c.ID] = iss.AddClient(t, c)
 	}
-	// The browser reaches the issuer here; the tokens' issuer is iss.URL.
-	issuerURL := serveH2C(t, withCORS(iss.Server.Handler(), pageOrigin))
+	issuerURL := iss.URL
 
 	_, lic := licensing.New().Handler()
 	_, ord := orders.New().Handler()
@@ -89,7 +75,10 @@ routes:
     backend: %q
   - service: example.orders.v1.OrdersService
     backend: %q
-`, iss.URL, issuertest.Audience, serveH2C(t, lic), serveH2C(t, ord)), func(string) (string, bool) { return "", false })
+cors:
+  allowed_origins: [%q]
+  max_age: 10m
+`, iss.URL, issuertest.Audience, serveH2C(t, lic), serveH2C(t, ord), pageOrigin), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +87,7 @@ routes:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	s.gateway = serveH2C(t, withCORS(gw.Handler(), pageOrigin))
+	s.gateway = serveH2C(t, gw.Handler())
 	waitReady(t, gw)
 
 	for _, srv := range []*httptest.Server{pageSrv, refusedSrv} {

@@ -31,6 +31,7 @@ type command struct {
 var commands = []command{
 	{"check", "validate the permission catalog; exit 1 listing every problem", runCheck},
 	{"access", "list every method and the permissions it requires", runAccess},
+	{"diff", "list every access change between two images, directories or commits; exit 1 if any loosens", runDiff},
 	{"dev", "run the whole stack on one machine: issuer, example backends, gateway", runDev},
 	{"gateway", "serve the gateway described by a configuration file", runGateway},
 	{"backend", "serve an example backend (licensing or orders)", runBackend},

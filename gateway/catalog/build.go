@@ -89,9 +89,7 @@ type found struct {
 func (b *builder) report(in scope, desc protoreflect.Descriptor, rule Rule, format string, args ...any) {
 	file := desc.ParentFile()
 	p := Problem{File: file.Path(), Element: string(desc.FullName()), Rule: rule, Message: fmt.Sprintf(format, args...)}
-	if loc := file.SourceLocations().ByDescriptor(desc); loc.Path != nil {
-		p.Line, p.Column = loc.StartLine+1, loc.StartColumn+1
-	}
+	p.Line, p.Column = position(desc)
 	if in.service != "" {
 		p.Services = []protoreflect.FullName{in.service}
 	}

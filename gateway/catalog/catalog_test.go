@@ -15,34 +15,16 @@ import (
 	_ "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	_ "github.com/portcullis/portcullis/gen/example/orders/v1"
 	"github.com/portcullis/portcullis/internal/prototest"
+	"github.com/portcullis/portcullis/internal/rulecases"
 )
 
-// header starts every test proto.
-const header = `syntax = "proto3";
-package test.v1;
-import "gateway/v1/options.proto";
-`
+// header, domains and service build the test protos: see rulecases.
+const (
+	header  = rulecases.Header
+	domains = rulecases.Domains
+)
 
-// domains declares two valid domains for the method cases.
-const domains = `
-enum AlphaPermission {
-  option (gateway.v1.domain) = {name: "ALP", description: "Alpha"};
-  ALPHA_PERMISSION_UNSPECIFIED = 0;
-  ALPHA_PERMISSION_READ = 1 [(gateway.v1.permission) = {mask: 1}];
-  ALPHA_PERMISSION_WRITE = 2 [(gateway.v1.permission) = {mask: 2}];
-}
-enum BetaPermission {
-  option (gateway.v1.domain) = {name: "BET"};
-  BETA_PERMISSION_UNSPECIFIED = 0;
-  BETA_PERMISSION_USE = 1 [(gateway.v1.permission) = {mask: 4503599627370496}]; // 2^52
-}
-message Req {}
-`
-
-// service wraps method declarations in a service of the test file.
-func service(methods string) string {
-	return header + domains + "service Svc {\n" + methods + "\n}\n"
-}
+func service(methods string) string { return rulecases.Service(methods) }
 
 func TestExampleRequirements(t *testing.T) {
 	t.Parallel()
@@ -170,153 +152,6 @@ func TestMasksAndGranted(t *testing.T) {
 
 func TestValidation(t *testing.T) {
 	t.Parallel()
-	type problem struct {
-		element string
-		rule    catalog.Rule
-		message string // a substring of the message
-	}
-	cases := []struct {
-		name   string
-		source string
-		want   []problem
-	}{
-		{
-			name: "mask not a power of two",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0;
-				P_A = 1 [(gateway.v1.permission) = {mask: 3}]; }`,
-			want: []problem{{"test.v1.P_A", catalog.RuleMaskPowerOfTwo, "mask 3 of D.A is not a power of two"}},
-		},
-		{
-			name: "mask zero",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0;
-				P_A = 1 [(gateway.v1.permission) = {}]; }`,
-			want: []problem{{"test.v1.P_A", catalog.RuleMaskPowerOfTwo, "mask 0 of D.A"}},
-		},
-		{
-			name: "mask above 2^52",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0;
-				P_A = 1 [(gateway.v1.permission) = {mask: 9007199254740992}]; }`,
-			want: []problem{{"test.v1.P_A", catalog.RuleMaskRange, "mask 9007199254740992 of D.A is above 2^52"}},
-		},
-		{
-			name: "duplicate mask",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0;
-				P_A = 1 [(gateway.v1.permission) = {mask: 8}];
-				P_B = 2 [(gateway.v1.permission) = {mask: 8}]; }`,
-			want: []problem{{"test.v1.P_B", catalog.RuleDuplicateMask, "mask 8 of D.B is already the mask of D.A"}},
-		},
-		{
-			name: "duplicate permission name",
-			// proto3 forbids such names; proto2 allows them.
-			source: `syntax = "proto2"; package test.v1; import "gateway/v1/options.proto";
-				enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0;
-				P_READ = 1 [(gateway.v1.permission) = {mask: 1}];
-				READ = 2 [(gateway.v1.permission) = {mask: 2}]; }`,
-			want: []problem{{"test.v1.READ", catalog.RuleDuplicatePermission, "permission D.READ is already declared by test.v1.P_READ"}},
-		},
-		{
-			name: "permission name not upper case",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0;
-				P_read = 1 [(gateway.v1.permission) = {mask: 1}]; }`,
-			want: []problem{{"test.v1.P_read", catalog.RulePermissionName, `permission name "read"`}},
-		},
-		{
-			name: "duplicate domain",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0; }
-				enum Q { option (gateway.v1.domain) = {name: "D"}; Q_NONE = 0; }`,
-			want: []problem{{"test.v1.Q", catalog.RuleDuplicateDomain, `domain "D" is already declared by test.v1.P`}},
-		},
-		{
-			name: "domain names",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "lic"}; P_NONE = 0; }
-				enum Q { option (gateway.v1.domain) = {name: "ABCDEFGHIJKLMNOPQ"}; Q_NONE = 0; }
-				enum R { option (gateway.v1.domain) = {name: "1X"}; R_NONE = 0; }
-				enum S { option (gateway.v1.domain) = {}; S_NONE = 0; }
-				enum T { option (gateway.v1.domain) = {name: "L.C"}; T_NONE = 0; }`,
-			want: []problem{
-				{"test.v1.P", catalog.RuleDomainName, `domain name "lic"`},
-				{"test.v1.Q", catalog.RuleDomainName, `domain name "ABCDEFGHIJKLMNOPQ"`},
-				{"test.v1.R", catalog.RuleDomainName, `domain name "1X"`},
-				{"test.v1.S", catalog.RuleDomainName, `domain name ""`},
-				{"test.v1.T", catalog.RuleDomainName, `domain name "L.C"`},
-			},
-		},
-		{
-			name:   "value without permission",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0; P_A = 1; }`,
-			want:   []problem{{"test.v1.P_A", catalog.RuleMissingPermission, "value of domain D has no (gateway.v1.permission)"}},
-		},
-		{
-			name: "permission on zero value and outside a domain",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "D"}; P_NONE = 0 [(gateway.v1.permission) = {mask: 1}]; }
-				message M { enum Q { Q_NONE = 0; Q_A = 1 [(gateway.v1.permission) = {mask: 1}]; } }`,
-			want: []problem{
-				{"test.v1.M.Q_A", catalog.RuleStrayPermission, "enum Q has no (gateway.v1.domain)"},
-				{"test.v1.P_NONE", catalog.RuleStrayPermission, "the zero value of a domain enum cannot be a permission"},
-			},
-		},
-		{
-			name:   "method without access",
-			source: service(`rpc Get(Req) returns (Req);`),
-			want:   []problem{{"test.v1.Svc.Get", catalog.RuleNoAccess, "method declares no (gateway.v1.access) and service Svc no (gateway.v1.default_access)"}},
-		},
-		{
-			name:   "empty access",
-			source: service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {}; }`),
-			want:   []problem{{"test.v1.Svc.Get", catalog.RuleEmptyAccess, "neither public: true nor any requires"}},
-		},
-		{
-			name:   "empty service default",
-			source: service(`option (gateway.v1.default_access) = {rate_limit: {requests: 1, period: {seconds: 1}}}; rpc Get(Req) returns (Req);`),
-			want:   []problem{{"test.v1.Svc.Get", catalog.RuleEmptyAccess, "neither public: true nor any requires"}},
-		},
-		{
-			name:   "public and requires",
-			source: service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {public: true, requires: ["ALP.READ"]}; }`),
-			want:   []problem{{"test.v1.Svc.Get", catalog.RulePublicAndRequires, "method is public and requires ALP.READ"}},
-		},
-		{
-			name:   "bad references",
-			source: service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP_READ", "NOPE.READ", "ALP.FLY", ".READ"]}; }`),
-			want: []problem{
-				{"test.v1.Svc.Get", catalog.RuleBadReference, `requirement "ALP_READ" is not written DOMAIN.NAME`},
-				{"test.v1.Svc.Get", catalog.RuleUnknownDomain, `requirement "NOPE.READ" names unknown domain "NOPE"`},
-				{"test.v1.Svc.Get", catalog.RuleUnknownPermission, `requirement "ALP.FLY" names no permission of domain ALP`},
-				{"test.v1.Svc.Get", catalog.RuleBadReference, `requirement ".READ" is not written DOMAIN.NAME`},
-			},
-		},
-		{
-			name: "rate limits",
-			source: service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {public: true, rate_limit: {period: {seconds: 1}}}; }
-				rpc Put(Req) returns (Req) { option (gateway.v1.access) = {public: true, rate_limit: {requests: 5}}; }
-				rpc Del(Req) returns (Req) { option (gateway.v1.access) = {public: true, rate_limit: {requests: 5, period: {nanos: 1000}}}; }`),
-			want: []problem{
-				{"test.v1.Svc.Del", catalog.RuleRateLimit, "rate_limit.period must be at least 1ms"},
-				{"test.v1.Svc.Get", catalog.RuleRateLimit, "rate_limit.requests must be at least 1"},
-				{"test.v1.Svc.Put", catalog.RuleRateLimit, "rate_limit.period must be at least 1ms"},
-			},
-		},
-		{
-			name:   "message limit without client stream",
-			source: service(`rpc Get(Req) returns (stream Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], stream_message_limit: {requests: 5, period: {seconds: 1}}}; }`),
-			want:   []problem{{"test.v1.Svc.Get", catalog.RuleStreamMessageLimit, "the method has no client stream"}},
-		},
-		{
-			name: "every problem at once",
-			source: header + `enum P { option (gateway.v1.domain) = {name: "p"}; P_NONE = 0; P_A = 1 [(gateway.v1.permission) = {mask: 6}]; }
-				message Req {}
-				service Svc {
-				  rpc A(Req) returns (Req);
-				  rpc B(Req) returns (Req) { option (gateway.v1.access) = {requires: ["X.Y"]}; }
-				}`,
-			want: []problem{
-				{"test.v1.P", catalog.RuleDomainName, `domain name "p"`},
-				{"test.v1.P_A", catalog.RuleMaskPowerOfTwo, "mask 6"},
-				{"test.v1.Svc.A", catalog.RuleNoAccess, "declares no"},
-				{"test.v1.Svc.B", catalog.RuleUnknownDomain, `unknown domain "X"`},
-			},
-		},
-	}
 	loaders := map[string]func(t testing.TB, sources map[string]string) (*protoregistry.Files, error){
 		"linked": func(t testing.TB, sources map[string]string) (*protoregistry.Files, error) {
 			return prototest.Files(t, sources), nil
@@ -325,11 +160,11 @@ func TestValidation(t *testing.T) {
 			return catalog.LoadImage(prototest.WriteImage(t, sources))
 		},
 	}
-	for _, tc := range cases {
+	for _, tc := range rulecases.Invalid {
 		for loader, load := range loaders {
-			t.Run(tc.name+"/"+loader, func(t *testing.T) {
+			t.Run(tc.Name+"/"+loader, func(t *testing.T) {
 				t.Parallel()
-				files, err := load(t, map[string]string{"test.proto": tc.source})
+				files, err := load(t, map[string]string{rulecases.File: tc.Source})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -341,15 +176,15 @@ func TestValidation(t *testing.T) {
 				if cat != nil {
 					t.Error("New returned a catalog along with its error")
 				}
-				if len(invalid.Problems) != len(tc.want) {
-					t.Errorf("got %d problems, want %d:\n%v", len(invalid.Problems), len(tc.want), err)
+				if len(invalid.Problems) != len(tc.Want) {
+					t.Errorf("got %d problems, want %d:\n%v", len(invalid.Problems), len(tc.Want), err)
 				}
-				for _, w := range tc.want {
+				for _, w := range tc.Want {
 					found := slices.ContainsFunc(invalid.Problems, func(p catalog.Problem) bool {
-						return p.File == "test.proto" && p.Element == w.element && p.Rule == w.rule && strings.Contains(p.Message, w.message)
+						return p.File == rulecases.File && p.Element == w.Element && p.Rule == w.Rule && strings.Contains(p.Message, w.Message)
 					})
 					if !found {
-						t.Errorf("missing problem test.proto: %s: %s: %q\ngot:\n%v", w.element, w.rule, w.message, err)
+						t.Errorf("missing problem %s: %s: %s: %q\ngot:\n%v", rulecases.File, w.Element, w.Rule, w.Message, err)
 					}
 				}
 			})

@@ -25,6 +25,15 @@
 // services it touches are left out. A [Problem] gives its line and column
 // when the descriptors carry source info, as buf images do by default.
 //
+// [Rules] lists the rules [New] enforces and [ChangeRules] those of [Diff],
+// which compares two catalogs: a method that became public or requires
+// less, a mask given to another permission ([Loosened]); a mask or domain
+// name that tokens already carry and that changed ([Breaking]); a method
+// that requires more ([Tightened]); methods added and removed. The
+// portcullis command's check and diff, and the buf plugin
+// (cmd/buf-plugin-portcullis) that runs the same rules under buf lint and
+// buf breaking, all report these.
+//
 // Descriptors may be compiled in (protoregistry.GlobalFiles) or loaded at
 // run time from a buf image with [LoadImage], so a gateway can enforce the
 // access of services it was not compiled with.

@@ -80,11 +80,24 @@ type Problem struct {
 
 // Position returns where the problem is: "file:line:column", or the file
 // alone when the descriptors carry no source info.
-func (p Problem) Position() string {
-	if p.Line == 0 {
-		return p.File
+func (p Problem) Position() string { return formatPosition(p.File, p.Line, p.Column) }
+
+// position returns the line and column, from 1, where desc is declared, or
+// 0, 0 when its file carries no source info.
+func position(desc protoreflect.Descriptor) (line, column int) {
+	if loc := desc.ParentFile().SourceLocations().ByDescriptor(desc); loc.Path != nil {
+		return loc.StartLine + 1, loc.StartColumn + 1
 	}
-	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Column)
+	return 0, 0
+}
+
+// formatPosition formats "file:line:column", or the file alone without a
+// line.
+func formatPosition(file string, line, column int) string {
+	if line == 0 {
+		return file
+	}
+	return file + ":" + strconv.Itoa(line) + ":" + strconv.Itoa(column)
 }
 
 // String formats the problem as "file:line:column: element: rule:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 
@@ -39,7 +40,7 @@ Flags:
 func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("diff", stderr)
 	format := fs.String("format", "text", "output format: text, markdown or json")
-	bufCmd := fs.String("buf", "buf", `the buf command that builds directories and commits, split on spaces, such as "go tool buf"`)
+	bufCmd := fs.String("buf", defaultBuf(), `the buf command that builds directories and commits, split on spaces (default: buf on the PATH, else this repository's "go tool -modfile=tools/go.mod buf")`)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), diffUsage)
 		fs.PrintDefaults()
@@ -259,4 +260,16 @@ func writeDiffJSON(w io.Writer, changes []catalog.Change) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// defaultBuf is buf on the PATH, or else, in this repository, buf as the
+// Makefile runs it.
+func defaultBuf() string {
+	if _, err := exec.LookPath("buf"); err == nil {
+		return "buf"
+	}
+	if _, err := os.Stat("tools/go.mod"); err == nil {
+		return "go tool -modfile=tools/go.mod buf"
+	}
+	return "buf"
 }

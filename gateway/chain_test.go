@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -55,7 +57,7 @@ func newObservedStack(t *testing.T, extra string) *observedStack {
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
-`, iss.URL, issuertest.Audience, serveH2C(t, lic))+extra,
+`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic))+extra,
 		gateway.WithLogger(logger),
 		gateway.WithTelemetryOptions(telemetry.WithTracerProvider(provider)))
 	return &observedStack{stack: s, recorder: recorder, provider: provider, logs: logs}
@@ -170,7 +172,7 @@ rate_limit:
 	hreq.Header.Set("Authorization", "Bearer "+tok)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := (&http.Client{Transport: h2cTransport()}).Do(hreq.WithContext(ctx))
+	resp, err := (&http.Client{Transport: h2ctest.Transport()}).Do(hreq.WithContext(ctx))
 	if err != nil {
 		t.Fatalf("a call over the budget with a body that never comes: %v (the limiter waited for the body)", err)
 	}

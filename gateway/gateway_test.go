@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"golang.org/x/oauth2"
@@ -35,25 +36,6 @@ import (
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
 )
-
-// serveH2C serves h over HTTP/1.1 and h2c on 127.0.0.1 and returns its URL.
-func serveH2C(t testing.TB, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// h2cTransport is a client transport speaking HTTP/2 without TLS.
-func h2cTransport() *http.Transport {
-	t := &http.Transport{Protocols: new(http.Protocols)}
-	t.Protocols.SetUnencryptedHTTP2(true)
-	return t
-}
 
 // stack is an issuer, both example backends and a gateway in front of them.
 type stack struct {
@@ -74,7 +56,7 @@ func newStack(t *testing.T, extra string, opts ...gateway.Option) *stack {
 	iss := issuertest.Start(t, cat)
 	_, lic := licensing.New().Handler()
 	_, ord := orders.New().Handler()
-	licURL, ordURL := serveH2C(t, lic), serveH2C(t, ord)
+	licURL, ordURL := h2ctest.Serve(t, lic), h2ctest.Serve(t, ord)
 	yaml := fmt.Sprintf(`
 issuers:
   - issuer: %q
@@ -102,7 +84,7 @@ func startGateway(t *testing.T, iss *issuertest.Issuer, yaml string, opts ...gat
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	s := &stack{issuer: iss, gateway: gw, url: serveH2C(t, gw.Handler()), admin: serveH2C(t, gw.AdminHandler())}
+	s := &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler())}
 	waitReady(t, s.admin)
 	return s
 }
@@ -128,7 +110,7 @@ func waitReady(t *testing.T, admin string) {
 // licensingClient calls the gateway with the given protocol option and a
 // bearer token on every call.
 func (s *stack) licensingClient(tok string, opts ...connect.ClientOption) licensingv1connect.LicensingServiceClient {
-	client := &http.Client{Transport: bearer{tok: tok, base: h2cTransport()}}
+	client := &http.Client{Transport: bearer{tok: tok, base: h2ctest.Transport()}}
 	return licensingv1connect.NewLicensingServiceClient(client, s.url, opts...)
 }
 
@@ -158,7 +140,7 @@ func TestClientCredentialsThroughGateway(t *testing.T) {
 	// token; connect-go calls through it.
 	ctx := context.Background()
 	source := s.issuer.Credentials("reader", secret).TokenSource(ctx)
-	httpClient := &http.Client{Transport: &oauth2.Transport{Source: source, Base: h2cTransport()}}
+	httpClient := &http.Client{Transport: &oauth2.Transport{Source: source, Base: h2ctest.Transport()}}
 	for name, opts := range protocols {
 		t.Run(name, func(t *testing.T) {
 			client := licensingv1connect.NewLicensingServiceClient(httpClient, s.url, opts...)
@@ -351,7 +333,7 @@ func dynamicBackend(t *testing.T, svc protoreflect.ServiceDescriptor) string {
 			}),
 		))
 	}
-	return serveH2C(t, mux)
+	return h2ctest.Serve(t, mux)
 }
 
 func TestServiceFromImageThroughGateway(t *testing.T) {
@@ -452,7 +434,7 @@ routes: [{service: example.orders.v1.OrdersService, backend: "http://127.0.0.1:1
 		t.Fatal(err)
 	}
 	defer gw.Close()
-	admin := serveH2C(t, gw.AdminHandler())
+	admin := h2ctest.Serve(t, gw.AdminHandler())
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 503, "/metrics": 200} {
 		resp, err := http.Get(admin + path)
 		if err != nil {

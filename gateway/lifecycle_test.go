@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"google.golang.org/grpc"
@@ -52,7 +54,7 @@ func serveGateway(t *testing.T, extra string) *served {
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes:
   - {service: example.licensing.v1.LicensingService, backend: %q}
-`, iss.URL, issuertest.Audience, serveH2C(t, lic)) + extra
+`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic)) + extra
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +97,7 @@ func TestDrain(t *testing.T) {
 	opened := make(chan struct{}, len(protocols))
 	for name, opts := range protocols {
 		go func() {
-			client := licensingv1connect.NewLicensingServiceClient(&http.Client{Transport: bearer{tok: tok, base: h2cTransport()}}, s.url, opts...)
+			client := licensingv1connect.NewLicensingServiceClient(&http.Client{Transport: bearer{tok: tok, base: h2ctest.Transport()}}, s.url, opts...)
 			stream, err := client.WatchLicenceOrders(context.Background(), connect.NewRequest(&licensingv1.WatchLicenceOrdersRequest{BusinessId: "biz-acme"}))
 			if err != nil {
 				results <- result{name, err}
@@ -223,7 +225,7 @@ health: {interval: 50ms}
 	}
 
 	for name, opts := range protocols {
-		client := grpchealth.NewClient(&http.Client{Transport: h2cTransport()}, s.url, opts...)
+		client := grpchealth.NewClient(&http.Client{Transport: h2ctest.Transport()}, s.url, opts...)
 		for service, status := range want {
 			res, err := client.Check(context.Background(), &grpchealth.CheckRequest{Service: service})
 			if err != nil || res.Status != status {
@@ -259,7 +261,7 @@ func TestUnknownServiceIsUnimplemented(t *testing.T) {
 	for name, opts := range protocols {
 		for _, url := range []string{s.url + "/example.Nothing/", s.url + "/example.licensing.v1.LicensingService/Nothing/"} {
 			client := connect.NewClient[licensingv1.ListRequirementsRequest, licensingv1.ListRequirementsResponse](
-				&http.Client{Transport: h2cTransport()}, strings.TrimSuffix(url, "/"), opts...)
+				&http.Client{Transport: h2ctest.Transport()}, strings.TrimSuffix(url, "/"), opts...)
 			_, err := client.CallUnary(context.Background(), connect.NewRequest(&licensingv1.ListRequirementsRequest{}))
 			if connect.CodeOf(err) != connect.CodeUnimplemented {
 				t.Errorf("%s %s = %v, want Unimplemented", name, url, err)

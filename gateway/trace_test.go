@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -42,7 +44,7 @@ func TestTraceThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, lic := licensing.New().Handler(connect.WithInterceptors(backendTel.ServiceInterceptor()))
-	backend := serveH2C(t, lic)
+	backend := h2ctest.Serve(t, lic)
 
 	cat, err := catalog.New(protoregistry.GlobalFiles)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
@@ -310,7 +312,7 @@ func TestAuthorization(t *testing.T) {
 			}
 			for mode, url := range w.servers {
 				for _, p := range protocols {
-					c := newClients(h2c(t), url, p.opts...)
+					c := newClients(h2ctest.Client(t), url, p.opts...)
 					got, err := c.call(t.Context(), method, auth)
 					where := mode + "/" + p.name
 					if tc.code == 0 {
@@ -372,7 +374,7 @@ func TestAuthorizationHeaderTwice(t *testing.T) {
 	raw := "Bearer " + w.ec.Mint(nil, w.with(nil))
 	for mode, url := range w.servers {
 		for _, p := range protocols {
-			_, err := newClients(h2c(t), url, p.opts...).call(t.Context(), "GetLicenceOrder", []string{raw, raw})
+			_, err := newClients(h2ctest.Client(t), url, p.opts...).call(t.Context(), "GetLicenceOrder", []string{raw, raw})
 			checkRefusal(t, mode+"/"+p.name, err, connect.CodeUnauthenticated, "more than one Authorization header", authz.ReasonTokenMalformed, p.name == "grpc")
 		}
 	}
@@ -388,7 +390,7 @@ func TestDecidedOnce(t *testing.T) {
 		for _, p := range protocols {
 			for _, method := range []string{"GetLicenceOrder", "WatchLicenceOrders", "ImportOrders", "SyncOrders"} {
 				before := w.clock.reads.Load()
-				if _, err := newClients(h2c(t), url, p.opts...).call(t.Context(), method, auth); err != nil {
+				if _, err := newClients(h2ctest.Client(t), url, p.opts...).call(t.Context(), method, auth); err != nil {
 					t.Fatal(err)
 				}
 				if n := w.clock.reads.Load() - before; n != 1 {
@@ -409,7 +411,7 @@ func TestGateRejectsBeforeDecoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/proto")
-	res, err := h2c(t).Do(req)
+	res, err := h2ctest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +482,7 @@ func TestKeysUnavailable(t *testing.T) {
 	url := serve(t, connect.WithRequestGate(a.Gate()), connect.WithInterceptors(a.Interceptor()))
 	auth := []string{"Bearer " + k.Mint(nil, jwttest.ClaimsAt(p.Issuer, audience, jwttest.Epoch))}
 	for _, pr := range protocols {
-		_, err := newClients(h2c(t), url, pr.opts...).call(t.Context(), "GetLicenceOrder", auth)
+		_, err := newClients(h2ctest.Client(t), url, pr.opts...).call(t.Context(), "GetLicenceOrder", auth)
 		checkRefusal(t, pr.name, err, connect.CodeUnavailable, "keys of issuer "+p.Issuer+" unavailable", authz.ReasonKeysUnavailable, pr.name == "grpc")
 		if !errors.Is(err, token.ErrKeysUnavailable) && connect.IsWireError(err) {
 			// Over the wire only the code, message and details travel.
@@ -503,7 +505,7 @@ func TestRotationThroughGateway(t *testing.T) {
 	auth := []string{"Bearer " + w.spare.Mint(nil, w.with(nil))}
 	for _, p := range protocols {
 		for mode, url := range w.servers {
-			got, err := newClients(h2c(t), url, p.opts...).call(t.Context(), "SyncOrders", auth)
+			got, err := newClients(h2ctest.Client(t), url, p.opts...).call(t.Context(), "SyncOrders", auth)
 			if err != nil || got != "billing" {
 				t.Fatalf("%s/%s: %q, %v", mode, p.name, got, err)
 			}
@@ -515,7 +517,7 @@ func TestRotationThroughGateway(t *testing.T) {
 	for i := range 30 {
 		bogus := []string{"Bearer " + w.spare.Mint(map[string]any{"kid": fmt.Sprintf("bogus-%d", i)}, w.with(nil))}
 		p := protocols[i%len(protocols)]
-		_, err := newClients(h2c(t), w.servers["gate"], p.opts...).call(t.Context(), "GetLicenceOrder", bogus)
+		_, err := newClients(h2ctest.Client(t), w.servers["gate"], p.opts...).call(t.Context(), "GetLicenceOrder", bogus)
 		checkRefusal(t, p.name, err, connect.CodeUnauthenticated, "token signed by an unknown key", authz.ReasonTokenUntrusted, p.name == "grpc")
 	}
 	if got := w.idp.Hits.Load() - hits; got != 1 {
@@ -525,7 +527,7 @@ func TestRotationThroughGateway(t *testing.T) {
 	for _, p := range protocols {
 		// A token not seen before: verified with the keys fetched last.
 		fresh := []string{"Bearer " + w.spare.Mint(nil, w.with(map[string]any{"jti": "fresh-" + p.name}))}
-		if _, err := newClients(h2c(t), w.servers["interceptor"], p.opts...).call(t.Context(), "GetLicenceOrder", fresh); err != nil {
+		if _, err := newClients(h2ctest.Client(t), w.servers["interceptor"], p.opts...).call(t.Context(), "GetLicenceOrder", fresh); err != nil {
 			t.Fatalf("%s with the issuer down: %v", p.name, err)
 		}
 	}
@@ -540,7 +542,7 @@ func TestWithoutVerifier(t *testing.T) {
 	}
 	url := serve(t, connect.WithRequestGate(a.Gate()), connect.WithInterceptors(a.Interceptor()))
 	for _, p := range protocols {
-		c := newClients(h2c(t), url, p.opts...)
+		c := newClients(h2ctest.Client(t), url, p.opts...)
 		if got, err := c.call(t.Context(), "ListJurisdictions", nil); err != nil || got != "anonymous" {
 			t.Fatalf("%s public: %q, %v", p.name, got, err)
 		}

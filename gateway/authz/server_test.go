@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -116,23 +117,7 @@ func serve(t testing.TB, opts ...connect.HandlerOption) string {
 	mux := http.NewServeMux()
 	mux.Handle(licensingv1connect.NewLicensingServiceHandler(licensing{}, opts...))
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(orders{}, opts...))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// h2c is a client speaking HTTP/2 without TLS.
-func h2c(t testing.TB) *http.Client {
-	t.Helper()
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: protocols}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return h2ctest.Serve(t, mux)
 }
 
 // protocols are the client protocols every case is tried with.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"github.com/portcullis/portcullis/gateway/cors"
 	"github.com/portcullis/portcullis/services/issuer"
 )
@@ -26,7 +28,7 @@ func wrap(t *testing.T, def cors.Policy, routes map[string]cors.Policy, inner ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serve(t, c.Wrap(inner))
+	return h2ctest.Serve(t, c.Wrap(inner))
 }
 
 func TestPreflight(t *testing.T) {

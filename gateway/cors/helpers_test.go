@@ -6,11 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -21,18 +22,6 @@ import (
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
 )
-
-// serve serves h on 127.0.0.1 over HTTP/1.1 and h2c and returns its URL.
-func serve(t testing.TB, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // counter is an inner handler that counts the requests reaching it and
 // answers 200 with a header a script would read.
@@ -72,7 +61,7 @@ routes:
     backend: %q
   - service: example.orders.v1.OrdersService
     backend: %q
-`, iss.URL, issuertest.Audience, serve(t, lic), serve(t, ord))
+`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), h2ctest.Serve(t, ord))
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)

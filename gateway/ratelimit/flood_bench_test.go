@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 
 	"github.com/portcullis/portcullis/gateway/authz"
@@ -106,7 +108,7 @@ func BenchmarkGuardFlood(b *testing.B) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle(ordersv1connect.NewOrdersServiceHandler(orders{}, connect.WithRequestGate(counted)))
-		url := startServer(b, mux).URL
+		url := h2ctest.Start(b, mux).URL
 		call := func(client ordersv1connect.OrdersServiceClient, bearer, xff string) error {
 			req := connect.NewRequest(&ordersv1.GetOrderRequest{Id: "o-1"})
 			req.Header().Set("Authorization", "Bearer "+bearer)
@@ -114,7 +116,7 @@ func BenchmarkGuardFlood(b *testing.B) {
 			_, err := client.GetOrder(context.Background(), req)
 			return err
 		}
-		validClient := ordersv1connect.NewOrdersServiceClient(h2cClient(b), url)
+		validClient := ordersv1connect.NewOrdersServiceClient(h2ctest.Client(b), url)
 		for i, raw := range valid { // into the verifier's cache
 			if err := call(validClient, raw, "198.51.100."+strconv.Itoa(i+1)); err != nil {
 				b.Fatal(err)
@@ -232,7 +234,7 @@ func TestFloodClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := ordersv1connect.NewOrdersServiceClient(h2cClient(t), url)
+	client := ordersv1connect.NewOrdersServiceClient(h2ctest.Client(t), url)
 	var calls atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -162,7 +164,7 @@ func TestGateOfAnotherInterceptor(t *testing.T) {
 		connect.WithRequestGate(principalFromHeader{}.Gate),
 		connect.WithRequestGate(gateLimiter.Gate()),
 		connect.WithInterceptors(limiter)))
-	client := ordersv1connect.NewOrdersServiceClient(h2cClient(t), startServer(t, mux).URL)
+	client := ordersv1connect.NewOrdersServiceClient(h2ctest.Client(t), h2ctest.Start(t, mux).URL)
 	// The gate admits the call; the interceptor, whose budget is spent,
 	// refuses it.
 	_, err = getOrderAs(context.Background(), client, "acme", "slow")

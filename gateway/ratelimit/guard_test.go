@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 
 	"github.com/portcullis/portcullis/gateway/ratelimit"
@@ -35,7 +37,7 @@ type guardFixture struct {
 
 func newGuardFixture(t *testing.T, opts ...ratelimit.GuardOption) *guardFixture {
 	t.Helper()
-	f := &guardFixture{http: h2cClient(t), clock: newClock()}
+	f := &guardFixture{http: h2ctest.Client(t), clock: newClock()}
 	guard, err := ratelimit.NewGuard(append([]ratelimit.GuardOption{
 		ratelimit.WithClock(f.clock.Now),
 		ratelimit.WithFailureBudget(5, time.Minute),
@@ -58,7 +60,7 @@ func newGuardFixture(t *testing.T, opts ...ratelimit.GuardOption) *guardFixture 
 	}
 	mux := http.NewServeMux()
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(orders{}, connect.WithRequestGate(guard.Wrap(authenticate))))
-	f.url = startServer(t, mux).URL
+	f.url = h2ctest.Start(t, mux).URL
 	return f
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -151,27 +150,6 @@ func newMemory(t testing.TB, opts ...ratelimit.MemoryOption) *ratelimit.Memory {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	return m
-}
-
-// startServer serves h over HTTP/1.1 and unencrypted HTTP/2 on 127.0.0.1.
-func startServer(t testing.TB, mux *http.ServeMux) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// h2cClient is an HTTP client speaking unencrypted HTTP/2 only.
-func h2cClient(t testing.TB) *http.Client {
-	t.Helper()
-	transport := &http.Transport{Protocols: new(http.Protocols)}
-	transport.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(transport.CloseIdleConnections)
-	return &http.Client{Transport: transport}
 }
 
 // redisAddr is the shared Redis of the tests.

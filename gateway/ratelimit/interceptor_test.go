@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -159,7 +161,7 @@ func buildFixture(t *testing.T, gated bool, cat *catalog.Catalog, store ratelimi
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{http: h2cClient(t), clock: clock}
+	f := &fixture{http: h2ctest.Client(t), clock: clock}
 	// Authentication first, then rate limiting.
 	handlerOptions := []connect.HandlerOption{connect.WithInterceptors(recordErrors{f}, principalFromHeader{}, limiter)}
 	if gated {
@@ -172,7 +174,7 @@ func buildFixture(t *testing.T, gated bool, cat *catalog.Catalog, store ratelimi
 	mux := http.NewServeMux()
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(orders{}, handlerOptions...))
 	mux.Handle(licensingv1connect.NewLicensingServiceHandler(licensing{}, handlerOptions...))
-	f.url = startServer(t, mux).URL
+	f.url = h2ctest.Start(t, mux).URL
 	return f
 }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"github.com/portcullis/portcullis/gateway/cors"
 )
 
@@ -20,7 +22,7 @@ func TestCORSForRESTRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := serve(t, c.Wrap(s.rest))
+	url := h2ctest.Serve(t, c.Wrap(s.rest))
 	send := func(method, path, origin string, header map[string]string) *http.Response {
 		t.Helper()
 		req, err := http.NewRequest(method, url+path, nil)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -129,7 +131,7 @@ func TestDynamicDescriptors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			url := serve(t, h)
+			url := h2ctest.Serve(t, h)
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					t.Parallel()
@@ -247,7 +249,7 @@ func TestMaxMessageBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := serve(t, h)
+	url := h2ctest.Serve(t, h)
 	resp, body := call(t, "POST", url+"/v1/shelves/s1/books", "", `{"title":"`+strings.Repeat("x", 300)+`"}`)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, `"code":8`) {
 		t.Errorf("status %d body %s, want 429 ResourceExhausted", resp.StatusCode, body)

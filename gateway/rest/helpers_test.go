@@ -8,11 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -34,24 +35,8 @@ var exampleServices = []protoreflect.ServiceDescriptor{
 	ordersv1.File_example_orders_v1_orders_proto.Services().ByName("OrdersService"),
 }
 
-// serve serves h on 127.0.0.1 over HTTP/1.1 and h2c and returns its URL.
-func serve(t testing.TB, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// h2c is a client speaking HTTP/2 without TLS, as gRPC needs.
-var h2c = func() *http.Client {
-	t := &http.Transport{Protocols: new(http.Protocols)}
-	t.Protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: t}
-}()
+// h2cClient is a client speaking HTTP/2 without TLS, as gRPC needs.
+var h2cClient = &http.Client{Transport: h2ctest.Transport()}
 
 // stack is the token issuer, both example backends, and a gateway in
 // front of them whose handler is behind the REST layer.
@@ -101,7 +86,7 @@ routes:
     backend: %q
   - service: example.orders.v1.OrdersService
     backend: %q
-`, iss.URL, issuertest.Audience, serve(t, lic), serve(t, ord))
+`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), h2ctest.Serve(t, ord))
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +108,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{issuer: iss, gateway: gw, rest: h, url: serve(t, h), logs: logs}
+	return &stack{issuer: iss, gateway: gw, rest: h, url: h2ctest.Serve(t, h), logs: logs}
 }
 
 // call sends a REST request with a bearer token (none if empty) and

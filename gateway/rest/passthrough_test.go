@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -64,7 +66,7 @@ func TestRPCsPassUntouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := serve(t, h)
+	base := h2ctest.Serve(t, h)
 	const procedure = "/example.licensing.v1.LicensingService/GetLicenceOrder"
 	tests := []struct {
 		name, method, rawQuery string
@@ -91,7 +93,7 @@ func TestRPCsPassUntouched(t *testing.T) {
 			for k, v := range tt.header {
 				req.Header.Set(k, v)
 			}
-			resp, err := h2c.Do(req)
+			resp, err := h2cClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +135,7 @@ func TestRPCsThroughGateway(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			client := licensingv1connect.NewLicensingServiceClient(h2c, s.url, append(opts, connect.WithInterceptors(bearer(tok)))...)
+			client := licensingv1connect.NewLicensingServiceClient(h2cClient, s.url, append(opts, connect.WithInterceptors(bearer(tok)))...)
 			res, err := client.ListRequirements(context.Background(), connect.NewRequest(&licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA", BusinessKind: "retail"}))
 			if err != nil {
 				t.Fatalf("allowed call: %v", err)

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
@@ -113,13 +115,13 @@ func BenchmarkGateway(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			tel := benchTelemetry(b, mode)
 			_, backendHandler := licensingv1connect.NewLicensingServiceHandler(&backend{})
-			backendSrv := newH2CServer(b, backendHandler)
-			gw := &gateway{backend: licensingv1connect.NewLicensingServiceClient(newH2CClient(b), backendSrv.URL,
+			backendSrv := h2ctest.Start(b, backendHandler)
+			gw := &gateway{backend: licensingv1connect.NewLicensingServiceClient(h2ctest.Client(b), backendSrv.URL,
 				connect.WithInterceptors(tel.ClientInterceptor()))}
 			_, gwHandler := licensingv1connect.NewLicensingServiceHandler(gw,
 				connect.WithRequestGate(tel.WrapGate(testGate)),
 				connect.WithInterceptors(tel.ServerInterceptor()))
-			client := licensingv1connect.NewLicensingServiceClient(newH2CClient(b), newH2CServer(b, gwHandler).URL)
+			client := licensingv1connect.NewLicensingServiceClient(h2ctest.Client(b), h2ctest.Start(b, gwHandler).URL)
 			msg := &licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA"}
 			b.ReportAllocs()
 			for b.Loop() {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
@@ -329,7 +331,7 @@ func TestEdgeResponseWriter(t *testing.T) {
 			var client *http.Client
 			var url string
 			if tc.http2 {
-				url, client = newH2CServer(t, h).URL, newH2CClient(t)
+				url, client = h2ctest.Start(t, h).URL, h2ctest.Client(t)
 			} else {
 				srv := httptest.NewServer(h)
 				t.Cleanup(srv.Close)
@@ -385,9 +387,9 @@ func TestEdgeUninstrumentedHandler(t *testing.T) {
 			var logs syncBuffer
 			tel := newTelemetry(t, "portcullis", newRecorder(), sdkmetric.NewManualReader(), io.MultiWriter(&logs, &runOutput))
 			_, h := licensingv1connect.NewLicensingServiceHandler(tc.svc)
-			srv := newH2CServer(t, tel.WrapHandler(h))
+			srv := h2ctest.Start(t, tel.WrapHandler(h))
 			for _, p := range protocols {
-				client := licensingv1connect.NewLicensingServiceClient(newH2CClient(t), srv.URL, p.opts...)
+				client := licensingv1connect.NewLicensingServiceClient(h2ctest.Client(t), srv.URL, p.opts...)
 				stream, err := client.WatchLicenceOrders(t.Context(), connect.NewRequest(&licensingv1.WatchLicenceOrdersRequest{}))
 				if err != nil {
 					t.Fatal(err)
@@ -421,7 +423,7 @@ func TestEdgePlainHTTP(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	tel := newTelemetry(t, "portcullis", newRecorder(), sdkmetric.NewManualReader(), io.MultiWriter(&logs, &runOutput))
-	srv := newH2CServer(t, tel.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := h2ctest.Start(t, tel.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodOptions:
 			w.WriteHeader(http.StatusNoContent)
@@ -429,7 +431,7 @@ func TestEdgePlainHTTP(t *testing.T) {
 			http.Error(w, "no", http.StatusForbidden)
 		}
 	})))
-	client := newH2CClient(t)
+	client := h2ctest.Client(t)
 	for _, method := range []string{http.MethodOptions, http.MethodDelete} {
 		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+procListRequirements, nil)
 		if err != nil {

@@ -10,12 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/telemetry"
@@ -182,29 +183,6 @@ func (c *stepClock) Now() time.Time {
 	return now
 }
 
-// newH2CServer serves h over HTTP/1.1 and cleartext HTTP/2 on 127.0.0.1.
-func newH2CServer(t testing.TB, h http.Handler) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	srv.Config.Protocols = &protocols
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// newH2CClient returns a client that speaks cleartext HTTP/2 only.
-func newH2CClient(t testing.TB) *http.Client {
-	t.Helper()
-	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &protocols}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
 type licensingClient = licensingv1connect.LicensingServiceClient
 
 // protocols are the client options of each protocol connect-go speaks.
@@ -250,13 +228,13 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 		spans:   newRecorder(),
 		metrics: sdkmetric.NewManualReader(),
 		logs:    &syncBuffer{},
-		http:    newH2CClient(t),
+		http:    h2ctest.Client(t),
 	}
 
 	backendTel := newTelemetry(t, "licensing", s.spans, sdkmetric.NewManualReader(), io.MultiWriter(s.logs, &runOutput))
 	_, backendHandler := licensingv1connect.NewLicensingServiceHandler(&backend{hold: cfg.hold},
 		connect.WithInterceptors(backendTel.ServiceInterceptor()))
-	backendSrv := newH2CServer(t, backendHandler)
+	backendSrv := h2ctest.Start(t, backendHandler)
 
 	tel := cfg.tel
 	if tel == nil {
@@ -279,7 +257,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	}
 	s.tel = tel
 
-	gw := &gateway{backend: licensingv1connect.NewLicensingServiceClient(newH2CClient(t), backendSrv.URL,
+	gw := &gateway{backend: licensingv1connect.NewLicensingServiceClient(h2ctest.Client(t), backendSrv.URL,
 		connect.WithInterceptors(tel.ClientInterceptor()))}
 	_, gwHandler := licensingv1connect.NewLicensingServiceHandler(gw,
 		connect.WithRequestGate(tel.WrapGate(testGate)),
@@ -289,7 +267,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	if !cfg.noEdge {
 		gwHandler = tel.WrapHandler(gwHandler)
 	}
-	s.url = newH2CServer(t, gwHandler).URL
+	s.url = h2ctest.Start(t, gwHandler).URL
 	return s
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	dto "github.com/prometheus/client_model/go"
@@ -122,7 +124,7 @@ func TestMetricsHandler(t *testing.T) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", tel.MetricsHandler())
-	admin := newH2CServer(t, mux)
+	admin := h2ctest.Start(t, mux)
 	res, err := http.Get(admin.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

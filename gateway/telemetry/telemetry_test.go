@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
@@ -663,8 +665,8 @@ func TestNilTelemetry(t *testing.T) {
 	_, h := licensingv1connect.NewLicensingServiceHandler(&backend{},
 		connect.WithRequestGate(tel.WrapGate(testGate)),
 		connect.WithInterceptors(tel.ServerInterceptor()))
-	srv := newH2CServer(t, tel.WrapHandler(h))
-	c := licensingv1connect.NewLicensingServiceClient(newH2CClient(t), srv.URL, connect.WithInterceptors(tel.ClientInterceptor()))
+	srv := h2ctest.Start(t, tel.WrapHandler(h))
+	c := licensingv1connect.NewLicensingServiceClient(h2ctest.Client(t), srv.URL, connect.WithInterceptors(tel.ClientInterceptor()))
 	if err := listRequirements(tokenAllowed)(t.Context(), c); err != nil {
 		t.Error(err)
 	}

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/token"
@@ -25,16 +26,7 @@ func serve(t *testing.T, svc *licensing.Service, opts ...connect.HandlerOption) 
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(svc.Handler(opts...))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: protocols}}
-	return licensingv1connect.NewLicensingServiceClient(client, srv.URL, connect.WithGRPC())
+	return licensingv1connect.NewLicensingServiceClient(h2ctest.Client(t), h2ctest.Serve(t, mux), connect.WithGRPC())
 }
 
 // as returns a request that the gateway sent on behalf of clientID.

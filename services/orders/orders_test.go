@@ -5,9 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/token"
@@ -26,15 +27,7 @@ func serve(t *testing.T, svc *orders.Service, caller string, opts ...connect.Han
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(svc.Handler(opts...))
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	client := &http.Client{Transport: &http.Transport{Protocols: protocols}}
+	url, client := h2ctest.Serve(t, mux), h2ctest.Client(t)
 	callerHeader := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			if caller != "" {
@@ -43,7 +36,7 @@ func serve(t *testing.T, svc *orders.Service, caller string, opts ...connect.Han
 			return next(ctx, req)
 		}
 	})
-	return ordersv1connect.NewOrdersServiceClient(client, srv.URL, connect.WithGRPC(), connect.WithInterceptors(callerHeader, streamCaller(caller)))
+	return ordersv1connect.NewOrdersServiceClient(client, url, connect.WithGRPC(), connect.WithInterceptors(callerHeader, streamCaller(caller)))
 }
 
 // streamCaller names the caller on streams.

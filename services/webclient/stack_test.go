@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"github.com/portcullis/portcullis/gateway/cors"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -21,18 +22,6 @@ import (
 	"github.com/portcullis/portcullis/services/orders"
 	"github.com/portcullis/portcullis/services/webclient"
 )
-
-// serveH2C serves h over HTTP/1.1 and h2c on 127.0.0.1 and returns its URL.
-func serveH2C(t *testing.T, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
 
 // browserStack is the real stack a browser talks to: the token issuer and
 // the gateway, both allowing one page origin, in front of both example
@@ -78,7 +67,7 @@ routes:
 cors:
   allowed_origins: [%q]
   max_age: 10m
-`, iss.URL, issuertest.Audience, serveH2C(t, lic), serveH2C(t, ord), pageOrigin), func(string) (string, bool) { return "", false })
+`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), h2ctest.Serve(t, ord), pageOrigin), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +76,7 @@ cors:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	s.gateway = serveH2C(t, gw.Handler())
+	s.gateway = h2ctest.Serve(t, gw.Handler())
 	waitReady(t, gw)
 
 	for _, srv := range []*httptest.Server{pageSrv, refusedSrv} {

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -235,7 +235,7 @@ issuers:
   - {issuer: %q, audiences: [%q], discovery: true}
 routes:
   - {service: example.orders.v1.OrdersService, backend: %q}
-`, image, iss.URL, issuertest.Audience, serveH2C(t, backend)), func(string) (string, bool) { return "", false })
+`, image, iss.URL, issuertest.Audience, h2ctest.Serve(t, backend)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ routes:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	url := serveH2C(t, gw.Handler())
+	url := h2ctest.Serve(t, gw.Handler())
 	for deadline := time.Now().Add(10 * time.Second); gw.Ready() != nil; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("gateway not ready: %v", gw.Ready())
@@ -253,9 +253,7 @@ routes:
 
 	reader := iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}})
 	writer := iss.AddClient(t, issuer.Client{ID: "writer", Grants: []string{"ORD.WRITE"}})
-	transport := &http.Transport{Protocols: new(http.Protocols)}
-	transport.Protocols.SetUnencryptedHTTP2(true)
-	client := connect.NewClient[emptypb.Empty, emptypb.Empty](&http.Client{Transport: transport}, url+procedure, connect.WithGRPC())
+	client := connect.NewClient[emptypb.Empty, emptypb.Empty](h2ctest.Client(t), url+procedure, connect.WithGRPC())
 	for _, tc := range []struct {
 		name    string
 		token   string
@@ -275,16 +273,4 @@ routes:
 			t.Errorf("%s: Probe = %v, want %s %q", tc.name, err, tc.code, tc.message)
 		}
 	}
-}
-
-// serveH2C serves h over cleartext HTTP/2 on 127.0.0.1 and returns its URL.
-func serveH2C(t *testing.T, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
 }

@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -19,7 +18,7 @@ import (
 type Authorizer struct {
 	cat       *catalog.Catalog
 	verifier  *token.Verifier
-	challenge string // `Bearer realm="..."`
+	challenge string // `Bearer realm="..."`, and resource_metadata="..." when set
 }
 
 // New returns an authorizer of the methods of cat, verifying tokens with v.
@@ -29,11 +28,11 @@ func New(cat *catalog.Catalog, v *token.Verifier, opts ...Option) (*Authorizer, 
 	if cat == nil {
 		return nil, errors.New("authz: nil catalog")
 	}
-	cfg := newConfig(opts)
-	if cfg.realm == "" || quotable(cfg.realm) != cfg.realm {
-		return nil, fmt.Errorf("authz: realm %q is empty or not printable ASCII without quotes", cfg.realm)
+	challenge, err := newConfig(opts).challenge()
+	if err != nil {
+		return nil, err
 	}
-	return &Authorizer{cat: cat, verifier: v, challenge: `Bearer realm="` + cfg.realm + `"`}, nil
+	return &Authorizer{cat: cat, verifier: v, challenge: challenge}, nil
 }
 
 // Check decides a call of procedure ("/package.Service/Method") with the

@@ -33,6 +33,12 @@
 //   - the issuer's keys not fetched yet: Unavailable (HTTP 503), since the
 //     gateway is broken rather than the caller denied.
 //
+// With [WithResourceMetadata], every challenge also names the protected
+// resource metadata (RFC 9728 §5.1), where a refused client finds which
+// authorization servers to ask for a token and which scopes they grant:
+//
+//	WWW-Authenticate: Bearer realm="portcullis", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource", error="invalid_token", error_description="token expired"
+//
 // Each wraps its cause for [errors.As] and [errors.Is]: a *[DeniedError], or
 // a *[token.Error] whose kind is a sentinel such as [token.ErrExpired]. Each
 // also carries a google.rpc.ErrorInfo detail whose reason, such as

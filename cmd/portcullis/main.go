@@ -3,6 +3,8 @@
 //
 //	portcullis check  [--image FILE]                  validate the permission catalog
 //	portcullis access [--image FILE] [--format F]     list every method's requirements
+//	       [--registry FILE] [--method M | --client ID | --permission P | --service S]
+//	                                                  and the clients that can call it
 //	portcullis dev                                    run the whole stack on one machine
 //	portcullis version                                what this binary was built from
 //
@@ -30,7 +32,7 @@ type command struct {
 // commands lists every subcommand, in the order "help" shows them.
 var commands = []command{
 	{"check", "validate the permission catalog; exit 1 listing every problem", runCheck},
-	{"access", "list every method and the permissions it requires", runAccess},
+	{"access", "list every method and the permissions it requires; with --registry, the clients that can call it", runAccess},
 	{"diff", "list every access change between two images, directories or commits; exit 1 if any loosens", runDiff},
 	{"dev", "run the whole stack on one machine: issuer, example backends, gateway", runDev},
 	{"gateway", "serve the gateway described by a configuration file", runGateway},

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
@@ -30,7 +31,7 @@ func get(t *testing.T, url, tok string) (*http.Response, string) {
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	res, err := (&http.Client{Transport: h2cTransport()}).Do(req)
+	res, err := h2ctest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ resource:
 		{"lacking permissions", reader, connect.CodePermissionDenied, challenge + `, error="insufficient_scope", error_description="missing LIC.READ_ORDERS"`},
 	} {
 		for name, opts := range protocols {
-			client := licensingv1connect.NewLicensingServiceClient(&http.Client{Transport: h2cTransport()}, s.url, opts...)
+			client := licensingv1connect.NewLicensingServiceClient(h2ctest.Client(t), s.url, opts...)
 			if tc.tok != "" {
 				client = s.licensingClient(tc.tok, opts...)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/token"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
 
@@ -59,7 +60,7 @@ func TestResourceMetadataInChallenges(t *testing.T) {
 	for _, tc := range cases {
 		for _, p := range protocols {
 			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
-				_, err := newClients(h2c(t), url, p.opts...).call(t.Context(), tc.method, tc.auth)
+				_, err := newClients(h2ctest.Client(t), url, p.opts...).call(t.Context(), tc.method, tc.auth)
 				if connect.CodeOf(err) != tc.code {
 					t.Fatalf("got %v, want %v", err, tc.code)
 				}
@@ -80,7 +81,7 @@ func TestResourceMetadataInChallenges(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := h2c(t).Do(req)
+	res, err := h2ctest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

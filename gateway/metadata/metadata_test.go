@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/metadata"
 	_ "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	_ "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/prototest"
 )
 
@@ -35,22 +36,7 @@ func serve(t testing.TB, h *metadata.Handler) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(h.Pattern(), h)
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-// h2c is a client speaking HTTP/2 without TLS.
-func h2c(t testing.TB) *http.Client {
-	t.Helper()
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	return h2ctest.Serve(t, mux)
 }
 
 // do sends a request with the given headers and returns the response and
@@ -64,7 +50,7 @@ func do(t *testing.T, method, url string, header map[string]string) (*http.Respo
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	res, err := h2c(t).Do(req)
+	res, err := h2ctest.Client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,20 @@ func testRegistry(t *testing.T) string {
 	return path
 }
 
+// compactJSON returns out compacted when want is JSON, so that want can be
+// written on one line; other outputs as they are.
+func compactJSON(t *testing.T, out, want string) string {
+	t.Helper()
+	if !strings.HasPrefix(want, "{") && !strings.HasPrefix(want, "[") {
+		return out
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(out)); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	return compact.String()
+}
+
 // Who can call what, joined with the registry: each query kind in each
 // format, exactly as printed.
 func TestAccessWithRegistry(t *testing.T) {
@@ -209,14 +223,7 @@ operator  pro
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
-			if strings.HasPrefix(tc.want, "{") || strings.HasPrefix(tc.want, "[") {
-				var compact bytes.Buffer
-				if err := json.Compact(&compact, []byte(stdout)); err != nil {
-					t.Fatalf("not JSON: %v\n%s", err, stdout)
-				}
-				stdout = compact.String()
-			}
-			if stdout != tc.want {
+			if stdout = compactJSON(t, stdout, tc.want); stdout != tc.want {
 				t.Errorf("got:\n%s\nwant:\n%s", stdout, tc.want)
 			}
 		})
@@ -247,14 +254,7 @@ RATE LIMIT  100/1m0s burst 20
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
 		}
-		if strings.HasPrefix(tc.want, "{") {
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, []byte(stdout)); err != nil {
-				t.Fatal(err)
-			}
-			stdout = compact.String()
-		}
-		if stdout != tc.want {
+		if stdout = compactJSON(t, stdout, tc.want); stdout != tc.want {
 			t.Errorf("%v: got:\n%s\nwant:\n%s", tc.args, stdout, tc.want)
 		}
 	}
@@ -292,6 +292,46 @@ func TestAccessMistakes(t *testing.T) {
 		code, stdout, stderr := runCLI(t, append([]string{"access"}, tc.args...)...)
 		if code != tc.code || stderr != tc.stderr || stdout != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d, %q", tc.args, code, stdout, stderr, tc.code, tc.stderr)
+		}
+	}
+}
+
+// When no client can call a method or holds a permission, the answer says
+// so.
+func TestAccessNobody(t *testing.T) {
+	t.Parallel()
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry := filepath.Join(t.TempDir(), "clients.yaml")
+	if _, err := issuer.AddClient(registry, cat, issuer.Client{ID: "idle"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--method", "/example.orders.v1.OrdersService/GetOrder"}, `METHOD      /example.orders.v1.OrdersService/GetOrder
+ACCESS      token
+REQUIRES    ORD.READ (1)
+MASKS       ORD=1
+RATE LIMIT  100/1m0s burst 20
+
+No client of the registry can call it.
+
+CANNOT CALL  TIER  MISSING
+idle         -     ORD.READ
+`},
+		{[]string{"--permission", "ORD.READ", "--format", "markdown"}, "### Permission `ORD.READ`\n\nMask `ORD=1`: Read orders\n\n" +
+			"| Required by | Requires |\n|---|---|\n" +
+			"| `/example.orders.v1.OrdersService/GetOrder` | ORD.READ (1) |\n" +
+			"| `/example.orders.v1.OrdersService/SyncOrders` | LIC.READ_ORDERS (2), ORD.READ (1), ORD.WRITE (2) |\n\n" +
+			"No client of the registry holds it.\n"},
+	} {
+		code, stdout, stderr := runCLI(t, append([]string{"access", "--registry", registry}, tc.args...)...)
+		if code != 0 || stdout != tc.want {
+			t.Errorf("%v: exit %d %s\ngot:\n%s\nwant:\n%s", tc.args, code, stderr, stdout, tc.want)
 		}
 	}
 }

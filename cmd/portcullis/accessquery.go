@@ -48,21 +48,15 @@ func (r *accessReport) method(procedure string) error {
 		}
 		a.Clients, a.Denied = &callers, &denied
 	}
-	switch r.format {
-	case "json":
+	if r.format == "json" {
 		return writeJSON(r.w, a)
-	case "markdown":
-		row := a.Method
-		fmt.Fprintf(r.w, "### `%s`\n\n| Access | Requires | Masks | Rate limit |\n|---|---|---|---|\n| %s | %s | %s | %s |\n",
-			row.Procedure, row.access(), mdCell(row.requires()), row.masks(), row.rateLimit())
-	default:
-		tw := newTabWriter(r.w)
-		row := a.Method
-		fmt.Fprintf(tw, "METHOD\t%s\nACCESS\t%s\nREQUIRES\t%s\nMASKS\t%s\nRATE LIMIT\t%s\n",
-			row.Procedure, row.access(), row.requires(), row.masks(), row.rateLimit())
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	}
+	row := a.Method
+	md := fmt.Sprintf("### `%s`\n\n| Access | Requires | Masks | Rate limit |\n|---|---|---|---|\n| %s | %s | %s | %s |\n",
+		row.Procedure, row.access(), mdCell(row.requires()), row.masks(), row.rateLimit())
+	if err := r.heading(md, "METHOD", row.Procedure, "ACCESS", row.access(), "REQUIRES", row.requires(),
+		"MASKS", row.masks(), "RATE LIMIT", row.rateLimit()); err != nil {
+		return err
 	}
 	if !r.joined {
 		return nil
@@ -128,14 +122,9 @@ func (r *accessReport) permission(ref string) error {
 		return writeJSON(r.w, a)
 	}
 	mask := fmt.Sprintf("%s=%d", p.Domain, p.Mask)
-	if r.format == "markdown" {
-		fmt.Fprintf(r.w, "### Permission `%s`\n\nMask `%s`: %s\n", p, mask, mdCell(p.Description))
-	} else {
-		tw := newTabWriter(r.w)
-		fmt.Fprintf(tw, "PERMISSION\t%s\nMASK\t%s\nDESCRIPTION\t%s\n", p, mask, p.Description)
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	md := fmt.Sprintf("### Permission `%s`\n\nMask `%s`: %s\n", p, mask, mdCell(p.Description))
+	if err := r.heading(md, "PERMISSION", p.String(), "MASK", mask, "DESCRIPTION", p.Description); err != nil {
+		return err
 	}
 	t := newSection(r.w, r.format)
 	if len(a.Methods) == 0 {
@@ -210,14 +199,9 @@ func (r *accessReport) client(id, registry string) error {
 		return writeJSON(r.w, a)
 	}
 	ref := a.Client.clientRef
-	if r.format == "markdown" {
-		fmt.Fprintf(r.w, "### Client `%s`\n\nTier: %s. Grants: %s.\n", ref.ClientID, ref.tierText(), list(a.Client.Grants))
-	} else {
-		tw := newTabWriter(r.w)
-		fmt.Fprintf(tw, "CLIENT\t%s\nTIER\t%s\nGRANTS\t%s\n", ref.ClientID, ref.tierText(), list(a.Client.Grants))
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	md := fmt.Sprintf("### Client `%s`\n\nTier: %s. Grants: %s.\n", ref.ClientID, ref.tierText(), list(a.Client.Grants))
+	if err := r.heading(md, "CLIENT", ref.ClientID, "TIER", ref.tierText(), "GRANTS", list(a.Client.Grants)); err != nil {
+		return err
 	}
 	t := newSection(r.w, r.format)
 	if len(a.Methods) == 0 {

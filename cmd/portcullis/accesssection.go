@@ -7,6 +7,20 @@ import (
 	"text/tabwriter"
 )
 
+// heading writes the heading of an answer: markdown as it is, or in text
+// the label and value pairs as aligned lines.
+func (r *accessReport) heading(markdown string, pairs ...string) error {
+	if r.format == "markdown" {
+		_, err := io.WriteString(r.w, markdown)
+		return err
+	}
+	tw := newTabWriter(r.w)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		fmt.Fprintf(tw, "%s\t%s\n", pairs[i], pairs[i+1])
+	}
+	return tw.Flush()
+}
+
 // section writes the tables and notes after an answer's heading, each
 // after a blank line: aligned columns with upper-case headings in text,
 // Markdown tables in markdown.

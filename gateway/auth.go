@@ -11,20 +11,20 @@ import (
 
 // newAuthorizer builds the token verifier of the configured issuers and
 // the authorizer that uses it.
-func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options) error {
+func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts ...authz.Option) error {
 	if len(g.cfg.Issuers) > 0 {
 		observe := token.WithKeysObserver(func(issuer string, keys int, err error) {
 			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
 		})
-		opts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger))
+		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger))
 		var err error
-		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(opts, o.tokenOptions...)...); err != nil {
+		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(topts, o.tokenOptions...)...); err != nil {
 			return fmt.Errorf("token verification: %w", err)
 		}
 		g.closers = append(g.closers, func() error { g.verifier.Close(); return nil })
 	}
 	var err error
-	if c.authorizer, err = authz.New(g.catalog, g.verifier); err != nil {
+	if c.authorizer, err = authz.New(g.catalog, g.verifier, opts...); err != nil {
 		return fmt.Errorf("authorization: %w", err)
 	}
 	return nil
@@ -55,7 +55,7 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 
 // tokenOptions returns the verifier's settings from the tokens section.
 func tokenOptions(t config.Tokens) []token.Option {
-	return []token.Option{
+	opts := []token.Option{
 		token.WithSkew(t.Skew.Std()),
 		token.WithMaxAge(t.MaxAgeLimit()),
 		token.WithMaxSize(t.MaxSize),
@@ -63,7 +63,10 @@ func tokenOptions(t config.Tokens) []token.Option {
 		token.WithRefreshInterval(t.RefreshInterval.Std()),
 		token.WithRefetchCooldown(t.RefetchCooldown.Std()),
 		token.WithRetryBackoff(t.RetryBackoff.Min.Std(), t.RetryBackoff.Max.Std()),
-		token.WithMaxConcurrentVerifications(t.MaxConcurrentVerifications),
 		token.WithPermissionClaim(t.PermissionClaim),
 	}
+	if t.MaxConcurrentVerifications > 0 { // else the token package's default
+		opts = append(opts, token.WithMaxConcurrentVerifications(t.MaxConcurrentVerifications))
+	}
+	return opts
 }

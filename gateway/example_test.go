@@ -54,7 +54,7 @@ routes:
 	// A token granting LIC.READ_REQUIREMENTS (mask 1 of domain LIC).
 	tok := jwttest.NewHMAC([]byte(secret)).Mint(map[string]any{"typ": "at+jwt"}, map[string]any{
 		"iss": "https://issuer.example", "aud": "portcullis", "client_id": "billing",
-		"exp": time.Now().Add(time.Hour).Unix(), "perms": map[string]uint64{"LIC": 1},
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "perms": map[string]uint64{"LIC": 1},
 	})
 	call := func(method, tok, body string) {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+"/example.licensing.v1.LicensingService/"+method, strings.NewReader(body))

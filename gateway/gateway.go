@@ -71,7 +71,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })
 	c := &chain{telemetry: g.telemetry}
 	c.edgeConfig(cfg, services)
-	if err := g.newAuthorizer(ctx, c, o); err != nil {
+	meta, err := g.newResourceMetadata(cfg.Resource.Metadata())
+	if err != nil {
+		return nil, fmt.Errorf("resource: %w", err)
+	}
+	if err := g.newAuthorizer(ctx, c, o, meta.authzOptions()...); err != nil {
 		return nil, err
 	}
 	if err := g.newLimiters(c); err != nil {
@@ -111,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		mux.Handle(path, handler)
 	}
 	mux.Handle(grpchealth.NewHandler(checker))
+	meta.mount(mux)
 	if cfg.ReflectionEnabled() {
 		reflector, err := newReflector(services)
 		if err != nil {

@@ -207,7 +207,7 @@ func TestHealth(t *testing.T) {
 	dead.Close()
 	s := serveGateway(t, fmt.Sprintf(`
   - {service: example.orders.v1.OrdersService, backend: %q}
-health: {interval: 50ms}
+health: {interval: 100ms}
 `, deadURL))
 
 	const lic, ord = "example.licensing.v1.LicensingService", "example.orders.v1.OrdersService"

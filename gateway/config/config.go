@@ -55,6 +55,8 @@ type Config struct {
 	Health Health `json:"health"`
 	// RateLimit configures per-client rate limiting.
 	RateLimit RateLimit `json:"rate_limit"`
+	// Resource names the gateway as an OAuth protected resource (RFC 9728).
+	Resource *Resource `json:"resource,omitempty"`
 	// CORS lets pages on other origins call the gateway from a browser.
 	// Unset: no origin may (browsers refuse cross-origin calls).
 	CORS *CORS `json:"cors,omitempty"`

@@ -176,15 +176,17 @@ func containsAll(s string, subs ...string) bool {
 	return true
 }
 
-// TestReadmeExample parses the configuration shown in README.md, so that
-// the example stays valid as the configuration changes.
+// TestReadmeExample parses the configuration shown in README.md (its yaml
+// block that starts with listen:), so that the example stays valid as the
+// configuration changes.
 func TestReadmeExample(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, found := strings.Cut(string(readme), "```yaml\n")
+	_, rest, found := strings.Cut(string(readme), "```yaml\nlisten:")
+	rest = "listen:" + rest
 	yaml, _, closed := strings.Cut(rest, "```")
 	if !found || !closed {
 		t.Fatal("README.md has no yaml block")

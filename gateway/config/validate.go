@@ -68,6 +68,7 @@ func (c *Config) validate(v *validator) {
 		r.CORS.validate(v, path+".cors")
 	}
 	c.CORS.validate(v, "cors")
+	c.Resource.validate(v)
 	l := c.Limits
 	if l.MaxMessageBytes < 0 {
 		v.add("limits.max_message_bytes", "must be positive")

@@ -126,7 +126,7 @@ func BenchmarkRPC(b *testing.B) {
 			w := &discard{header: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
-				p.h2ctest.Serve(b, bc.h, w)
+				p.serve(b, bc.h, w)
 			}
 		})
 	}
@@ -155,7 +155,7 @@ func BenchmarkREST(b *testing.B) {
 			w := &discard{header: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
-				p.h2ctest.Serve(b, bc.h, w)
+				p.serve(b, bc.h, w)
 			}
 		})
 	}
@@ -182,7 +182,7 @@ func interleave(b *testing.B, variants []variant) {
 		for i, v := range variants {
 			start, startCPU := time.Now(), cpuTime()
 			for range round {
-				v.p.h2ctest.Serve(b, v.h, w)
+				v.p.serve(b, v.h, w)
 			}
 			walls[i] += time.Since(start)
 			cpus[i] += cpuTime() - startCPU

@@ -186,20 +186,34 @@ func (b *callBody) count(n int) int {
 	return n
 }
 
-// refuse returns b.err. Over HTTP/1.1 it also gives up the connection,
-// whose unread rest must not be parsed as a request: net/http would
-// otherwise read up to 256 KiB of it, from a client that may never send
-// it, before answering and again after.
+// refuse returns b.err. Over HTTP/1.1 it also gives up the connection
+// (see dropUnreadBody).
 func (b *callBody) refuse() error {
 	if b.http1 {
 		b.mu.Lock()
 		if !b.returned {
-			b.w.Header().Set("Connection", "close")
-			_ = http.NewResponseController(b.w).SetReadDeadline(aLongTimeAgo)
+			dropHTTP1Body(b.w)
 		}
 		b.mu.Unlock()
 	}
 	return b.err
+}
+
+// dropUnreadBody prepares the answer to a request whose body will not be
+// read. Over HTTP/1.1 the connection is closed after the answer, its
+// unread rest never parsed as a request: otherwise net/http would read up
+// to 256 KiB of the body, from a client that may never send it, before
+// writing the answer and again after. An HTTP/2 stream needs nothing: it
+// is reset.
+func dropUnreadBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor < 2 && r.ContentLength != 0 {
+		dropHTTP1Body(w)
+	}
+}
+
+func dropHTTP1Body(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(aLongTimeAgo)
 }
 
 // readError returns the error a failed read of the request body reports.

@@ -90,4 +90,3 @@ func nearBomb(t *testing.T, size, limit int) []byte {
 	}
 	return out.Bytes()
 }
-

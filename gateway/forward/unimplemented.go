@@ -36,6 +36,7 @@ var errorWriter = connect.NewErrorWriter()
 // writeError answers r with err in the caller's protocol, without reading
 // the request body.
 func writeError(w http.ResponseWriter, r *http.Request, err *connect.Error) {
+	dropUnreadBody(w, r)
 	_ = errorWriter.Write(w, r, err)
 }
 
@@ -50,6 +51,7 @@ func writeUnimplemented(w http.ResponseWriter, r *http.Request, msg string) {
 		writeError(w, r, err)
 		return
 	}
+	dropUnreadBody(w, r)
 	body, _ := json.Marshal(struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`

@@ -1,12 +1,15 @@
 package forward
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +40,10 @@ type Backend struct {
 	protocol      Protocol
 	pool          *connPool
 	clientOptions []connect.ClientOption
+	health        health
+	closeOnce     sync.Once
+	stopProbe     context.CancelFunc // nil without a probe
+	probeDone     chan struct{}      // closed when the probe has stopped
 }
 
 // connPool spreads requests over several transports, each of which holds
@@ -49,7 +56,8 @@ type connPool struct {
 
 // NewBackend returns a Backend for target, an absolute http:// (cleartext
 // HTTP/2, "h2c") or https:// URL, optionally with a path prefix:
-// "http://127.0.0.1:8081", "https://orders.internal:443/api".
+// "http://127.0.0.1:8081", "https://orders.internal:443/api". It reports
+// invalid option values, naming the option.
 func NewBackend(target string, opts ...BackendOption) (*Backend, error) {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -69,21 +77,20 @@ func NewBackend(target string, opts ...BackendOption) (*Backend, error) {
 		protocol:    ProtocolGRPC,
 		dialTimeout: DefaultDialTimeout,
 		connections: DefaultConnections,
+		logger:      slog.Default(),
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			cfg.invalid("NewBackend: nil option")
+			continue
+		}
 		opt.applyToBackend(&cfg)
 	}
 	if cfg.tls != nil && u.Scheme != "https" {
-		return nil, fmt.Errorf("forward: backend URL %q: TLS configured for a cleartext URL", target)
+		cfg.invalid("backend URL %q: WithTLSConfig given for a cleartext URL", target)
 	}
-	if cfg.protocol < ProtocolGRPC || cfg.protocol > ProtocolGRPCWeb {
-		return nil, fmt.Errorf("forward: unknown protocol %v", cfg.protocol)
-	}
-	if cfg.dialTimeout <= 0 {
-		return nil, errors.New("forward: dial timeout must be positive")
-	}
-	if cfg.connections < 1 {
-		return nil, errors.New("forward: at least one connection is needed")
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, err
 	}
 	b := &Backend{
 		base:          u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
@@ -91,8 +98,16 @@ func NewBackend(target string, opts ...BackendOption) (*Backend, error) {
 		pool:          &connPool{transports: make([]*http.Transport, cfg.connections)},
 		clientOptions: cfg.clientOptions,
 	}
+	b.health.logger = cfg.logger
+	b.health.backend = b.base
 	for i := range b.pool.transports {
 		b.pool.transports[i] = newTransport(u.Scheme == "https", &cfg)
+	}
+	if cfg.healthInterval > 0 {
+		var ctx context.Context
+		ctx, b.stopProbe = context.WithCancel(context.Background())
+		b.probeDone = make(chan struct{})
+		go b.probe(ctx, cfg.healthInterval, 2*cfg.dialTimeout)
 	}
 	return b, nil
 }
@@ -149,9 +164,16 @@ func (b *Backend) URL() string { return b.base }
 // Protocol returns the protocol the gateway speaks to the backend.
 func (b *Backend) Protocol() Protocol { return b.protocol }
 
-// Close closes the backend's idle connections. Calls in flight are not
-// interrupted; stop the servers that use the backend first.
+// Close stops the health probe, if any, and closes the backend's idle
+// connections. Calls in flight are not interrupted; stop the servers that
+// use the backend first. Closing a closed Backend does nothing.
 func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		if b.stopProbe != nil {
+			b.stopProbe()
+			<-b.probeDone
+		}
+	})
 	for _, t := range b.pool.transports {
 		t.CloseIdleConnections()
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +196,61 @@ func TestNewHandlerErrors(t *testing.T) {
 	path, h, err := forward.NewHandler(gatewayServices[0], b)
 	if err != nil || h == nil || path != "/example.licensing.v1.LicensingService/" {
 		t.Errorf("NewHandler = %q, %v, %v", path, h, err)
+	}
+}
+
+// TestOptionErrors shows the constructors reporting invalid option values,
+// naming the option.
+func TestOptionErrors(t *testing.T) {
+	t.Parallel()
+	backendTests := []struct {
+		opt  forward.BackendOption
+		want string
+	}{
+		{forward.WithConnections(0), "WithConnections(0)"},
+		{forward.WithConnections(-1), "WithConnections(-1)"},
+		{forward.WithDialTimeout(0), "WithDialTimeout(0s)"},
+		{forward.WithDialTimeout(-time.Second), "WithDialTimeout(-1s)"},
+		{forward.WithProtocol(forward.Protocol(7)), "WithProtocol(Protocol(7))"},
+		{forward.WithHealthCheck(0), "WithHealthCheck(0s)"},
+		{forward.WithHealthCheck(-time.Second), "WithHealthCheck(-1s)"},
+		{forward.WithClientOptions(nil), "WithClientOptions"},
+	}
+	for _, tt := range backendTests {
+		if _, err := forward.NewBackend("http://127.0.0.1:1", tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewBackend with %s: error %v", tt.want, err)
+		}
+	}
+
+	b, err := forward.NewBackend("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	handlerTests := []struct {
+		opt  forward.Option
+		want string
+	}{
+		{forward.WithMaxTimeout(-time.Second), "WithMaxTimeout(-1s)"},
+		{forward.WithMaxStreamTimeout(-time.Second), "WithMaxStreamTimeout(-1s)"},
+		{forward.WithMaxMessageBytes(-1), "WithMaxMessageBytes(-1)"},
+		{forward.WithRequestBodyTimeout(-time.Second), "WithRequestBodyTimeout(-1s)"},
+		{forward.WithStreamIdleTimeout(-time.Second), "WithStreamIdleTimeout(-1s)"},
+		{forward.WithSensitiveHeaders("X-Ok", "bad header"), `WithSensitiveHeaders("bad header")`},
+		{forward.WithHandlerOptions(nil), "WithHandlerOptions"},
+	}
+	for _, tt := range handlerTests {
+		if _, _, err := forward.NewHandler(gatewayServices[0], b, tt.opt); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewHandler with %s: error %v", tt.want, err)
+		}
+	}
+	// Zero means no limit where documented.
+	for _, opt := range []forward.Option{
+		forward.WithMaxTimeout(0), forward.WithMaxStreamTimeout(0), forward.WithMaxMessageBytes(0),
+		forward.WithRequestBodyTimeout(0), forward.WithStreamIdleTimeout(0), forward.WithStop(nil),
+	} {
+		if _, _, err := forward.NewHandler(gatewayServices[0], b, opt); err != nil {
+			t.Errorf("NewHandler: %v", err)
+		}
 	}
 }

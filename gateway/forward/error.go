@@ -3,8 +3,12 @@ package forward
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
+	"syscall"
 
 	"connectrpc.com/connect"
 )
@@ -12,25 +16,33 @@ import (
 var (
 	errBackendUnavailable = errors.New("backend unavailable")
 	errBackendFailed      = errors.New("backend call failed")
+	errShuttingDown       = errors.New("gateway shutting down")
 )
 
 // backendError turns the error of an outbound call into the error the
 // client sees. An error the backend sent keeps its code, message, details
-// and metadata. An error the outbound client synthesized (connection
-// refused, TLS failure, protocol error) is logged and reported with a
-// generic message that does not reveal the backend's address; deadlines,
-// cancellations and size limits keep theirs.
+// and metadata. An error the outbound client synthesized reveals nothing
+// of the backend: a backend that could not be reached, or whose connection
+// broke, even in the middle of a stream, gives Unavailable ("backend
+// unavailable"), which clients may retry, and counts against the
+// backend's health; other failures (protocol errors) are logged and
+// reported with a generic message; deadlines, cancellations and size
+// limits keep theirs. A call cut by the gateway's stop gives Unavailable
+// ("gateway shutting down").
 //
 // A unary call's error carries the backend's headers and trailers, which
 // the client receives with it. A stream passes trailer instead: the
 // backend's headers were relayed already.
 func (m *method) backendError(ctx context.Context, err error, trailer http.Header) error {
+	if stopped(ctx) {
+		return shuttingDown()
+	}
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		m.logFailure(ctx, err)
-		return connect.NewError(connect.CodeUnknown, errBackendFailed)
+		return m.synthesized(ctx, connect.CodeUnknown, err)
 	}
 	if connect.IsWireError(ce) {
+		m.backend.health.reached(ctx, "call")
 		var cause error
 		if msg := ce.Message(); msg != "" {
 			cause = errors.New(msg)
@@ -51,11 +63,46 @@ func (m *method) backendError(ctx context.Context, err error, trailer http.Heade
 	case connect.CodeCanceled, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
 		return ce
 	case connect.CodeUnavailable:
-		m.logFailure(ctx, err)
+		m.backend.health.callFailed(ctx, m.procedure, err)
+		return connect.NewError(connect.CodeUnavailable, errBackendUnavailable)
+	}
+	return m.synthesized(ctx, ce.Code(), err)
+}
+
+// synthesized maps a failure of the outbound call that the backend did not
+// send.
+func (m *method) synthesized(ctx context.Context, code connect.Code, err error) error {
+	if brokenConnection(err) {
+		m.backend.health.callFailed(ctx, m.procedure, err)
 		return connect.NewError(connect.CodeUnavailable, errBackendUnavailable)
 	}
 	m.logFailure(ctx, err)
-	return connect.NewError(ce.Code(), errBackendFailed)
+	return connect.NewError(code, errBackendFailed)
+}
+
+// brokenConnection reports whether err is the failure of the connection
+// to the backend (refused, reset, closed, lost, cut short) rather than of
+// the call on it. connect-go reports these as Unknown or Internal; gRPC
+// clients report them as Unavailable, which is what the call is.
+func brokenConnection(err error) bool {
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.EOF),
+		errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	// net/http's HTTP/2 client keeps these errors unexported.
+	msg := err.Error()
+	return strings.Contains(msg, "http2: client connection lost") ||
+		strings.Contains(msg, "http2: client connection force closed") ||
+		strings.Contains(msg, "http2: server sent GOAWAY") ||
+		strings.Contains(msg, "connection reset by peer")
 }
 
 func (m *method) logFailure(ctx context.Context, err error) {
@@ -67,4 +114,30 @@ func (m *method) logFailure(ctx context.Context, err error) {
 		slog.String("backend", m.backend.base),
 		slog.String("error", err.Error()),
 	)
+}
+
+// contextError returns err, or the reason ctx is done: a read that failed
+// because the deadline passed reports the deadline, one cut by the
+// gateway's stop reports the stop.
+func contextError(ctx context.Context, err error) error {
+	switch ctxErr := ctx.Err(); {
+	case ctxErr == nil:
+		return err
+	case stopped(ctx):
+		return shuttingDown()
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, ctxErr)
+	default:
+		return connect.NewError(connect.CodeCanceled, ctxErr)
+	}
+}
+
+// stopped reports whether ctx was cancelled by the gateway's stop.
+func stopped(ctx context.Context) bool {
+	return ctx.Err() != nil && errors.Is(context.Cause(ctx), errShuttingDown)
+}
+
+// shuttingDown is the error of a call ended, or refused, by the stop.
+func shuttingDown() *connect.Error {
+	return connect.NewError(connect.CodeUnavailable, errShuttingDown)
 }

@@ -20,13 +20,15 @@ import (
 // built from its descriptor, so clients may call it with Connect (binary,
 // JSON, and GET for methods declared NO_SIDE_EFFECTS), gRPC or gRPC-Web, in
 // any of the four stream kinds; payloads are relayed as bytes, never
-// decoded.
+// decoded. A method the service does not have is answered Unimplemented in
+// the caller's protocol, as [Unimplemented] answers unknown services.
 //
 //	path, h, err := forward.NewHandler(svc, backend, forward.WithHandlerOptions(connect.WithInterceptors(auth)))
 //	mux.Handle(path, h)
 //
 // The descriptor may be compiled in or loaded at run time from a buf image;
-// the backend may be shared by several services.
+// the backend may be shared by several services. NewHandler reports
+// invalid option values, naming the option.
 func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Option) (string, http.Handler, error) {
 	if svc == nil {
 		return "", nil, errors.New("forward: nil service descriptor")
@@ -38,9 +40,28 @@ func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Op
 	if methods.Len() == 0 {
 		return "", nil, fmt.Errorf("forward: %s has no methods", svc.FullName())
 	}
+	for _, opt := range opts {
+		if opt == nil {
+			return "", nil, errors.New("forward: NewHandler: nil option")
+		}
+	}
 	cfg := newConfig(opts)
+	if err := errors.Join(cfg.errs...); err != nil {
+		return "", nil, err
+	}
 	filter := newHeaderFilter(cfg.sensitive)
-	h := &serviceHandler{routes: make(map[string]route, methods.Len())}
+	h := &serviceHandler{
+		name:   string(svc.FullName()),
+		routes: make(map[string]route, methods.Len()),
+		body: bodyLimits{
+			maxMessageBytes: int64(cfg.maxMessageBytes),
+			bodyTimeout:     cfg.requestBodyTimeout,
+			idleTimeout:     cfg.streamIdleTimeout,
+		},
+	}
+	if cfg.stop != nil {
+		h.stopper = newStopper(cfg.stop)
+	}
 	for i := range methods.Len() {
 		m := newMethod(methods.Get(i), backend, cfg, filter)
 		h.routes[m.procedure] = route{
@@ -48,35 +69,57 @@ func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Op
 			streaming: m.desc.IsStreamingClient(),
 		}
 	}
-	return "/" + string(svc.FullName()) + "/", h, nil
+	return "/" + h.name + "/", h, nil
 }
 
 // serviceHandler routes a service's calls to the method handlers.
 type serviceHandler struct {
-	routes map[string]route
+	name    string // the service's full name
+	routes  map[string]route
+	body    bodyLimits
+	stopper *stopper // nil without WithStop
 }
 
 type route struct {
 	handler *connect.Handler
 	// streaming is true for client and bidi streams, whose request body
-	// the forwarding closes to stop waiting for a silent client.
+	// is bounded by the idle timeout instead of the body timeout, and
+	// which the forwarding stops reading when the backend has finished.
 	streaming bool
 }
 
-// requestBodyKey carries the request body of a client or bidi stream, so
-// that the stream can stop reading from the client when the backend has
-// finished or the deadline has passed.
-type requestBodyKey struct{}
+// callBodyKey carries a call's *callBody in its context.
+type callBodyKey struct{}
+
+// callBodyFrom returns the request body of the call whose context is ctx
+// (nil outside one, which its methods accept).
+func callBodyFrom(ctx context.Context) *callBody {
+	b, _ := ctx.Value(callBodyKey{}).(*callBody)
+	return b
+}
 
 func (h *serviceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := h.routes[r.URL.Path]
 	if !ok {
-		http.NotFound(w, r)
+		writeUnimplemented(w, r, "unknown method "+truncate(strings.TrimPrefix(r.URL.Path, "/"+h.name+"/"))+" for service "+h.name)
 		return
 	}
-	if rt.streaming {
-		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, r.Body))
+	body := newCallBody(w, r, &h.body, rt.streaming)
+	defer body.release()
+	switch {
+	case h.stopper != nil:
+		ctx, cancel := context.WithCancelCause(r.Context())
+		body.cancel = cancel
+		if !h.stopper.add(body) {
+			writeError(w, r, shuttingDown())
+			return
+		}
+		defer h.stopper.remove(body)
+		r = r.WithContext(context.WithValue(ctx, callBodyKey{}, body))
+	case rt.streaming:
+		r = r.WithContext(context.WithValue(r.Context(), callBodyKey{}, body))
 	}
+	r.Body = body
 	rt.handler.ServeHTTP(w, r)
 }
 
@@ -137,7 +180,8 @@ func (m *method) newHandler(cfg *config) *connect.Handler {
 		connect.WithCompressMinBytes(DefaultCompressMinBytes),
 	}
 	if cfg.maxMessageBytes > 0 {
-		opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes))
+		opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes),
+			boundedGzip(int64(cfg.maxMessageBytes)))
 	}
 	opts = append(opts, cfg.handlerOptions...)
 	switch {
@@ -217,6 +261,7 @@ func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*con
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
+	m.backend.health.reached(ctx, "call")
 	if m.scrub {
 		scrubResponse(res.Header())
 		scrubResponse(res.Trailer())

@@ -82,7 +82,15 @@ var gatewayServices = []protoreflect.ServiceDescriptor{
 // gateway does from the verified token.
 func startGateway(t testing.TB, backendURL string, backendOpts []forward.BackendOption, opts ...forward.Option) string {
 	t.Helper()
-	be, err := forward.NewBackend(backendURL, backendOpts...)
+	_, mux := newGateway(t, backendURL, backendOpts, opts...)
+	return serveH2C(t, mux)
+}
+
+// newGateway returns the backend and the mux that startGateway serves.
+// The backend logs nothing unless backendOpts say otherwise.
+func newGateway(t testing.TB, backendURL string, backendOpts []forward.BackendOption, opts ...forward.Option) (*forward.Backend, *http.ServeMux) {
+	t.Helper()
+	be, err := forward.NewBackend(backendURL, append([]forward.BackendOption{forward.WithBackendLogger(nil)}, backendOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +110,7 @@ func startGateway(t testing.TB, backendURL string, backendOpts []forward.Backend
 		}
 		mux.Handle(path, h)
 	}
-	return serveH2C(t, mux)
+	return be, mux
 }
 
 // h2cClient is an HTTP client that speaks cleartext HTTP/2.

@@ -11,25 +11,27 @@ import (
 // a backend can trust them. Set them with [WithRequestHeaders].
 const ReservedHeaderPrefix = "Portcullis-"
 
-// droppedHeaders are request headers never forwarded: hop-by-hop headers
-// (RFC 9110 §7.6.1), and the headers of the inbound protocol, which the
-// outbound client sets itself for the protocol it speaks.
-var droppedHeaders = map[string]struct{}{
-	"Connection":          {},
-	"Keep-Alive":          {},
-	"Proxy-Connection":    {},
-	"Te":                  {},
-	"Trailer":             {},
-	"Transfer-Encoding":   {},
-	"Upgrade":             {},
-	"Host":                {},
-	"Content-Type":        {},
-	"Content-Length":      {},
-	"Content-Encoding":    {},
-	"Accept-Encoding":     {},
-	"X-Grpc-Web":          {},
-	"X-User-Agent":        {},
-	"Proxy-Authorization": {},
+// hopByHop are the hop-by-hop headers (RFC 9110 §7.6.1), which concern
+// one connection and are never relayed, in either direction.
+var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// droppedHeaders are request headers never forwarded: hop-by-hop headers,
+// and the headers of the inbound protocol, which the outbound client sets
+// itself for the protocol it speaks.
+var droppedHeaders = headerSet(hopByHop[:], []string{
+	"Host", "Content-Type", "Content-Length", "Content-Encoding", "Accept-Encoding",
+	"X-Grpc-Web", "X-User-Agent", "Proxy-Authorization",
+})
+
+// headerSet returns the set of the canonical header names in the lists.
+func headerSet(lists ...[]string) map[string]struct{} {
+	set := make(map[string]struct{})
+	for _, list := range lists {
+		for _, name := range list {
+			set[name] = struct{}{}
+		}
+	}
+	return set
 }
 
 // droppedPrefixes start the names of request headers never forwarded: the
@@ -109,26 +111,15 @@ func hasHeaderPrefix(key, prefix string) bool {
 // responseDropped are response headers and trailers never relayed:
 // hop-by-hop headers of an HTTP/1.1 backend, and protocol headers that the
 // inbound side's protocol sets itself.
-var responseDropped = map[string]struct{}{
-	"Connection":        {},
-	"Keep-Alive":        {},
-	"Proxy-Connection":  {},
-	"Te":                {},
-	"Trailer":           {},
-	"Transfer-Encoding": {},
-	"Upgrade":           {},
-	"Content-Type":      {},
-	"Content-Length":    {},
-	"Content-Encoding":  {},
-	"Accept-Encoding":   {},
-	"Date":              {},
-}
+var responseDropped = headerSet(hopByHop[:], []string{
+	"Content-Type", "Content-Length", "Content-Encoding", "Accept-Encoding", "Date",
+})
 
 // scrubResponse removes hop-by-hop headers from a backend's response
 // headers; connect removes its protocol headers itself when a unary
 // handler returns them.
 func scrubResponse(h http.Header) {
-	for _, key := range [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+	for _, key := range hopByHop {
 		delete(h, key)
 	}
 }
@@ -147,4 +138,22 @@ func copyResponseHeaders(dst, src http.Header) {
 		}
 		dst[key] = append(dst[key], values...)
 	}
+}
+
+// validHeaderName reports whether name is a header field name: a non-empty
+// RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := range len(name) {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -37,7 +37,7 @@ func (m *method) serverStream(ctx context.Context, req *connect.Request[Message]
 }
 
 func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[Message]) (*connect.Response[Message], error) {
-	body, _ := ctx.Value(requestBodyKey{}).(io.Closer)
+	body := callBodyFrom(ctx)
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
 	in := stream.Conn()
@@ -51,9 +51,7 @@ func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[
 	// for it, and reset the backend's stream (see bidiStream).
 	stop := context.AfterFunc(ctx, func() {
 		_ = out.CloseResponse()
-		if body != nil {
-			_ = body.Close()
-		}
+		body.abandon()
 	})
 	defer stop()
 	var msg Message // reused: each Send copies it out before the next Receive
@@ -65,8 +63,14 @@ func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[
 			}
 			// The client's side failed (too large, cancelled, malformed,
 			// out of time): cancel first, so the backend sees a cancelled
-			// stream rather than a clean end of a partial input.
-			err = contextError(ctx, err)
+			// stream rather than a clean end of a partial input. A body
+			// the gateway cut off says why, even if the server has
+			// cancelled the context since.
+			if cut := body.cutError(); cut != nil {
+				err = cut
+			} else {
+				err = contextError(ctx, err)
+			}
 			cancel()
 			_ = out.CloseResponse()
 			return nil, err
@@ -79,6 +83,7 @@ func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
+	m.backend.health.reached(ctx, "call")
 	if m.scrub {
 		scrubResponse(res.Header())
 		scrubResponse(res.Trailer())
@@ -87,7 +92,7 @@ func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[
 }
 
 func (m *method) bidiStream(ctx context.Context, stream *connect.BidiStream[Message, Message]) error {
-	body, _ := ctx.Value(requestBodyKey{}).(io.Closer)
+	body := callBodyFrom(ctx)
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
 	in := stream.Conn()
@@ -119,26 +124,12 @@ func (m *method) bidiStream(ctx context.Context, stream *connect.BidiStream[Mess
 	case <-up.done:
 	default:
 		cancel()
-		if body != nil {
-			_ = body.Close()
-		}
+		body.abandon()
 		<-up.done
 	}
 	_ = out.CloseResponse()
 	if err != nil && clientErr != nil {
 		return clientErr
-	}
-	return err
-}
-
-// contextError returns err, or the context's error when ctx is done: a
-// read that failed because the deadline passed reports the deadline.
-func contextError(ctx context.Context, err error) error {
-	switch ctxErr := ctx.Err(); {
-	case errors.Is(ctxErr, context.DeadlineExceeded):
-		return connect.NewError(connect.CodeDeadlineExceeded, ctxErr)
-	case ctxErr != nil:
-		return connect.NewError(connect.CodeCanceled, ctxErr)
 	}
 	return err
 }
@@ -199,14 +190,18 @@ func (m *method) relay(ctx context.Context, out connect.StreamingClientConn, in 
 		}
 	}
 	var msg Message // reused: each Send copies it out before the next Receive
-	for {
+	for first := true; ; first = false {
 		msg.data = msg.data[:0] // connect skips Unmarshal for an empty message
 		if err := out.Receive(&msg); err != nil {
 			if errors.Is(err, io.EOF) {
+				m.backend.health.reached(ctx, "call")
 				copyResponseHeaders(in.ResponseTrailer(), out.ResponseTrailer())
 				return nil
 			}
 			return m.backendError(ctx, err, out.ResponseTrailer())
+		}
+		if first {
+			m.backend.health.reached(ctx, "call")
 		}
 		if err := in.Send(&msg); err != nil {
 			return err // the client is gone; the deferred cancel reaches the backend

@@ -77,8 +77,8 @@ routes:
 	call("ListRequirements", tok, `{"jurisdiction":"US-CA","businessKind":"restaurant"}`)
 	call("GetLicenceOrder", tok, `{"id":"lo-0001"}`)
 	// Output:
-	// ListJurisdictions 200 {"jurisdictions":[{"code":"US-CA","name":"California"},{"c
+	// ListJurisdictions 200 {"jurisdictions":[{"code":"DE-BE","name":"Berlin"},{"code":"
 	// ListRequirements 401 {"code":"unauthenticated","message":"missing bearer token"
-	// ListRequirements 200 {"requirements":[{"id":"us-ca-restaurant","jurisdiction":"U
-	// GetLicenceOrder 403 {"code":"permission_denied","message":"missing LIC.READ_ORD
+	// ListRequirements 200 {"requirements":[{"id":"us-ca-food-facility","name":"Food Fa
+	// GetLicenceOrder 403 {"code":"permission_denied","message":"missing LIC.READ_ORDE
 }

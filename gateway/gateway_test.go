@@ -470,6 +470,7 @@ rate_limit:
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes:
   - {service: example.licensing.v1.LicensingService, backend: "http://127.0.0.1:1"}
+health: {interval: 0s} # the backend is never called: the budget is spent in the gate
 `, first.issuer.URL, issuertest.Audience) + extra
 	second := startGateway(t, first.issuer, cfgYAML)
 	if !redisAvailable() {

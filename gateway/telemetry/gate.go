@@ -51,7 +51,10 @@ func (t *Telemetry) WrapGate(gates ...connect.RequestGateFunc) connect.RequestGa
 				start = c.start
 				c.markRecorded()
 			}
-			t.rejected(ctx, start, end, spec, peer, header, err)
+			if gated == nil {
+				gated = ctx
+			}
+			t.rejected(gated, start, end, spec, peer, header, err)
 			return gated, err
 		}
 		if gated == nil {
@@ -66,7 +69,10 @@ func (t *Telemetry) WrapGate(gates ...connect.RequestGateFunc) connect.RequestGa
 }
 
 // chainGates returns a gate that runs gates in turn, each with the context
-// the one before returned, until one fails; nil for no gate.
+// the one before returned, until one fails; nil for no gate. A refusal
+// comes with the context the refusing gate was given, so that it is
+// recorded with what the gates before it learnt: a call the limiter refuses
+// is recorded with the principal the authenticating gate found.
 func chainGates(gates []connect.RequestGateFunc) connect.RequestGateFunc {
 	gates = slices.DeleteFunc(slices.Clone(gates), func(g connect.RequestGateFunc) bool { return g == nil })
 	switch len(gates) {
@@ -79,7 +85,7 @@ func chainGates(gates []connect.RequestGateFunc) connect.RequestGateFunc {
 		for _, gate := range gates {
 			next, err := gate(ctx, spec, peer, header)
 			if err != nil {
-				return next, err
+				return ctx, err
 			}
 			if next != nil {
 				ctx = next

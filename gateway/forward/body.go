@@ -317,27 +317,25 @@ func (b *callBody) stop() {
 // client's messages: the backend has ended the stream or the deadline has
 // passed. It accepts a nil b.
 func (b *callBody) abandon() {
-	if b == nil {
-		return
+	if b != nil {
+		b.cutOff(nil)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ended {
-		return
-	}
-	b.abandoned = true
-	b.unblockLocked()
 }
 
 // cutOff makes the pending read, and every later one, fail with reason,
-// unless the body has ended already.
+// unless the body has ended already. A nil reason abandons the body: the
+// read fails with whatever error it gets.
 func (b *callBody) cutOff(reason *connect.Error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ended {
 		return
 	}
-	b.cut = reason
+	if reason == nil {
+		b.abandoned = true
+	} else {
+		b.cut = reason
+	}
 	b.unblockLocked()
 }
 

@@ -40,6 +40,37 @@
 //	mux.Handle(path, handler)
 //	return forward.NewServer(":8080", mux).ListenAndServe()
 //
+// Mount [Unimplemented] at the mux's root, so that calls of unrouted
+// services get Unimplemented in the caller's protocol, as unknown methods
+// of routed services do.
+//
+// # Limits
+//
+// A request costs the gateway in proportion to what it forwards, never to
+// what a client merely declares or compresses. connect refuses a message
+// over the limit only after reading it (and, if compressed, inflating it)
+// in full, to report its size, so the handlers read request bodies through
+// their own reader and decompressor: a message over [WithMaxMessageBytes]
+// is refused with ResourceExhausted as soon as the request's
+// Content-Length or the message's length prefix declares it, before its
+// bytes are read, and a gzip message stops inflating at the limit (a 2 MB
+// gzip bomb that inflates to 2 GiB costs what inflating 4 MiB costs).
+// The time a request may take to arrive is bounded too:
+// [WithRequestBodyTimeout] for unary calls and server streams,
+// [WithStreamIdleTimeout] for the silences of client and bidi streams. A
+// malformed HTTP/1.1 body (bad chunked encoding) is refused with
+// InvalidArgument.
+//
+// # Backends
+//
+// A backend that cannot be reached, or whose connection breaks, even in
+// the middle of a stream, fails the call with Unavailable. The [Backend]
+// keeps its health from the outcome of calls and, with [WithHealthCheck],
+// from a probe: [Backend.Err] feeds readiness checks, [Backend.FailedCalls]
+// a metric, and an outage is logged when it starts and when it ends, not
+// once per failed call. [WithStop] ends the calls still in flight when a
+// graceful drain is over.
+//
 // [NewServer] builds the listener: HTTP/1.1, HTTP/2 and cleartext HTTP/2,
 // with limits on concurrent streams, header size and idle clients.
 package forward

@@ -226,7 +226,9 @@ func TestBackPressure(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle(licensingv1connect.NewLicensingServiceHandler(watch))
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(sync))
-	gw := startGateway(t, serveH2C(t, mux), nil, forward.WithMaxMessageBytes(1<<20))
+	// The idle timeout is shorter than the stalls: the gateway waiting for
+	// the backend to take a message is not the client being idle.
+	gw := startGateway(t, serveH2C(t, mux), nil, forward.WithMaxMessageBytes(1<<20), forward.WithStreamIdleTimeout(50*time.Millisecond))
 
 	t.Run("backend to client", func(t *testing.T) {
 		t.Parallel()

@@ -1,13 +1,8 @@
 package forward_test
 
 import (
-	"bufio"
-	"io"
-	"net"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 )
@@ -33,20 +28,8 @@ func TestMalformedChunkedBody(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.wire.name+tt.procedure, func(t *testing.T) {
 			t.Parallel()
-			conn, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(conn, "POST "+tt.procedure+" HTTP/1.1\r\nHost: gw\r\nContent-Type: "+tt.wire.contentType+
-				"\r\nTe: trailers\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, _ := rawHTTP1(t, gw, "POST "+tt.procedure+" HTTP/1.1\r\nHost: gw\r\nContent-Type: "+tt.wire.contentType+
+				"\r\nTe: trailers\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n")
 			if res.StatusCode != tt.wantStatus {
 				t.Errorf("HTTP status %d, want %d", res.StatusCode, tt.wantStatus)
 			}

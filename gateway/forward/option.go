@@ -126,9 +126,10 @@ func WithMaxStreamTimeout(d time.Duration) Option {
 // before it reaches the backend, as soon as its size is known: from the
 // request's Content-Length or a message's length prefix, before the
 // message is read, and while a compressed message inflates, before it
-// inflates further. A larger response message fails the call the same
-// way. Zero removes the limit; a negative n is an error. The default is
-// [DefaultMaxMessageBytes].
+// inflates further (unless [WithHandlerOptions] registers a gzip
+// decompressor of its own). A larger response message fails the call the
+// same way. Zero removes the limit; a negative n is an error. The default
+// is [DefaultMaxMessageBytes].
 func WithMaxMessageBytes(n int) Option {
 	return optionFunc(func(c *config) {
 		if n < 0 {

@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -133,36 +135,25 @@ func readStatus(t *testing.T, wr wire, res *http.Response) rpcStatus {
 		}
 		return connectJSONStatus(t, body)
 	case wireConnectStream:
-		for len(body) >= 5 {
-			flags, size := body[0], binary.BigEndian.Uint32(body[1:5])
-			frame := body[5 : 5+size]
-			body = body[5+size:]
-			if flags&2 == 0 {
-				continue
-			}
-			var end struct {
-				Error json.RawMessage `json:"error"`
-			}
-			if err := json.Unmarshal(frame, &end); err != nil {
-				t.Fatalf("end-stream message %q: %v", frame, err)
-			}
-			if end.Error == nil {
-				return rpcStatus{}
-			}
-			return connectJSONStatus(t, end.Error)
+		frame, ok := lastFrame(body, 2) // end of stream
+		if !ok {
+			t.Fatalf("connect stream: HTTP %d without an end-stream message", res.StatusCode)
 		}
-		t.Fatalf("connect stream: HTTP %d without an end-stream message", res.StatusCode)
+		var end struct {
+			Error json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal(frame, &end); err != nil {
+			t.Fatalf("end-stream message %q: %v", frame, err)
+		}
+		if end.Error == nil {
+			return rpcStatus{}
+		}
+		return connectJSONStatus(t, end.Error)
 	case wireGRPC:
 		return grpcStatus(t, res.Header, res.Trailer)
 	case wireGRPCWeb:
 		trailer := make(http.Header)
-		for len(body) >= 5 {
-			flags, size := body[0], binary.BigEndian.Uint32(body[1:5])
-			frame := body[5 : 5+size]
-			body = body[5+size:]
-			if flags&0x80 == 0 {
-				continue
-			}
+		if frame, ok := lastFrame(body, 0x80); ok { // trailers
 			r := bufio.NewReader(bytes.NewReader(append(frame, '\r', '\n')))
 			for {
 				line, err := r.ReadString('\n')
@@ -178,6 +169,19 @@ func readStatus(t *testing.T, wr wire, res *http.Response) rpcStatus {
 	}
 	t.Fatalf("unknown wire %s", wr.name)
 	return rpcStatus{}
+}
+
+// lastFrame returns the payload of the last enveloped message in body
+// whose flags have flag set.
+func lastFrame(body []byte, flag byte) (frame []byte, ok bool) {
+	for len(body) >= 5 {
+		flags, size := body[0], binary.BigEndian.Uint32(body[1:5])
+		if flags&flag != 0 {
+			frame, ok = body[5:5+size], true
+		}
+		body = body[5+size:]
+	}
+	return frame, ok
 }
 
 func connectJSONStatus(t *testing.T, body []byte) rpcStatus {
@@ -250,4 +254,35 @@ func pipeBody(t *testing.T, ctx context.Context) (io.Reader, *io.PipeWriter) {
 		_ = pw.Close()
 	})
 	return pr, pw
+}
+
+// rawHTTP1 writes request, the head of an HTTP/1.1 request and what the
+// client sends of its body, on a new connection to the gateway, and
+// returns the response and the reader of what follows it.
+func rawHTTP1(t *testing.T, gw, request string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second)) // the test's own bound
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	res, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, r
+}
+
+// wantClosed checks that the gateway closed the connection after the
+// response, whose body the caller has read.
+func wantClosed(t *testing.T, r *bufio.Reader) {
+	t.Helper()
+	if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Errorf("connection still open: %v", err)
+	}
 }

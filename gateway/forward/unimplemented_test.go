@@ -1,15 +1,11 @@
 package forward_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
@@ -79,27 +75,12 @@ func TestUnimplemented(t *testing.T) {
 	// HTTP/1.1 connection closed.
 	t.Run("stalled http/1.1 body", func(t *testing.T) {
 		t.Parallel()
-		conn, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.WriteString(conn, "POST /example.nope.v1.NopeService/Get HTTP/1.1\r\nHost: gw\r\n"+
-			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n{"); err != nil {
-			t.Fatal(err)
-		}
-		r := bufio.NewReader(conn)
-		res, err := http.ReadResponse(r, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, r := rawHTTP1(t, gw, "POST /example.nope.v1.NopeService/Get HTTP/1.1\r\nHost: gw\r\n"+
+			"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n100\r\n{")
 		if res.StatusCode != http.StatusNotFound {
 			t.Errorf("HTTP status %d", res.StatusCode)
 		}
 		_, _ = io.Copy(io.Discard, res.Body)
-		if _, err := r.ReadByte(); !errors.Is(err, io.EOF) {
-			t.Errorf("connection still open: %v", err)
-		}
+		wantClosed(t, r)
 	})
 }

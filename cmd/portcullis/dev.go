@@ -124,6 +124,7 @@ routes:
     backend: "http://%s"
   - service: example.orders.v1.OrdersService
     backend: "http://%s"
+resource: {url: "http://%s", name: Portcullis examples}
 cors:
   allowed_origins: [%q]
   max_age: 10m
@@ -132,7 +133,7 @@ rate_limit:
     pro: {multiplier: 10}
 telemetry:
   log_level: %s
-`, a.gateway, a.admin, issuerURL, a.licensing, a.orders, webOrigin, *logLevel)), os.LookupEnv)
+`, a.gateway, a.admin, issuerURL, a.licensing, a.orders, a.gateway, webOrigin, *logLevel)), os.LookupEnv)
 	if err != nil {
 		return err
 	}

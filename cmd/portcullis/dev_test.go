@@ -63,12 +63,12 @@ func TestDevTour(t *testing.T) {
 	stderr := dev.stop(t)
 	for _, line := range []string{
 		`token status=200 duration=\S+ client_id=reader`,
-		`call /example.licensing.v1.LicensingService/ListRequirements connect ok allowed \S+s client_id=reader tier=free$`,
+		`call /example.licensing.v1.LicensingService/ListRequirements connect ok allowed \S+s client_id=reader tier=free token_id=\S+$`,
 		`call /example.licensing.v1.LicensingService/CreateLicenceOrder connect permission_denied denied \S+s client_id=reader missing_permissions=LIC.READ_ORDERS,LIC.WRITE_ORDERS$`,
 		`call /example.licensing.v1.LicensingService/ListJurisdictions connect ok allowed \S+s$`,
-		`call /example.orders.v1.OrdersService/GetOrder grpc ok allowed \S+s client_id=reader tier=free$`,
+		`call /example.orders.v1.OrdersService/GetOrder grpc ok allowed \S+s client_id=reader tier=free token_id=\S+$`,
 		`call /example.orders.v1.OrdersService/PlaceOrder grpc permission_denied denied \S+s client_id=reader missing_permissions=ORD.WRITE$`,
-		`call /example.orders.v1.OrdersService/PlaceOrder grpc ok allowed \S+s client_id=operator tier=pro$`,
+		`call /example.orders.v1.OrdersService/PlaceOrder grpc ok allowed \S+s client_id=operator tier=pro token_id=\S+$`,
 		`call /example.orders.v1.OrdersService/GetOrder connect unauthenticated unauthenticated \S+s error="missing bearer token"$`,
 	} {
 		if !regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d ` + line).MatchString(stderr) {

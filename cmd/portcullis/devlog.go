@@ -20,7 +20,7 @@ import (
 //
 //	15:04:05 call /example.orders.v1.OrdersService/GetOrder grpc ok allowed 1.2ms client_id=reader tier=free
 //
-// and leave out the peer address and the token prefix; other records are
+// and leave out the peer address and the token hash; other records are
 // the time, the level unless it is INFO, the message and key=value pairs.
 type devHandler struct {
 	mu     *sync.Mutex
@@ -64,7 +64,7 @@ func (h *devHandler) WithGroup(name string) slog.Handler {
 // values, in this order; accessHidden those left out.
 var (
 	accessFields = []string{"procedure", "protocol", "code", "outcome", "duration_ms"}
-	accessHidden = map[string]bool{"peer": true, "token_prefix": true}
+	accessHidden = map[string]bool{"peer": true, "token_hash": true, "http_status": true}
 )
 
 // Handle implements [slog.Handler].

@@ -37,19 +37,19 @@ func exampleImage(t *testing.T, edits ...string) string {
 	return prototest.WriteImage(t, sources)
 }
 
-// Edits of licensing.proto: ListRequirements (line 58) becomes public,
-// GetLicenceOrder (line 66) also requires LIC.WRITE_ORDERS, WRITE_ORDERS
+// Edits of licensing.proto: ListRequirements (line 63) becomes public,
+// GetLicenceOrder (line 76) also requires LIC.WRITE_ORDERS, WRITE_ORDERS
 // gets another mask.
 var (
 	loosen  = []string{`requires: ["LIC.READ_REQUIREMENTS"]`, `public: true`}
-	tighten = []string{"(GetLicenceOrderResponse) {\n    option (gateway.v1.access) = {\n      requires: [\"LIC.READ_ORDERS\"]",
-		"(GetLicenceOrderResponse) {\n    option (gateway.v1.access) = {\n      requires: [\"LIC.READ_ORDERS\", \"LIC.WRITE_ORDERS\"]"}
+	tighten = []string{"response_body: \"order\"\n    };\n    option (gateway.v1.access) = {\n      requires: [\"LIC.READ_ORDERS\"]",
+		"response_body: \"order\"\n    };\n    option (gateway.v1.access) = {\n      requires: [\"LIC.READ_ORDERS\", \"LIC.WRITE_ORDERS\"]"}
 	remask = []string{"mask: 4\n", "mask: 8\n"}
 )
 
 const (
-	loosenedLine  = "example/licensing/v1/licensing.proto:58:3: loosened: method-public: /example.licensing.v1.LicensingService/ListRequirements: method is now public: it required LIC.READ_REQUIREMENTS\n"
-	tightenedLine = "example/licensing/v1/licensing.proto:66:3: tightened: requirement-added: /example.licensing.v1.LicensingService/GetLicenceOrder: method now also requires LIC.WRITE_ORDERS\n"
+	loosenedLine  = "example/licensing/v1/licensing.proto:63:3: loosened: method-public: /example.licensing.v1.LicensingService/ListRequirements: method is now public: it required LIC.READ_REQUIREMENTS\n"
+	tightenedLine = "example/licensing/v1/licensing.proto:76:3: tightened: requirement-added: /example.licensing.v1.LicensingService/GetLicenceOrder: method now also requires LIC.WRITE_ORDERS\n"
 )
 
 func TestDiffFormats(t *testing.T) {
@@ -65,8 +65,8 @@ func TestDiffFormats(t *testing.T) {
 	code, stdout, _ = runCLI(t, "diff", "--format", "markdown", before, after)
 	const markdown = "### Access changes\n\n**1 loosened**, 1 tightened.\n\n" +
 		"| Change | Rule | Element | What | Where |\n|---|---|---|---|---|\n" +
-		"| **loosened** | `method-public` | `/example.licensing.v1.LicensingService/ListRequirements` | method is now public: it required LIC.READ_REQUIREMENTS | `example/licensing/v1/licensing.proto:58:3` |\n" +
-		"| tightened | `requirement-added` | `/example.licensing.v1.LicensingService/GetLicenceOrder` | method now also requires LIC.WRITE_ORDERS | `example/licensing/v1/licensing.proto:66:3` |\n"
+		"| **loosened** | `method-public` | `/example.licensing.v1.LicensingService/ListRequirements` | method is now public: it required LIC.READ_REQUIREMENTS | `example/licensing/v1/licensing.proto:63:3` |\n" +
+		"| tightened | `requirement-added` | `/example.licensing.v1.LicensingService/GetLicenceOrder` | method now also requires LIC.WRITE_ORDERS | `example/licensing/v1/licensing.proto:76:3` |\n"
 	if code != 1 || stdout != markdown {
 		t.Errorf("diff --format markdown = %d\n%s\nwant\n%s", code, stdout, markdown)
 	}
@@ -89,10 +89,10 @@ func TestDiffFormats(t *testing.T) {
 		t.Fatalf("changes = %+v", report.Changes)
 	}
 	if c := report.Changes[0]; c.Kind != "loosened" || c.Rule != "method-public" || c.Element != "/example.licensing.v1.LicensingService/ListRequirements" ||
-		c.File != licensingPath || c.Line != 58 || c.Column != 3 || c.Message != "method is now public: it required LIC.READ_REQUIREMENTS" {
+		c.File != licensingPath || c.Line != 63 || c.Column != 3 || c.Message != "method is now public: it required LIC.READ_REQUIREMENTS" {
 		t.Errorf("first change = %+v", c)
 	}
-	if c := report.Changes[1]; c.Kind != "tightened" || c.Rule != "requirement-added" || c.Line != 66 {
+	if c := report.Changes[1]; c.Kind != "tightened" || c.Rule != "requirement-added" || c.Line != 76 {
 		t.Errorf("second change = %+v", c)
 	}
 }
@@ -109,7 +109,7 @@ func TestDiffExitCodes(t *testing.T) {
 		{"nothing changed", nil, 0, "no access changes\n"},
 		{"loosened", loosen, 1, loosenedLine + "1 change(s): 1 loosened\n"},
 		{"tightened", tighten, 0, tightenedLine + "1 change(s): 1 tightened\n"},
-		{"breaking", remask, 0, "example/licensing/v1/licensing.proto:33:3: breaking: mask-changed: LIC.WRITE_ORDERS: " +
+		{"breaking", remask, 0, "example/licensing/v1/licensing.proto:34:3: breaking: mask-changed: LIC.WRITE_ORDERS: " +
 			"mask of LIC.WRITE_ORDERS is now 8, was 4: tokens issued with 4 no longer grant it\n1 change(s): 1 breaking\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,7 +169,7 @@ func TestDiffErrors(t *testing.T) {
 		// The services a problem touches are left out of OLD: its methods
 		// count as added.
 		code, stdout, stderr := runCLI(t, "diff", invalid, good)
-		if code != 0 || !strings.Contains(stderr, "OLD "+invalid+" has 3 problem(s); the services they touch are left out:\n  example/licensing/v1/licensing.proto:33:3: ") ||
+		if code != 0 || !strings.Contains(stderr, "OLD "+invalid+" has 3 problem(s); the services they touch are left out:\n  example/licensing/v1/licensing.proto:34:3: ") ||
 			!strings.Contains(stdout, "added: method-added: /example.licensing.v1.LicensingService/ListRequirements: new method, requires LIC.READ_REQUIREMENTS\n") {
 			t.Errorf("diff = %d\n%s%s", code, stdout, stderr)
 		}

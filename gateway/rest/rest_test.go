@@ -173,8 +173,8 @@ func TestErrors(t *testing.T) {
 	t.Run("unknown path goes to the next handler", func(t *testing.T) {
 		t.Parallel()
 		resp, body := call(t, "GET", s.url+"/v2/nothing", reader, "")
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "404 page not found") {
-			t.Errorf("status %d body %q, want the mux's 404", resp.StatusCode, body)
+		if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, `"code":"unimplemented"`) {
+			t.Errorf("status %d body %q, want the gateway's 404 unimplemented", resp.StatusCode, body)
 		}
 	})
 }

@@ -105,7 +105,7 @@ func generate(t *testing.T, path, source string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, plugin := range []string{"protoc-gen-go", "protoc-gen-connect-go"} {
-		cmd := exec.Command("go", "tool", plugin)
+		cmd := exec.Command("go", "tool", "-modfile=tools/go.mod", plugin)
 		cmd.Dir, cmd.Stdin, cmd.Stderr = moduleRoot, bytes.NewReader(in), os.Stderr
 		data, err := cmd.Output()
 		if err != nil {

@@ -125,7 +125,7 @@ func TestRevocationEndpoint(t *testing.T) {
 		"token=garbage",
 		"token=" + foreign, // valid, but of another issuer
 		"token=" + writers[:len(writers)-4] + "AAAA&token_type_hint=access_token", // bad signature
-		"token=" + tok + "&token_type_hint=refresh_token&client_id=reader", // revoked: the hint only hints
+		"token=" + tok + "&token_type_hint=refresh_token&client_id=reader",        // revoked: the hint only hints
 	} {
 		res := revokeRequest(t, iss.URL, "reader", secret, body)
 		if res.status != 200 || len(res.body) != 0 || res.header.Get("Cache-Control") != "no-store" {

@@ -34,6 +34,7 @@ var commands = []command{
 	{"backend", "serve an example backend (licensing or orders)", runBackend},
 	{"issuer", "run the OAuth 2.0 token issuer, or rotate its signing key", runIssuer},
 	{"clients", "add, list or revoke the token issuer's clients", runClients},
+	{"tokens", "revoke tokens: one, by its jti, or every token of a client", runTokens},
 }
 
 // errUsage reports a command line that is not understood; the command has

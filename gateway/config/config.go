@@ -1,6 +1,7 @@
 // Package config reads the gateway's YAML configuration: listeners, trusted
 // issuers and token verification, descriptor sources, routes, limits, the
-// address guard, backend health checks, rate limiting and telemetry.
+// address guard, backend health checks, rate limiting, token revocation
+// and telemetry.
 //
 // [Load] reads a file, applies environment overrides for secrets, fills in
 // defaults and validates everything at once. Every mistake is reported, not
@@ -55,6 +56,8 @@ type Config struct {
 	Health Health `json:"health"`
 	// RateLimit configures per-client rate limiting.
 	RateLimit RateLimit `json:"rate_limit"`
+	// Revocation says where revoked tokens are learnt of.
+	Revocation Revocation `json:"revocation"`
 	// Reflection serves gRPC server reflection for the routed services on
 	// the main listener. Default true; see [Config.ReflectionEnabled].
 	Reflection *bool `json:"reflection,omitempty"`

@@ -41,7 +41,7 @@ func (s *Set) followFeed(src *source, f feedSource) {
 			return
 		}
 		feedURL = u
-		src.name = "feed " + u
+		src.setName("feed " + u)
 		b.reset()
 	}
 	var (
@@ -72,7 +72,7 @@ func (s *Set) followFeed(src *source, f feedSource) {
 			if epoch != "" {
 				// The feed restarted: read it again from the start.
 				s.desync(src)
-				s.cfg.logger.Info("revocations: the feed restarted; reading it again", slog.String("source", src.name))
+				s.cfg.logger.Info("revocations: the feed restarted; reading it again", slog.String("source", src.String()))
 			}
 			epoch = p.Epoch
 		}

@@ -209,7 +209,7 @@ func (s *Set) redisSession(src *source, r *Redis, b *backoff) error {
 			if rv, err := Unmarshal([]byte(m.Payload), ""); err == nil {
 				s.add(rv)
 			} else {
-				s.cfg.logger.Warn("revocations: ignored a revocation published in Redis", slog.String("source", src.name), slog.Any("error", err))
+				s.cfg.logger.Warn("revocations: ignored a revocation published in Redis", slog.String("source", src.String()), slog.Any("error", err))
 			}
 			s.heard(src)
 		case *redis.Pong:
@@ -250,7 +250,7 @@ func (s *Set) resync(src *source, r *Redis) error {
 		cursor = next
 	}
 	if bad > 0 {
-		s.cfg.logger.Warn("revocations: ignored invalid revocations in Redis", slog.String("source", src.name), slog.Int("count", bad))
+		s.cfg.logger.Warn("revocations: ignored invalid revocations in Redis", slog.String("source", src.String()), slog.Int("count", bad))
 	}
 	s.synced(src)
 	return nil

@@ -41,7 +41,7 @@ func New(ctx context.Context, opts ...Option) (*Set, error) {
 	for _, f := range cfg.feeds {
 		src := s.newSource("feed of " + f.issuer)
 		if f.url != "" {
-			src.name = "feed " + f.url
+			src.setName("feed " + f.url)
 		}
 		s.run(func() { s.followFeed(src, f) })
 	}
@@ -115,7 +115,12 @@ func (s *Set) add(r Revocation) bool {
 }
 
 // Len returns the number of revocations held: tokens and clients.
-func (s *Set) Len() int { return int(s.tokens.count.Load()) + s.clients.len() }
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return int(s.tokens.count.Load()) + s.clients.len()
+}
 
 // Ready returns nil once every source has been read in full at least
 // once, else an error naming the sources still loading and why their last
@@ -158,6 +163,9 @@ func (s *Set) Fresh() bool { return s.Err() == nil }
 // bound (WithMaxEntries). Revocations made meanwhile may be missing:
 // methods that must not run on stale revocations refuse to.
 func (s *Set) Err() error {
+	if s == nil {
+		return nil
+	}
 	var problems []string
 	now := s.cfg.now()
 	for _, src := range s.sources {

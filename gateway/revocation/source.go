@@ -10,7 +10,7 @@ import (
 
 // source is the state of one place revocations come from.
 type source struct {
-	name     string
+	name     atomic.Pointer[string] // changes once, when a feed is discovered
 	loaded   atomic.Bool   // read in full at least once
 	loadedCh chan struct{} // closed when loaded is set
 	synced   atomic.Bool   // read in full since the last (re)connection
@@ -21,14 +21,19 @@ type source struct {
 }
 
 func (s *Set) newSource(name string) *source {
-	src := &source{name: name, loadedCh: make(chan struct{})}
+	src := &source{loadedCh: make(chan struct{})}
+	src.setName(name)
 	s.sources = append(s.sources, src)
 	return src
 }
 
+func (src *source) setName(name string) { src.name.Store(&name) }
+
+func (src *source) String() string { return *src.name.Load() }
+
 // describe names the source, its state and its last error.
 func (src *source) describe(state string) string {
-	msg := src.name + ": " + state
+	msg := src.String() + ": " + state
 	if err := src.lastErr.Load(); err != nil {
 		msg += ": " + (*err).Error()
 	}
@@ -40,7 +45,7 @@ func (s *Set) heard(src *source) {
 	src.contact.Store(s.cfg.now().UnixNano())
 	src.lastErr.Store(nil)
 	if src.failing.CompareAndSwap(true, false) {
-		s.cfg.logger.Info("revocations: source recovered", slog.String("source", src.name))
+		s.cfg.logger.Info("revocations: source recovered", slog.String("source", src.String()))
 	}
 }
 
@@ -48,7 +53,7 @@ func (s *Set) heard(src *source) {
 func (s *Set) failed(src *source, err error) {
 	src.lastErr.Store(&err)
 	if src.failing.CompareAndSwap(false, true) {
-		s.cfg.logger.Warn("revocations: source failing", slog.String("source", src.name), slog.Any("error", err))
+		s.cfg.logger.Warn("revocations: source failing", slog.String("source", src.String()), slog.Any("error", err))
 	}
 }
 
@@ -63,7 +68,7 @@ func (s *Set) synced(src *source) {
 	if !src.loaded.Load() {
 		src.loaded.Store(true)
 		src.once.Do(func() { close(src.loadedCh) })
-		s.cfg.logger.Info("revocations: source loaded", slog.String("source", src.name), slog.Int("revocations", s.Len()))
+		s.cfg.logger.Info("revocations: source loaded", slog.String("source", src.String()), slog.Int("revocations", s.Len()))
 		s.updateLoaded()
 	}
 }

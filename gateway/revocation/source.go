@@ -11,10 +11,10 @@ import (
 // source is the state of one place revocations come from.
 type source struct {
 	name     atomic.Pointer[string] // changes once, when a feed is discovered
-	loaded   atomic.Bool   // read in full at least once
-	loadedCh chan struct{} // closed when loaded is set
-	synced   atomic.Bool   // read in full since the last (re)connection
-	contact  atomic.Int64  // unix nanoseconds of the last answer
+	loaded   atomic.Bool            // read in full at least once
+	loadedCh chan struct{}          // closed when loaded is set
+	synced   atomic.Bool            // read in full since the last (re)connection
+	contact  atomic.Int64           // unix nanoseconds of the last answer
 	lastErr  atomic.Pointer[error]
 	failing  atomic.Bool // for logging each change once
 	once     sync.Once

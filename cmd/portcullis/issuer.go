@@ -14,6 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
@@ -68,6 +71,8 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM); needs --tls-key")
 	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	redisAddr := fs.String("redis", "", "also publish revocations to the Redis at this host:port, for gateways with revocation.source redis")
+	redisPrefix := fs.String("redis-prefix", revocation.DefaultRedisPrefix, "the key prefix of revocations in Redis: the gateways' revocation.redis.prefix")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -96,6 +101,16 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); !tls && (err != nil || !net.ParseIP(host).IsLoopback()) {
 		logger.Warn("issuer: serving client secrets over plain HTTP on a non-loopback address; use --tls-cert and --tls-key, or a TLS proxy")
 	}
+	opts := []issuer.Option{issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime)}
+	if *redisAddr != "" {
+		client := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: os.Getenv("REDIS_PASSWORD")})
+		defer client.Close()
+		store, err := revocation.NewRedis(client, revocation.WithPrefix(*redisPrefix))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, issuer.WithRevocationStore(store))
+	}
 	srv, err := issuer.New(issuer.Config{
 		IssuerURL:       *issuerURL,
 		Audience:        *audience,
@@ -103,7 +118,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Algorithm:       *alg,
 		RegistryPath:    *registry,
 		DefaultLifetime: *lifetime,
-	}, cat, issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime))
+	}, cat, opts...)
 	if err != nil {
 		return err
 	}
@@ -125,8 +140,8 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}()
 
-	fmt.Fprintf(stdout, "Token issuer %s\n  token endpoint  %s\n  JWKS            %s\n  metadata        %s%s\n",
-		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), srv.Issuer(), issuer.OpenIDConfigurationPath)
+	fmt.Fprintf(stdout, "Token issuer %s\n  token endpoint  %s\n  JWKS            %s\n  metadata        %s%s\n  revocation      %s (feed %s)\n",
+		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), srv.Issuer(), issuer.OpenIDConfigurationPath, srv.RevocationURL(), srv.RevocationFeedURL())
 	if !tls {
 		return serve(ctx, ln, srv.Handler(), 5*time.Second)
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,13 +16,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/revocation"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/internal/redistest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -81,31 +80,6 @@ func revokedOnAll(t *testing.T, gateways []*stack, tok string, start time.Time) 
 	return time.Since(start)
 }
 
-// revocationPrefix returns a Redis prefix of the test's own, whose keys
-// are deleted when the test ends, and skips the test without Redis unless
-// CI is true.
-func revocationPrefix(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	if !redisAvailable() {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("Redis at 127.0.0.1:6379 is required under CI")
-		}
-		t.Skip("no Redis at 127.0.0.1:6379")
-	}
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	t.Cleanup(func() { client.Close() })
-	prefix := fmt.Sprintf("portcullis-test:%s:%d:", t.Name(), time.Now().UnixNano())
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
-		}
-	})
-	return client, prefix
-}
-
 // Three gateway replicas, each with its own verifier, token cache and
 // revocation set, accept a token; after "portcullis clients revoke" (the
 // code the command runs, against a running issuer's registry), and
@@ -125,7 +99,7 @@ func TestRevocationAcrossReplicas(t *testing.T) {
 			opts := []issuer.Option{issuer.WithRevocationPollInterval(50 * time.Millisecond)}
 			section := "" // the default: the feed the issuer's metadata names
 			if via == "redis" {
-				client, prefix := revocationPrefix(t)
+				client, prefix := redistest.Shared(t)
 				store, err := revocation.NewRedis(client, revocation.WithPrefix(prefix))
 				if err != nil {
 					t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/gateway/revocation"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // newRedis returns revocations in Redis through client, under prefix.
@@ -26,14 +27,14 @@ func newRedis(t testing.TB, client redis.UniversalClient, prefix string) *revoca
 // every revocation before it is ready.
 func TestRedisReplicas(t *testing.T) {
 	t.Parallel()
-	publisher, prefix := sharedRedis(t)
+	publisher, prefix := redistest.Shared(t)
 	store := newRedis(t, publisher, prefix)
 	if err := store.Publish(t.Context(), token("early"), revocation.Revocation{Issuer: iss, ClientID: "billing", Before: time.Unix(2000, 0), Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	var sets []*revocation.Set
 	for range 3 {
-		set := newSet(t, revocation.WithRedis(newRedis(t, newRedisClient(t, redisAddr), prefix)))
+		set := newSet(t, revocation.WithRedis(newRedis(t, redistest.Client(t, redistest.SharedAddr), prefix)))
 		ready(t, set)
 		if !set.Revoked(iss, "early", "", time.Time{}) || !set.Revoked(iss, "", "billing", time.Unix(1999, 0)) {
 			t.Fatal("a replica is ready without the revocations published before it started")
@@ -57,7 +58,7 @@ func TestRedisReplicas(t *testing.T) {
 // again is harmless.
 func TestRedisLifetime(t *testing.T) {
 	t.Parallel()
-	client, prefix := sharedRedis(t)
+	client, prefix := redistest.Shared(t)
 	store := newRedis(t, client, prefix)
 	exp := time.Now().Add(10 * time.Minute).Truncate(time.Second)
 	r := revocation.Revocation{Issuer: iss, TokenID: "j", Expires: exp}
@@ -97,18 +98,18 @@ func TestRedisLifetime(t *testing.T) {
 // missed.
 func TestRedisReconnect(t *testing.T) {
 	t.Parallel()
-	srv := newRedisServer(t)
-	writer := newRedisClient(t, srv.addr())
+	srv := redistest.Start(t)
+	writer := redistest.Client(t, srv.Addr())
 	store := newRedis(t, writer, "rv:")
-	set := newSet(t, revocation.WithRedis(newRedis(t, newRedisClient(t, srv.addr()), "rv:")),
+	set := newSet(t, revocation.WithRedis(newRedis(t, redistest.Client(t, srv.Addr()), "rv:")),
 		revocation.WithStaleness(400*time.Millisecond), revocation.WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
 	ready(t, set)
-	srv.stop()
+	srv.Stop()
 	eventually(t, 10*time.Second, "stale while Redis is down", func() bool {
 		err := set.Err()
-		return err != nil && strings.Contains(err.Error(), "revocations stale: redis "+srv.addr()+" rv:set: ")
+		return err != nil && strings.Contains(err.Error(), "revocations stale: redis "+srv.Addr()+" rv:set: ")
 	})
-	srv.start()
+	srv.Start()
 	// Written while the replica is away: stored, but its push is missed.
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -125,10 +126,10 @@ func TestRedisReconnect(t *testing.T) {
 // Until Redis answers, a replica is not ready, and says why.
 func TestRedisUnreachable(t *testing.T) {
 	t.Parallel()
-	srv := newRedisServer(t)
-	addr := srv.addr()
-	srv.stop()
-	set := newSet(t, revocation.WithRedis(newRedis(t, newRedisClient(t, addr), "rv:")), revocation.WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
+	srv := redistest.Start(t)
+	addr := srv.Addr()
+	srv.Stop()
+	set := newSet(t, revocation.WithRedis(newRedis(t, redistest.Client(t, addr), "rv:")), revocation.WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
 	eventually(t, 10*time.Second, "the reason", func() bool {
 		err := set.Ready()
 		return err != nil && strings.Contains(err.Error(), "revocations: redis "+addr+" rv:set: not loaded yet: ") && strings.Contains(err.Error(), "connection refused")

@@ -2,58 +2,19 @@ package issuer_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/token"
+	"github.com/portcullis/portcullis/internal/redistest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 )
-
-// sharedRedis returns a client of the shared Redis at 127.0.0.1:6379 and
-// a prefix of the test's own, whose keys it deletes at the end; it never
-// flushes. Without Redis the test is skipped, unless CI is true: then it
-// fails.
-func sharedRedis(t testing.TB) (*redis.Client, string) {
-	t.Helper()
-	client := newRedisClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis is required under CI=true: %v", err)
-		}
-		t.Skipf("Redis not available: %v", err)
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	prefix := "portcullis-test:" + t.Name() + ":" + hex.EncodeToString(b) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
-		}
-	})
-	return client, prefix
-}
-
-func newRedisClient(t testing.TB) *redis.Client {
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DialTimeout: time.Second, MaxRetries: -1})
-	t.Cleanup(func() { client.Close() })
-	return client
-}
 
 // replica is what a gateway replica checks tokens with: its own verifier
 // and revocation set.
@@ -137,14 +98,14 @@ func TestRevocationReachesEveryReplica(t *testing.T) {
 			opts := []issuer.Option{issuer.WithRevocationPollInterval(50 * time.Millisecond)}
 			var source func() revocation.Option
 			if via == "redis" {
-				client, prefix := sharedRedis(t)
+				client, prefix := redistest.Shared(t)
 				store, err := revocation.NewRedis(client, revocation.WithPrefix(prefix))
 				if err != nil {
 					t.Fatal(err)
 				}
 				opts = append(opts, issuer.WithRevocationStore(store))
 				source = func() revocation.Option {
-					r, err := revocation.NewRedis(newRedisClient(t), revocation.WithPrefix(prefix))
+					r, err := revocation.NewRedis(redistest.Client(t, redistest.SharedAddr), revocation.WithPrefix(prefix))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -205,14 +166,14 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 			var source func() revocation.Option
 			var opts []issuer.Option
 			if via == "redis" {
-				client, prefix := sharedRedis(b)
+				client, prefix := redistest.Shared(b)
 				store, err := revocation.NewRedis(client, revocation.WithPrefix(prefix))
 				if err != nil {
 					b.Fatal(err)
 				}
 				opts = append(opts, issuer.WithRevocationStore(store))
 				source = func() revocation.Option {
-					r, err := revocation.NewRedis(newRedisClient(b), revocation.WithPrefix(prefix))
+					r, err := revocation.NewRedis(redistest.Client(b, redistest.SharedAddr), revocation.WithPrefix(prefix))
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -245,5 +206,42 @@ func BenchmarkRevocationPropagation(b *testing.B) {
 			b.ReportMetric(float64(times[(len(times)*99)/100].Microseconds()), "p99-µs")
 			b.Log(fmt.Sprintf("%s: %d revocations to 3 replicas: p50 %v, p99 %v", via, len(times), times[len(times)/2], times[(len(times)*99)/100]))
 		})
+	}
+}
+
+// A revocation made while Redis is down is served in the feed at once,
+// and published to Redis when it is back.
+func TestRevocationPublishedAfterRedisOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := redistest.Client(t, srv.Addr())
+	store, err := revocation.NewRedis(client, revocation.WithPrefix("rv:"), revocation.WithTimeout(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := issuertest.Start(t, newCatalog(t), issuer.WithRevocationStore(store), issuer.WithRevocationPollInterval(20*time.Millisecond))
+	secret := iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}})
+	tok := iss.Token(t, "reader", secret)
+	srv.Stop()
+	if res := revokeRequest(t, iss.URL, "reader", secret, "token="+url.QueryEscape(tok)); res.status != 200 {
+		t.Fatalf("revoke with Redis down: %d %s", res.status, res.body)
+	}
+	if got := feedOf(t, iss.URL); len(got) != 1 {
+		t.Fatalf("feed %+v, want the revocation", got)
+	}
+	srv.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		members, _ := client.ZRange(context.Background(), "rv:set", 0, -1).Result()
+		if len(members) == 1 {
+			if r, err := revocation.Unmarshal([]byte(members[0]), ""); err != nil || r.TokenID != claimsOf(t, tok).ID || r.Issuer != iss.URL {
+				t.Fatalf("in Redis: %s, %v", members[0], err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation was not published once Redis was back")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

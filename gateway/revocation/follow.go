@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/token"
 )
 
 // maxPageBytes bounds an answer of a feed: a page of the largest
@@ -152,7 +154,7 @@ func (s *Set) getPage(feedURL string, since uint64, epoch string, wait time.Dura
 // feed, found false when it names none.
 func (s *Set) discoverFeed(issuer string) (feedURL string, found bool, _ error) {
 	var problems []error
-	for _, u := range metadataURLs(issuer) {
+	for _, u := range token.MetadataURLs(issuer) {
 		feedURL, found, err := s.readMetadata(issuer, u)
 		if err == nil {
 			return feedURL, found, nil
@@ -199,20 +201,4 @@ func (s *Set) readMetadata(issuer, metadataURL string) (string, bool, error) {
 		return "", false, fmt.Errorf("%s: %s is not https", metadataURL, FeedMetadata)
 	}
 	return feed, true, nil
-}
-
-// metadataURLs returns the metadata addresses of an issuer: RFC 8414 §3
-// inserts the well-known path between host and path; OpenID Connect
-// appends it.
-func metadataURLs(issuer string) []string {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return nil
-	}
-	path := strings.TrimSuffix(u.Path, "/")
-	oauth := *u
-	oauth.Path = "/.well-known/oauth-authorization-server" + path
-	oidc := *u
-	oidc.Path = path + "/.well-known/openid-configuration"
-	return []string{oauth.String(), oidc.String()}
 }

@@ -256,12 +256,7 @@ func updateRegistry(path string, cat *catalog.Catalog, maxLifetime time.Duration
 	if path == "" {
 		return errors.New("no registry path")
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-	}
-	unlock, err := lockFile(path + ".lock")
+	unlock, err := lockBeside(path)
 	if err != nil {
 		return err
 	}
@@ -293,6 +288,17 @@ func updateRegistry(path string, cat *catalog.Catalog, maxLifetime time.Duration
 		return err
 	}
 	return writeFileAtomic(path, buf.Bytes())
+}
+
+// lockBeside creates the directory of path (mode 0700) if missing, and
+// takes the lock of path: path.lock, beside it.
+func lockBeside(path string) (unlock func(), err error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return lockFile(path + ".lock")
 }
 
 // AddClient adds a client to the registry at path (created, with its

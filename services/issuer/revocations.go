@@ -43,12 +43,7 @@ const compactSize = 64 << 10
 // appendRevocations appends ws to the revocation file at path (created,
 // with mode 0600, if missing), under an exclusive lock.
 func appendRevocations(path string, now time.Time, ws ...revocation.Wire) error {
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-	}
-	unlock, err := lockFile(path + ".lock")
+	unlock, err := lockBeside(path)
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer srv.Close()
+	context.AfterFunc(ctx, func() { srv.Close() }) // before the drain: followers of the feed wait for news
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -46,6 +46,8 @@ type Feed struct {
 	last      uint64            // seq of the latest entry
 	wake      chan struct{}     // closed and replaced by each addition
 	compacted time.Time
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 // fed is a revocation of the feed, without its issuer.
@@ -96,6 +98,7 @@ func NewFeed(issuer string, opts ...FeedOption) (*Feed, error) {
 		pageSize: DefaultFeedPageSize,
 		seen:     make(map[Wire]struct{}),
 		wake:     make(chan struct{}),
+		closed:   make(chan struct{}),
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -166,6 +169,11 @@ func (f *Feed) compact(now time.Time) {
 	f.entries = kept
 	f.compacted = now
 }
+
+// Close answers the requests waiting for news at once, and makes later
+// ones answer without waiting, so that a server shutting down is not held
+// up by its followers.
+func (f *Feed) Close() { f.closeOnce.Do(func() { close(f.closed) }) }
 
 // Len returns the number of revocations the feed holds, some perhaps
 // expired since the last compaction.
@@ -247,6 +255,7 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p, _ = f.page(since, f.now())
 		case <-t.C:
 		case <-r.Context().Done():
+		case <-f.closed:
 		}
 		t.Stop()
 	}

@@ -315,3 +315,27 @@ func TestFeedOfAnotherIssuer(t *testing.T) {
 		return err != nil && strings.Contains(err.Error(), `the feed is of issuer "https://issuer.test"`)
 	})
 }
+
+// A closed feed answers at once those waiting for news, and does not let
+// new requests wait: a server shutting down is not held up.
+func TestFeedClose(t *testing.T) {
+	t.Parallel()
+	feed, u := newFeed(t)
+	_, p := getPage(t, u, "since=0")
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		getPage(t, u, "since=0&wait=30s&epoch="+p.Epoch)
+		done <- time.Since(start)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	feed.Close()
+	if d := <-done; d > 10*time.Second {
+		t.Fatalf("a waiting request answered %v after Close", d)
+	}
+	start := time.Now()
+	getPage(t, u, "since=0&wait=30s&epoch="+p.Epoch)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("a request after Close waited %v", d)
+	}
+}

@@ -225,12 +225,14 @@ func (s *Server) Reload() error {
 	return errors.Join(s.reloadKeys(true), s.reloadRegistry(true), s.ingestRevocations())
 }
 
-// Close stops watching for changes. The handler keeps serving what was
+// Close stops watching for changes, and answers the followers of the
+// revocation feed waiting for news. The handler keeps serving what was
 // loaded last.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.done
 	if s.rev != nil {
+		s.rev.feed.Close()
 		<-s.rev.done
 		if ov := s.rev.own.Load(); ov != nil {
 			ov.v.Close()

@@ -25,17 +25,18 @@ import (
 // [Gateway.Handler] and [Gateway.AdminHandler], or call
 // [Gateway.ListenAndServe].
 type Gateway struct {
-	cfg         *config.Config
-	logger      *slog.Logger
-	catalog     *catalog.Catalog
-	verifier    *token.Verifier // nil when no issuer is configured
-	revocations *revocation.Set // nil without issuers or revocation source
-	telemetry   *telemetry.Telemetry
-	store       ratelimit.Store
-	backends    []*forward.Backend
-	handler     http.Handler
-	admin       http.Handler
-	closers     []func() error
+	cfg       *config.Config
+	logger    *slog.Logger
+	catalog   *catalog.Catalog
+	verifier  *token.Verifier // nil when no issuer is configured
+	telemetry *telemetry.Telemetry
+	store     ratelimit.Store
+	backends  []*forward.Backend
+	handler   http.Handler
+	admin     http.Handler
+	closers   []func() error
+
+	revocations *revocation.Set // nil without issuers or with revocation.source none
 
 	draining atomic.Bool   // set when the drain begins
 	stop     chan struct{} // closed at the drain deadline: calls still open end

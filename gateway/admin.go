@@ -41,6 +41,7 @@ func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
 	if len(failing) > 0 {
 		body["failing_backends"] = failing
 	}
+	g.revocationStatus(body)
 	code := http.StatusOK
 	switch err := g.serving(); {
 	case err != nil:

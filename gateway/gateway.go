@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/forward"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	"github.com/portcullis/portcullis/gateway/token"
 )
@@ -34,6 +35,8 @@ type Gateway struct {
 	handler   http.Handler
 	admin     http.Handler
 	closers   []func() error
+
+	revocations *revocation.Set // nil without issuers or with revocation.source none
 
 	draining atomic.Bool   // set when the drain begins
 	stop     chan struct{} // closed at the drain deadline: calls still open end
@@ -71,6 +74,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })
 	c := &chain{telemetry: g.telemetry}
 	c.edgeConfig(cfg, services)
+	if err := g.newRevocations(ctx, o); err != nil {
+		return nil, fmt.Errorf("revocation: %w", err)
+	}
 	meta, err := g.newResourceMetadata(cfg.Resource.Metadata())
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
@@ -140,12 +146,13 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }
 
 // Ready returns nil once the gateway can verify tokens: every trusted
-// issuer's keys were fetched at least once.
+// issuer's keys were fetched at least once, and the revocations read in
+// full.
 func (g *Gateway) Ready() error {
 	if g.verifier == nil {
 		return nil
 	}
-	return g.verifier.Ready()
+	return errors.Join(g.verifier.Ready(), g.revocations.Ready())
 }
 
 // Close releases the backends' connections, the rate limit store, the

@@ -23,6 +23,8 @@ const clientsUsage = `Usage:
 
 Every subcommand takes --registry FILE (default ` + defaultRegistry + `).
 "add" prints the client's new secret once; the registry keeps only its hash.
+"revoke" removes the client and revokes every token it holds: gateways
+refuse them within a second of the issuer reading the revocation.
 A running issuer picks changes up within seconds, without a restart.
 `
 
@@ -103,15 +105,16 @@ func clientsList(args []string, stdout, stderr io.Writer) error {
 func clientsRevoke(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("clients revoke", stderr)
 	registry := fs.String("registry", defaultRegistry, "the client registry")
+	maxLifetime := fs.Duration("max-lifetime", issuer.DefaultMaxLifetime, "the issuer's --max-lifetime: how long the revocation of its tokens lasts")
 	id, err := parseOneArg(fs, args, "ID")
 	if err != nil {
 		return err
 	}
-	if err := issuer.RevokeClient(*registry, id); err != nil {
+	if err := issuer.RevokeClient(*registry, id, issuer.WithMaxLifetime(*maxLifetime)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "revoked %s\n", id)
-	fmt.Fprintf(stderr, "Tokens it already holds stay valid until they expire (%s at most, by default).\n", issuer.DefaultLifetime)
+	fmt.Fprintf(stderr, "The tokens it holds are revoked too: gateways refuse them within a second of the issuer reading %s.\n", issuer.RevocationsPath(*registry))
 	return nil
 }
 

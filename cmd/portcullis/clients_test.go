@@ -83,7 +83,7 @@ func TestClients(t *testing.T) {
 	}
 
 	code, stdout, stderr = runCLI(t, "clients", "revoke", "billing-sync", "--registry", registry)
-	if code != 0 || stdout != "revoked billing-sync\n" || !strings.Contains(stderr, "stay valid until they expire") {
+	if code != 0 || stdout != "revoked billing-sync\n" || !strings.Contains(stderr, "The tokens it holds are revoked too") {
 		t.Errorf("clients revoke = %d, %q, %q", code, stdout, stderr)
 	}
 	if _, stdout, _ := runCLI(t, "clients", "list", "--registry", registry); strings.Contains(stdout, "billing-sync") {

@@ -17,6 +17,9 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/cors"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
@@ -73,6 +76,8 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	var corsOrigins stringList
 	fs.Var(&corsOrigins, "cors-origin", "an origin whose pages may get tokens from a browser (repeatable; none by default: a page holding a client secret gives it away)")
+	redisAddr := fs.String("redis", "", "also publish revocations to the Redis at this host:port, for gateways with revocation.source redis")
+	redisPrefix := fs.String("redis-prefix", revocation.DefaultRedisPrefix, "the key prefix of revocations in Redis: the gateways' revocation.redis.prefix")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -106,6 +111,15 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		opts = append(opts, issuer.WithCORS(cors.Policy{AllowedOrigins: corsOrigins}))
 		logger.Warn("issuer: pages of these origins may get tokens from a browser; never give a page a confidential client's secret", "origins", []string(corsOrigins))
 	}
+	if *redisAddr != "" {
+		client := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: os.Getenv("REDIS_PASSWORD")})
+		defer client.Close()
+		store, err := revocation.NewRedis(client, revocation.WithPrefix(*redisPrefix))
+		if err != nil {
+			return err
+		}
+		opts = append(opts, issuer.WithRevocationStore(store))
+	}
 	srv, err := issuer.New(issuer.Config{
 		IssuerURL:       *issuerURL,
 		Audience:        *audience,
@@ -118,6 +132,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer srv.Close()
+	context.AfterFunc(ctx, func() { srv.Close() }) // before the drain: followers of the feed wait for news
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -135,8 +150,8 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}()
 
-	fmt.Fprintf(stdout, "Token issuer %s\n  token endpoint  %s\n  JWKS            %s\n  metadata        %s%s\n",
-		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), srv.Issuer(), issuer.OpenIDConfigurationPath)
+	fmt.Fprintf(stdout, "Token issuer %s\n  token endpoint  %s\n  JWKS            %s\n  metadata        %s%s\n  revocation      %s (feed %s)\n",
+		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), srv.Issuer(), issuer.OpenIDConfigurationPath, srv.RevocationURL(), srv.RevocationFeedURL())
 	if !tls {
 		return serve(ctx, ln, srv.Handler(), 5*time.Second)
 	}

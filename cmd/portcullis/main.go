@@ -40,6 +40,7 @@ var commands = []command{
 	{"issuer", "run the OAuth 2.0 token issuer, or rotate its signing key", runIssuer},
 	{"clients", "add, list or revoke the token issuer's clients", runClients},
 	{"version", "print what this binary was built from: version, VCS revision, Go (also --version)", runVersion},
+	{"tokens", "revoke tokens: one, by its jti, or every token of a client", runTokens},
 }
 
 // errUsage reports a command line that is not understood; the command has

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/token"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
@@ -62,7 +63,7 @@ func newWorld(t *testing.T) *world {
 		Type:       "at+jwt",
 	}, {
 		Issuer: secretIs, Audiences: []string{audience}, Secret: secret, AllowMissingKid: true,
-	}}, token.WithClock(w.clock), token.WithClaims("scope"))
+	}}, token.WithClock(w.clock), token.WithClaims("scope"), token.WithRevocations(revoked(t, w.idp.Issuer)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +133,25 @@ func rawPerms(perms string) func(w *world) string {
 	})
 }
 
+// revoked returns a set of revocations of issuer: the token "revoked-jti"
+// and the tokens of client "revoked-client" issued before jwttest.Epoch.
+func revoked(t *testing.T, issuer string) *revocation.Set {
+	t.Helper()
+	set, err := revocation.New(t.Context(), revocation.WithClock(func() time.Time { return jwttest.Epoch }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	exp := jwttest.Epoch.Add(time.Hour)
+	if err := set.Add(
+		revocation.Revocation{Issuer: issuer, TokenID: "revoked-jti", Expires: exp},
+		revocation.Revocation{Issuer: issuer, ClientID: "revoked-client", Before: jwttest.Epoch, Expires: exp},
+	); err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
 func TestAuthorization(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -188,6 +208,12 @@ func TestAuthorization(t *testing.T) {
 		{name: "fractional exp", auth: claims(map[string]any{"exp": float64(jwttest.Epoch.Unix()) + 0.5}), msg: "billing"},
 		{name: "exp as string", auth: claims(map[string]any{"exp": "2030-01-01"}), code: connect.CodeUnauthenticated, msg: "token exp claim is not a NumericDate", reason: authz.ReasonTokenBadClaims},
 		{name: "no exp", auth: claims(map[string]any{"exp": nil}), code: connect.CodeUnauthenticated, msg: "token has no exp claim", reason: authz.ReasonTokenBadClaims},
+
+		// Revocation.
+		{name: "revoked token", auth: claims(map[string]any{"jti": "revoked-jti"}), code: connect.CodeUnauthenticated, msg: "token revoked", reason: authz.ReasonTokenRevoked},
+		{name: "revoked token on a public method", method: "ListJurisdictions", auth: claims(map[string]any{"jti": "revoked-jti"}), code: connect.CodeUnauthenticated, msg: "token revoked", reason: authz.ReasonTokenRevoked},
+		{name: "revoked client", auth: claims(map[string]any{"client_id": "revoked-client", "iat": at(-time.Second)}), code: connect.CodeUnauthenticated, msg: "token revoked", reason: authz.ReasonTokenRevoked},
+		{name: "client revoked before the token", auth: claims(map[string]any{"client_id": "revoked-client"}), msg: "revoked-client"},
 
 		// Issuer and audience.
 		{name: "wrong issuer", auth: claims(map[string]any{"iss": "https://evil.test"}), code: connect.CodeUnauthenticated, msg: "token issuer not trusted", reason: authz.ReasonTokenUntrusted},

@@ -2,24 +2,27 @@ package authz_test
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
 	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/token"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
 
 // benchAuthorizer trusts a local EC key and returns a header bearing a
 // token of it that grants everything.
-func benchAuthorizer(b *testing.B) (*authz.Authorizer, http.Header) {
+func benchAuthorizer(b *testing.B, opts ...token.Option) (*authz.Authorizer, http.Header) {
 	b.Helper()
 	k := jwttest.NewEC("k")
+	opts = append([]token.Option{token.WithClock(token.ClockFunc(func() time.Time { return jwttest.Epoch }))}, opts...)
 	v, err := token.NewVerifier(b.Context(), []token.Issuer{{
 		Issuer: "https://bench.test", Audiences: []string{audience}, JWKS: jwttest.JWKS(k), Type: "at+jwt",
-	}}, token.WithClock(token.ClockFunc(func() time.Time { return jwttest.Epoch })))
+	}}, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,6 +49,36 @@ func BenchmarkCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Check(b.Context(), benchProcedure, h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckCachedRevocations is BenchmarkCheck with the token
+// checked against a million revoked tokens and a revoked client.
+func BenchmarkCheckCachedRevocations(b *testing.B) {
+	set, err := revocation.New(b.Context(), revocation.WithClock(func() time.Time { return jwttest.Epoch }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(set.Close)
+	exp := jwttest.Epoch.Add(time.Hour)
+	rs := make([]revocation.Revocation, 0, 1<<20+1)
+	for i := range 1 << 20 {
+		rs = append(rs, revocation.Revocation{Issuer: "https://bench.test", TokenID: "revoked-" + strconv.Itoa(i), Expires: exp})
+	}
+	rs = append(rs, revocation.Revocation{Issuer: "https://bench.test", ClientID: "another", Before: jwttest.Epoch, Expires: exp})
+	if err := set.Add(rs...); err != nil {
+		b.Fatal(err)
+	}
+	a, h := benchAuthorizer(b, token.WithRevocations(set))
+	if _, err := a.Check(b.Context(), benchProcedure, h); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
 	for b.Loop() {
 		if _, err := a.Check(b.Context(), benchProcedure, h); err != nil {
 			b.Fatal(err)

@@ -71,10 +71,14 @@ const (
 	ReasonTokenUntrusted    = "TOKEN_UNTRUSTED"
 	ReasonTokenBadSignature = "TOKEN_BAD_SIGNATURE"
 	ReasonTokenBadClaims    = "TOKEN_BAD_CLAIMS"
+	ReasonTokenRevoked      = "TOKEN_REVOKED"
 	ReasonKeysUnavailable   = "KEYS_UNAVAILABLE"
-	ReasonOverloaded        = "TOKEN_VERIFICATION_OVERLOADED"
-	ReasonPermissionMissing = "PERMISSION_MISSING"
-	ReasonMethodUndeclared  = "METHOD_UNDECLARED"
+	// ReasonRevocationsUnavailable: the gateway has not loaded the
+	// revocations yet and cannot tell whether the token was revoked.
+	ReasonRevocationsUnavailable = "REVOCATIONS_UNAVAILABLE"
+	ReasonOverloaded             = "TOKEN_VERIFICATION_OVERLOADED"
+	ReasonPermissionMissing      = "PERMISSION_MISSING"
+	ReasonMethodUndeclared       = "METHOD_UNDECLARED"
 )
 
 var tokenReasons = []struct {
@@ -88,7 +92,9 @@ var tokenReasons = []struct {
 	{token.ErrUntrusted, ReasonTokenUntrusted},
 	{token.ErrBadSignature, ReasonTokenBadSignature},
 	{token.ErrBadClaims, ReasonTokenBadClaims},
+	{token.ErrRevoked, ReasonTokenRevoked},
 	{token.ErrKeysUnavailable, ReasonKeysUnavailable},
+	{token.ErrRevocationsUnavailable, ReasonRevocationsUnavailable},
 	{token.ErrOverloaded, ReasonOverloaded},
 }
 
@@ -98,9 +104,9 @@ const overloadRetryAfter = time.Second
 
 // tokenError turns a refusal of the verifier into the error the caller
 // sees: Unauthenticated with an RFC 6750 challenge, or Unavailable when
-// the keys are missing (broken, not denied) or the verifier is overloaded
-// (busy, not denied: retry after the google.rpc.RetryInfo delay, or the
-// Retry-After header outside gRPC).
+// the keys or the revocations are missing (broken, not denied) or the
+// verifier is overloaded (busy, not denied: retry after the
+// google.rpc.RetryInfo delay, or the Retry-After header outside gRPC).
 func (a *Authorizer) tokenError(err error, header http.Header) *connect.Error {
 	reason := ReasonTokenMalformed
 	for _, r := range tokenReasons {
@@ -115,7 +121,7 @@ func (a *Authorizer) tokenError(err error, header http.Header) *connect.Error {
 		return connect.NewError(connect.CodeInternal, err)
 	}
 	switch {
-	case errors.Is(err, token.ErrKeysUnavailable):
+	case errors.Is(err, token.ErrKeysUnavailable), errors.Is(err, token.ErrRevocationsUnavailable):
 		ce := connect.NewError(connect.CodeUnavailable, err)
 		addInfo(ce, reason, nil)
 		return ce

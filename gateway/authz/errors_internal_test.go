@@ -61,3 +61,29 @@ func TestTokenErrorOverloaded(t *testing.T) {
 		})
 	}
 }
+
+// A verifier that has not loaded its revocations cannot decide: the
+// caller gets Unavailable, as when keys are missing, and no challenge.
+func TestTokenErrorRevocationsUnavailable(t *testing.T) {
+	t.Parallel()
+	a := &Authorizer{challenge: `Bearer realm="portcullis"`}
+	refusal := &token.Error{Kind: token.ErrRevocationsUnavailable, Reason: "token revocations not loaded yet; retry shortly"}
+	ce := a.tokenError(refusal, http.Header{"Content-Type": {"application/proto"}})
+	if ce.Code() != connect.CodeUnavailable || ce.Message() != refusal.Reason {
+		t.Fatalf("got %v %q, want unavailable %q", ce.Code(), ce.Message(), refusal.Reason)
+	}
+	if got := ce.Meta().Get("WWW-Authenticate"); got != "" {
+		t.Fatalf("WWW-Authenticate %q, want none", got)
+	}
+	var info *errdetails.ErrorInfo
+	for _, d := range ce.Details() {
+		if v, _ := d.Value(); v != nil {
+			if i, ok := v.(*errdetails.ErrorInfo); ok {
+				info = i
+			}
+		}
+	}
+	if info.GetReason() != ReasonRevocationsUnavailable {
+		t.Fatalf("ErrorInfo %v, want reason %s", info, ReasonRevocationsUnavailable)
+	}
+}

@@ -1,6 +1,7 @@
 // Package config reads the gateway's YAML configuration: listeners, trusted
 // issuers and token verification, descriptor sources, routes, limits, the
-// address guard, backend health checks, rate limiting and telemetry.
+// address guard, backend health checks, rate limiting, token revocation
+// and telemetry.
 //
 // [Load] reads a file, applies environment overrides for secrets, fills in
 // defaults and validates everything at once. Every mistake is reported, not
@@ -62,6 +63,8 @@ type Config struct {
 	CORS *CORS `json:"cors,omitempty"`
 	// REST serves the routes of the methods' google.api.http annotations.
 	REST REST `json:"rest"`
+	// Revocation says where revoked tokens are learnt of.
+	Revocation Revocation `json:"revocation"`
 	// Reflection serves gRPC server reflection for the routed services on
 	// the main listener. Default true; see [Config.ReflectionEnabled].
 	Reflection *bool `json:"reflection,omitempty"`

@@ -61,6 +61,7 @@ func (c *Config) setDefaults() {
 	setInt(&r.Redis.BreakerFailures, 5)
 	setDuration(&r.Redis.ProbeInterval, time.Second)
 	setInt(&r.MaxKeys, 100_000)
+	c.Revocation.setDefaults()
 
 	setString(&c.Telemetry.LogLevel, "info")
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/token"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
@@ -186,4 +188,42 @@ func bareVerify(s *jwttest.Signer, sig []byte) func(input string) bool {
 		}
 	}
 	panic(s.Alg)
+}
+
+// BenchmarkVerifyCachedRevocations is BenchmarkVerifyCached with a
+// revocation set of a million revoked tokens and a revoked client, which
+// the token is checked against on every call.
+func BenchmarkVerifyCachedRevocations(b *testing.B) {
+	k := jwttest.NewEC("k1")
+	set, err := revocation.New(b.Context(), revocation.WithClock(jwttest.NewClock(jwttest.Epoch).Now))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(set.Close)
+	exp := jwttest.Epoch.Add(time.Hour)
+	rs := make([]revocation.Revocation, 0, 1<<20)
+	for i := range 1 << 20 {
+		rs = append(rs, revocation.Revocation{Issuer: "https://bench.test", TokenID: "revoked-" + strconv.Itoa(i), Expires: exp})
+	}
+	rs = append(rs, revocation.Revocation{Issuer: "https://bench.test", ClientID: "another", Before: jwttest.Epoch, Expires: exp})
+	if err := set.Add(rs...); err != nil {
+		b.Fatal(err)
+	}
+	issuers := []token.Issuer{{Issuer: "https://bench.test", Audiences: []string{audience}, JWKS: jwttest.JWKS(k)}}
+	v, err := token.NewVerifier(b.Context(), issuers, token.WithClock(jwttest.NewClock(jwttest.Epoch)), token.WithRevocations(set))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(v.Close)
+	raw := k.Mint(nil, jwttest.ClaimsAt("https://bench.test", audience, jwttest.Epoch))
+	if _, err := v.Verify(b.Context(), raw); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := v.Verify(b.Context(), raw); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -83,11 +83,13 @@ func (v *Verifier) principal(is *issuer, c *claims, kept [][]byte, now time.Time
 	if c.iat == nil && v.cfg.maxAge > 0 {
 		return nil, 0, errNoIssuedAt
 	}
+	var issuedAt time.Time
 	if c.iat != nil {
 		iat, err := numericDate(c.iat, errIssuedAtType, errIssuedAtRange)
 		if err != nil {
 			return nil, 0, err
 		}
+		issuedAt = iat
 		if iat.After(now.Add(skew)) {
 			return nil, 0, errIssuedInFuture
 		}
@@ -102,7 +104,7 @@ func (v *Verifier) principal(is *issuer, c *claims, kept [][]byte, now time.Time
 		}
 	}
 
-	p := &Principal{Issuer: is.name, ExpiresAt: exp}
+	p := &Principal{Issuer: is.name, ExpiresAt: exp, IssuedAt: issuedAt}
 	if p.Subject, err = optionalString(c.sub, errSubjectType, &v.strings); err != nil {
 		return nil, 0, err
 	}

@@ -65,9 +65,13 @@
 // issuer's key set no longer chooses the key that verified them, so a
 // repeat caller costs a hash lookup instead of a signature check, without
 // allocating; [Verifier.Cached] tells whether a token would be answered
-// so. Signature checks of tokens not in the cache are bounded
-// ([WithMaxConcurrentVerifications]): past the bound, a verification waits
-// briefly, then is refused with [ErrOverloaded].
+// so. With [WithRevocations], every verification, cached or not, also
+// asks a local set of revocations (such as the gateway's revocation.Set)
+// whether the token, or its client, was revoked: a revoked token is
+// refused with [ErrRevoked] from the moment the set learns of it.
+// Signature checks of tokens not in the cache are bounded
+// ([WithMaxConcurrentVerifications]): past the bound, a verification
+// waits briefly, then is refused with [ErrOverloaded].
 //
 // # Why the JWS and JWT parsing is this package's own
 //

@@ -32,6 +32,13 @@ var (
 	// [WithMaxConcurrentVerifications]). Like [ErrKeysUnavailable], it
 	// says nothing about the token: the caller may retry shortly.
 	ErrOverloaded = errors.New("token verification overloaded")
+	// ErrRevoked: the token, or every token of its client issued before
+	// it, was revoked (see [WithRevocations]).
+	ErrRevoked = errors.New("token revoked")
+	// ErrRevocationsUnavailable: the revocations are not loaded yet, so no
+	// token can be known not to be revoked. Like [ErrKeysUnavailable], it
+	// says the verifier cannot decide, not that the token is bad.
+	ErrRevocationsUnavailable = errors.New("revocations unavailable")
 )
 
 // Error is why a token was refused. Its Reason is safe to show the caller:
@@ -115,4 +122,6 @@ var (
 	errClientIDType    = refuse(ErrBadClaims, "token client_id claim is not a string")
 	errTokenIDType     = refuse(ErrBadClaims, "token jti claim is not a string")
 	errTierType        = refuse(ErrBadClaims, "token tier claim is not a string")
+	errRevoked         = refuse(ErrRevoked, "token revoked")
+	errNoRevocations   = refuse(ErrRevocationsUnavailable, "token revocations not loaded yet; retry shortly")
 )

@@ -307,7 +307,7 @@ type metadata struct {
 // discover reads the issuer's metadata and returns its key set URL.
 func (v *Verifier) discover(is *issuer) (string, error) {
 	var problems []error
-	for _, u := range metadataURLs(is.name) {
+	for _, u := range MetadataURLs(is.name) {
 		jwksURI, err := v.readMetadata(is, u)
 		if err == nil {
 			return jwksURI, nil
@@ -351,10 +351,10 @@ func isHTTPS(raw string) bool {
 	return err == nil && u.Scheme == "https"
 }
 
-// metadataURLs returns the metadata addresses of an issuer: RFC 8414 §3
-// inserts the well-known path between host and path; OpenID Connect
-// appends it.
-func metadataURLs(issuer string) []string {
+// MetadataURLs returns the metadata addresses of an issuer, in the order
+// discovery tries them: RFC 8414 §3 inserts the well-known path between
+// host and path; OpenID Connect appends it.
+func MetadataURLs(issuer string) []string {
 	u, err := url.Parse(issuer)
 	if err != nil {
 		return nil

@@ -85,6 +85,7 @@ type config struct {
 	maxVerifying    int
 	verifyWait      time.Duration
 	logger          *slog.Logger
+	revocations     Revocations
 
 	problems []string // invalid option values
 }

@@ -276,6 +276,7 @@ func TestNewVerifierInvalidOptions(t *testing.T) {
 		{token.WithLogger(nil), "WithLogger(nil)"},
 		{token.WithMaxConcurrentVerifications(0), "WithMaxConcurrentVerifications(0): the bound must be positive"},
 		{token.WithVerificationWait(-time.Millisecond), "WithVerificationWait(-1ms): the wait must not be negative"},
+		{token.WithRevocations(nil), "WithRevocations(nil)"},
 		{nil, "nil Option"},
 	} {
 		t.Run(tc.want, func(t *testing.T) {

@@ -29,6 +29,9 @@ type Principal struct {
 	TokenID string
 	// ExpiresAt is the token's exp claim.
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat claim, or the zero time when it has
+	// none.
+	IssuedAt time.Time
 	// Claims holds the claims the verifier was configured to keep (see
 	// WithClaims), by name, decoded from JSON with numbers as json.Number;
 	// nil when there are none.

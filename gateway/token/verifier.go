@@ -200,10 +200,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	}
 	now := v.cfg.clock.Now()
 	if p, ok := v.cache.get(raw, now); ok {
+		if err := v.revoked(p); err != nil {
+			return nil, err
+		}
 		return p, nil
 	}
 	p, e, err := v.verify(ctx, raw, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := v.revoked(p); err != nil {
 		return nil, err
 	}
 	v.cache.put(e, now)
@@ -211,16 +217,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 }
 
 // Cached reports whether raw is in the cache of verified tokens and would
-// be answered from it now: verified before, not expired, and its key still
-// the one its issuer's key set chooses. It costs a hash and a map lookup,
-// no cryptography, and does not allocate. A guard that holds back callers
-// before their tokens are verified lets these through.
+// be answered from it now: verified before, not expired, not revoked, and
+// its key still the one its issuer's key set chooses. It costs a hash and
+// a map lookup, no cryptography, and does not allocate. A guard that
+// holds back callers before their tokens are verified lets these through.
 func (v *Verifier) Cached(raw string) bool {
 	if raw == "" || len(raw) > v.cfg.maxSize {
 		return false
 	}
-	_, ok := v.cache.get(raw, v.cfg.clock.Now())
-	return ok
+	p, ok := v.cache.get(raw, v.cfg.clock.Now())
+	return ok && v.revoked(p) == nil
 }
 
 // bytesOf returns the bytes of s without copying. They must not be

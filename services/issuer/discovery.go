@@ -19,17 +19,25 @@ type metadata struct {
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	// RFC 7009 §2, RFC 8414 §2.
+	RevocationEndpoint                     string   `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	// The feed of revocations that gateways follow (revocation.Feed).
+	RevocationFeedEndpoint string `json:"revocation_feed_endpoint"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
 	m := metadata{
-		Issuer:                            s.issuer,
-		TokenEndpoint:                     s.TokenURL(),
-		JWKSURI:                           s.JWKSURL(),
-		ScopesSupported:                   []string{},
-		ResponseTypesSupported:            []string{}, // no authorization endpoint
-		GrantTypesSupported:               []string{grantClientCredentials},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		Issuer:                                 s.issuer,
+		TokenEndpoint:                          s.TokenURL(),
+		JWKSURI:                                s.JWKSURL(),
+		ScopesSupported:                        []string{},
+		ResponseTypesSupported:                 []string{}, // no authorization endpoint
+		GrantTypesSupported:                    []string{grantClientCredentials},
+		TokenEndpointAuthMethodsSupported:      []string{"client_secret_basic", "client_secret_post"},
+		RevocationEndpoint:                     s.RevocationURL(),
+		RevocationEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		RevocationFeedEndpoint:                 s.RevocationFeedURL(),
 	}
 	for _, d := range s.cat.Domains() {
 		for _, p := range d.Permissions {
@@ -44,6 +52,8 @@ func (s *Server) routes() http.Handler {
 	path := u.EscapedPath()
 	mux := http.NewServeMux()
 	mux.HandleFunc(path+TokenPath, s.serveToken) // any method: non-POST gets an OAuth error
+	mux.HandleFunc(path+RevocationPath, s.serveRevoke)
+	mux.Handle(path+RevocationFeedPath, s.rev.feed)
 	mux.HandleFunc("GET "+path+JWKSPath, s.serveJWKS)
 	mux.HandleFunc("GET "+MetadataPath+path, s.serveMetadata)
 	mux.HandleFunc("GET "+path+OpenIDConfigurationPath, s.serveMetadata)

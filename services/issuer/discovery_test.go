@@ -19,6 +19,10 @@ type metadataDoc struct {
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+
+	RevocationEndpoint                     string   `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationFeedEndpoint                 string   `json:"revocation_feed_endpoint"`
 }
 
 func TestMetadata(t *testing.T) {
@@ -52,6 +56,10 @@ func TestMetadata(t *testing.T) {
 		ResponseTypesSupported:            []string{},
 		GrantTypesSupported:               []string{"client_credentials"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+
+		RevocationEndpoint:                     issuerURL + "/oauth2/revoke",
+		RevocationEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		RevocationFeedEndpoint:                 issuerURL + "/revocations",
 	}
 	for _, path := range []string{"/.well-known/oauth-authorization-server/tenant-a", "/tenant-a/.well-known/openid-configuration"} {
 		res := request(t, "GET", base+path, nil, "")
@@ -66,7 +74,9 @@ func TestMetadata(t *testing.T) {
 		if got.Issuer != want.Issuer || got.TokenEndpoint != want.TokenEndpoint || got.JWKSURI != want.JWKSURI ||
 			!slices.Equal(got.ScopesSupported, want.ScopesSupported) || got.ResponseTypesSupported == nil ||
 			!slices.Equal(got.GrantTypesSupported, want.GrantTypesSupported) ||
-			!slices.Equal(got.TokenEndpointAuthMethodsSupported, want.TokenEndpointAuthMethodsSupported) {
+			!slices.Equal(got.TokenEndpointAuthMethodsSupported, want.TokenEndpointAuthMethodsSupported) ||
+			got.RevocationEndpoint != want.RevocationEndpoint || got.RevocationFeedEndpoint != want.RevocationFeedEndpoint ||
+			!slices.Equal(got.RevocationEndpointAuthMethodsSupported, want.RevocationEndpointAuthMethodsSupported) {
 			t.Errorf("%s:\n got %+v\nwant %+v", path, got, want)
 		}
 	}
@@ -76,6 +86,12 @@ func TestMetadata(t *testing.T) {
 	}
 	if res := request(t, "POST", want.TokenEndpoint, form("", ""), "grant_type=client_credentials"); res.status != 401 {
 		t.Errorf("token_endpoint: %d", res.status)
+	}
+	if res := request(t, "POST", want.RevocationEndpoint, form("", ""), "token=x"); res.status != 401 {
+		t.Errorf("revocation_endpoint: %d", res.status)
+	}
+	if res := request(t, "GET", want.RevocationFeedEndpoint, nil, ""); res.status != 200 || res.header.Get("Content-Type") != "application/json" {
+		t.Errorf("revocation_feed_endpoint: %d", res.status)
 	}
 	if res := request(t, "GET", base+"/.well-known/jwks.json", nil, ""); res.status != 404 {
 		t.Errorf("JWKS outside the issuer path: %d, want 404", res.status)

@@ -38,12 +38,12 @@
 //
 // # Endpoints
 //
-// Under the path of the issuer URL: POST /oauth2/token, GET
-// /.well-known/jwks.json, and the metadata (RFC 8414) at GET
-// /.well-known/oauth-authorization-server and GET
-// /.well-known/openid-configuration, so a verifier needs only the issuer
-// URL. The JWKS is served with a short max-age (5 minutes by default) and
-// an ETag.
+// Under the path of the issuer URL: POST /oauth2/token, POST
+// /oauth2/revoke, GET /revocations, GET /.well-known/jwks.json, and the
+// metadata (RFC 8414) at GET /.well-known/oauth-authorization-server and
+// GET /.well-known/openid-configuration, so a verifier needs only the
+// issuer URL. The JWKS is served with a short max-age (5 minutes by
+// default) and an ETag.
 //
 // The token endpoint answers errors as RFC 6749 §5.2 says, as JSON
 // {"error", "error_description"} with Cache-Control: no-store:
@@ -56,6 +56,28 @@
 // with Retry-After and temporarily_unavailable: §5.2 has no code for it,
 // and invalid_client would claim credentials were wrong that were not even
 // checked.
+//
+// # Revocation
+//
+// A token ends before it expires when it is revoked: by its client, at the
+// revocation endpoint (RFC 7009: authenticated as at the token endpoint,
+// token=...; 200 even for a token that is not valid, unauthorized_client
+// for another client's token); by an operator, with [RevokeToken] (by
+// jti) or [RevokeClientTokens] (every token of a client issued before a
+// time); and for every token of a client removed with [RevokeClient].
+// Revocations are appended to a file beside the registry
+// ([RevocationsPath]), which issuers poll every 250 ms
+// ([WithRevocationPollInterval]), and served to gateways in the
+// revocation feed (revocation.Feed, named revocation_feed_endpoint in the
+// metadata) and, with [WithRevocationStore], in Redis. A revocation lasts
+// as long as the token it revokes, plus [RetentionMargin]; a client
+// revocation, the maximum token lifetime after its time. Gateways check
+// every token against them locally (revocation.Set).
+//
+// A client removed from the registry gets no new token once the issuer
+// has read its revocation, which every token request checks for; a
+// client revoked and added again within one second gets its first token
+// in the next second, as iat counts whole seconds.
 //
 // # Secrets
 //

@@ -71,6 +71,7 @@ type Server struct {
 
 	keys     atomic.Pointer[keyRing]
 	registry atomic.Pointer[registry]
+	rev      *revocations
 
 	dummyHash string // verified for unknown clients, so that they cost what known ones do
 	cache     *verifyCache
@@ -136,6 +137,9 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 	if c.maxConcurrentHashes < 1 {
 		errs = append(errs, fmt.Errorf("max concurrent verifications %d is below 1", c.maxConcurrentHashes))
 	}
+	if c.revocationPoll < 0 || c.revocationPoll > maxReloadInterval {
+		errs = append(errs, fmt.Errorf("revocation poll interval %s is not within [0, %s]", c.revocationPoll, maxReloadInterval))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
@@ -162,6 +166,9 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 	}
 	if err := s.reloadRegistry(true); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	if err := s.initRevocations(); err != nil {
+		return nil, fmt.Errorf("issuer: revocations: %w", err)
 	}
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
@@ -211,25 +218,35 @@ func (s *Server) TokenURL() string { return s.issuer + TokenPath }
 func (s *Server) JWKSURL() string { return s.issuer + JWKSPath }
 
 // Handler returns the issuer's HTTP handler. It serves, under the path of
-// the issuer URL: POST /oauth2/token, GET /.well-known/jwks.json and GET
+// the issuer URL: POST /oauth2/token, POST /oauth2/revoke (RFC 7009), GET
+// /revocations (the revocation feed), GET /.well-known/jwks.json and GET
 // /.well-known/openid-configuration; and GET
 // /.well-known/oauth-authorization-server followed by that path (RFC 8414
 // §3). For an issuer URL without a path, mount it at the root.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Reload re-reads the key directory and the client registry now, whether
-// or not they changed; use it on SIGHUP. Either part that fails to load
-// keeps its previous state, and the error says why. Polling
-// ([WithReloadInterval]) does the same for files that changed.
+// or not they changed, and what the revocation file gained; use it on
+// SIGHUP. Either part that fails to load keeps its previous state, and
+// the error says why. Polling ([WithReloadInterval],
+// [WithRevocationPollInterval]) does the same for files that changed.
 func (s *Server) Reload() error {
-	return errors.Join(s.reloadKeys(true), s.reloadRegistry(true))
+	return errors.Join(s.reloadKeys(true), s.reloadRegistry(true), s.ingestRevocations())
 }
 
-// Close stops watching for changes. The handler keeps serving what was
+// Close stops watching for changes, and answers the followers of the
+// revocation feed waiting for news. The handler keeps serving what was
 // loaded last.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })
 	<-s.done
+	if s.rev != nil {
+		s.rev.feed.Close()
+		<-s.rev.done
+		if ov := s.rev.own.Load(); ov != nil {
+			ov.v.Close()
+		}
+	}
 	return nil
 }
 

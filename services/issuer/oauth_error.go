@@ -8,12 +8,15 @@ import (
 	"time"
 )
 
-// The error codes of the token endpoint (RFC 6749 §5.2). invalid_grant and
-// unauthorized_client cannot arise: client_credentials carries no grant to
-// be invalid, and every registered client may use it.
+// The error codes of the token endpoint (RFC 6749 §5.2). invalid_grant
+// cannot arise: client_credentials carries no grant to be invalid; nor can
+// unauthorized_client at the token endpoint, as every registered client
+// may use the grant. The revocation endpoint answers unauthorized_client
+// to a client revoking another's token (RFC 7009 §2.1).
 const (
 	codeInvalidRequest       = "invalid_request"
 	codeInvalidClient        = "invalid_client"
+	codeUnauthorizedClient   = "unauthorized_client"
 	codeUnsupportedGrantType = "unsupported_grant_type"
 	codeInvalidScope         = "invalid_scope"
 	// codeTemporarilyUnavailable answers a caller over the failure limit

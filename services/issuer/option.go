@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/cors"
+	"github.com/portcullis/portcullis/gateway/revocation"
 )
 
 // Defaults of the options.
@@ -64,6 +65,8 @@ type config struct {
 	jwksMaxAge          time.Duration
 	activationDelay     time.Duration
 	maxConcurrentHashes int
+	revocationPoll      time.Duration
+	revocationStore     *revocation.Redis
 }
 
 func newConfig(opts []Option) *config {
@@ -79,6 +82,7 @@ func newConfig(opts []Option) *config {
 		clientAddr:          remoteAddr,
 		jwksMaxAge:          DefaultJWKSMaxAge,
 		maxConcurrentHashes: runtime.GOMAXPROCS(0),
+		revocationPoll:      DefaultRevocationPollInterval,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -202,4 +206,21 @@ func remoteAddr(r *http.Request) (netip.Addr, bool) {
 // and for public demonstration clients only.
 func WithCORS(p cors.Policy) Option {
 	return optionFunc(func(c *config) { c.cors = &p })
+}
+
+// WithRevocationPollInterval sets how often the issuer reads what
+// commands ("portcullis tokens revoke", "portcullis clients revoke")
+// appended to the revocation file (default
+// [DefaultRevocationPollInterval], at most a minute); 0 turns polling off,
+// leaving [Server.Reload]. Revocations through the revocation endpoint
+// are served at once either way. Applies to New.
+func WithRevocationPollInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.revocationPoll = d })
+}
+
+// WithRevocationStore publishes every revocation to Redis as well, for
+// gateway replicas that share it (revocation.WithRedis), and retries
+// those Redis refused at each revocation poll. Applies to New.
+func WithRevocationStore(r *revocation.Redis) Option {
+	return optionFunc(func(c *config) { c.revocationStore = r })
 }

@@ -256,12 +256,7 @@ func updateRegistry(path string, cat *catalog.Catalog, maxLifetime time.Duration
 	if path == "" {
 		return errors.New("no registry path")
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-	}
-	unlock, err := lockFile(path + ".lock")
+	unlock, err := lockBeside(path)
 	if err != nil {
 		return err
 	}
@@ -293,6 +288,17 @@ func updateRegistry(path string, cat *catalog.Catalog, maxLifetime time.Duration
 		return err
 	}
 	return writeFileAtomic(path, buf.Bytes())
+}
+
+// lockBeside creates the directory of path (mode 0700) if missing, and
+// takes the lock of path: path.lock, beside it.
+func lockBeside(path string) (unlock func(), err error) {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return lockFile(path + ".lock")
 }
 
 // AddClient adds a client to the registry at path (created, with its
@@ -352,11 +358,13 @@ func ListClients(path string) ([]Client, error) {
 	return clients, nil
 }
 
-// RevokeClient removes the client id from the registry at path. Running
-// issuers refuse it from their next reload; tokens it already holds stay
-// valid until they expire.
-func RevokeClient(path, id string) error {
-	return updateRegistry(path, nil, 0, func(f *registryFile) error {
+// RevokeClient removes the client id from the registry at path and
+// revokes every token it holds ([RevokeClientTokens]): running issuers
+// give it no new token once the registry file is rewritten, and gateways
+// that follow them refuse its tokens within a second of the issuer
+// reading the revocation. It honours [WithClock] and [WithMaxLifetime].
+func RevokeClient(path, id string, opts ...Option) error {
+	err := updateRegistry(path, nil, 0, func(f *registryFile) error {
 		i := slices.IndexFunc(f.Clients, func(e clientEntry) bool { return e.ID == id })
 		if i < 0 {
 			return fmt.Errorf("client %q: %w", id, ErrUnknownClient)
@@ -364,4 +372,14 @@ func RevokeClient(path, id string) error {
 		f.Clients = slices.Delete(f.Clients, i, i+1)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	// After the registry is rewritten: a token issued since is refused by
+	// the issuer's check of the registry, one issued before by this.
+	cfg := newConfig(opts)
+	if err := RevokeClientTokens(path, id, cfg.now(), opts...); err != nil {
+		return fmt.Errorf("client %q removed, but its tokens not revoked: %w", id, err)
+	}
+	return nil
 }

@@ -58,9 +58,26 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 	if oerr != nil {
 		return nil, oerr
 	}
+	// A client revoked ("portcullis clients revoke") gets no token from
+	// then on, whatever the poll intervals: reading its revocation reloads
+	// the registry it was removed from. A token minted later would not be
+	// covered by the revocation.
+	s.ingestRevocations()
 	c, oerr := s.authenticate(r, req.id, req.secret)
 	if oerr != nil {
 		return nil, oerr
+	}
+	if wait := s.revokedUntil(c.id, s.cfg.now()); wait > 0 {
+		// The client was revoked, and added again, within this second: a
+		// token minted now would be covered by the revocation (iat has
+		// whole seconds). It is minted in the next second instead.
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return nil, &oauthError{status: http.StatusServiceUnavailable, code: codeTemporarilyUnavailable, description: "request canceled"}
+		}
 	}
 	masks, scope, oerr := s.grant(c, req.scope)
 	if oerr != nil {
@@ -88,26 +105,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 // client's credentials.
 func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *oauthError) {
 	var req tokenRequest
-	if r.URL.RawQuery != "" {
-		return req, errRequest("parameters belong in the request body, not the URL")
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return req, errRequest("Content-Type must be application/x-www-form-urlencoded")
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
-	if err != nil {
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			return req, &oauthError{status: http.StatusRequestEntityTooLarge, code: codeInvalidRequest, description: "request body larger than 16 KiB"}
-		}
-		return req, errRequest("could not read the request body")
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return req, errRequest("request body is not valid application/x-www-form-urlencoded")
-	}
-	// §3.2: parameters must not be repeated.
-	if repeated := repeatedParameter(form); repeated != "" {
-		return req, errRequest("parameter " + quote(repeated) + " is repeated")
+	form, oerr := readForm(w, r)
+	if oerr != nil {
+		return req, oerr
 	}
 	// §3.2: a parameter without a value is as if omitted.
 	switch gt := form.Get("grant_type"); gt {
@@ -118,32 +118,8 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *o
 		return req, &oauthError{status: http.StatusBadRequest, code: codeUnsupportedGrantType,
 			description: "grant_type " + quote(gt) + " is not supported; use client_credentials"}
 	}
-	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
-	switch auth := r.Header.Values("Authorization"); {
-	case len(auth) > 1:
-		return req, errRequest("more than one Authorization header")
-	case len(auth) == 1:
-		id, secret, oerr := parseBasic(auth[0])
-		if oerr != nil {
-			return req, oerr
-		}
-		if bodySecret != "" {
-			// §2.3: one authentication method per request.
-			return req, errRequest("client authenticated with both the Authorization header and client_secret; use one method")
-		}
-		if bodyID != "" && bodyID != id {
-			return req, errRequest("client_id in the body differs from the one in the Authorization header")
-		}
-		req.id, req.secret = id, secret
-	case bodySecret != "":
-		if bodyID == "" {
-			return req, errRequest("client_secret without client_id")
-		}
-		req.id, req.secret = bodyID, bodySecret
-	case bodyID != "":
-		return req, errClient("no client secret: public clients are not supported; authenticate with client_secret_basic or client_secret_post")
-	default:
-		return req, errClient("no client authentication; use client_secret_basic or client_secret_post")
+	if req.id, req.secret, oerr = clientCredentials(r, form); oerr != nil {
+		return req, oerr
 	}
 	if scope := form.Get("scope"); scope != "" {
 		var oerr *oauthError
@@ -152,6 +128,64 @@ func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *o
 		}
 	}
 	return req, nil
+}
+
+// readForm reads the form-encoded body of a request to the token or the
+// revocation endpoint, with no parameter in the URL nor repeated.
+func readForm(w http.ResponseWriter, r *http.Request) (url.Values, *oauthError) {
+	if r.URL.RawQuery != "" {
+		return nil, errRequest("parameters belong in the request body, not the URL")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errRequest("Content-Type must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodySize))
+	if err != nil {
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			return nil, &oauthError{status: http.StatusRequestEntityTooLarge, code: codeInvalidRequest, description: "request body larger than 16 KiB"}
+		}
+		return nil, errRequest("could not read the request body")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errRequest("request body is not valid application/x-www-form-urlencoded")
+	}
+	// RFC 6749 §3.2: parameters must not be repeated.
+	if repeated := repeatedParameter(form); repeated != "" {
+		return nil, errRequest("parameter " + quote(repeated) + " is repeated")
+	}
+	return form, nil
+}
+
+// clientCredentials finds the client's id and secret: client_secret_basic
+// or client_secret_post (RFC 6749 §2.3.1), one of them.
+func clientCredentials(r *http.Request, form url.Values) (id, secret string, _ *oauthError) {
+	bodyID, bodySecret := form.Get("client_id"), form.Get("client_secret")
+	switch auth := r.Header.Values("Authorization"); {
+	case len(auth) > 1:
+		return "", "", errRequest("more than one Authorization header")
+	case len(auth) == 1:
+		id, secret, oerr := parseBasic(auth[0])
+		if oerr != nil {
+			return "", "", oerr
+		}
+		if bodySecret != "" {
+			// §2.3: one authentication method per request.
+			return "", "", errRequest("client authenticated with both the Authorization header and client_secret; use one method")
+		}
+		if bodyID != "" && bodyID != id {
+			return "", "", errRequest("client_id in the body differs from the one in the Authorization header")
+		}
+		return id, secret, nil
+	case bodySecret != "":
+		if bodyID == "" {
+			return "", "", errRequest("client_secret without client_id")
+		}
+		return bodyID, bodySecret, nil
+	case bodyID != "":
+		return "", "", errClient("no client secret: public clients are not supported; authenticate with client_secret_basic or client_secret_post")
+	}
+	return "", "", errClient("no client authentication; use client_secret_basic or client_secret_post")
 }
 
 // repeatedParameter returns the first name, in sorted order, given more

@@ -66,6 +66,7 @@ func Start(t testing.TB, cat *catalog.Catalog, opts ...issuer.Option) *Issuer {
 	defaults := []issuer.Option{
 		issuer.WithHasher(Hasher()),
 		issuer.WithReloadInterval(0),
+		issuer.WithRevocationPollInterval(0),
 		issuer.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
 	}
 	srv, err := issuer.New(issuer.Config{
@@ -100,7 +101,8 @@ func (i *Issuer) AddClient(t testing.TB, c issuer.Client) string {
 	return secret
 }
 
-// RevokeClient removes the client id and reloads the issuer.
+// RevokeClient removes the client id, revoking its tokens, and reloads
+// the issuer.
 func (i *Issuer) RevokeClient(t testing.TB, id string) {
 	t.Helper()
 	if err := issuer.RevokeClient(i.RegistryPath, id); err != nil {

@@ -277,9 +277,15 @@ func tour(a devAddrs, secrets map[string]string, tools string) []tourStep {
 		{"REST, denied: 403 with JSON naming what the reader lacks.",
 			fmt.Sprintf(`curl -s -i -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' -d '{"requirementId":"us-ca-seller","businessId":"biz-acme"}' %s/v1/licence-orders | grep -e '^HTTP' -e missing`, gw),
 			"missing LIC.READ_ORDERS, LIC.WRITE_ORDERS"},
-		{"No token: refused with 401 and a WWW-Authenticate challenge.",
+		{"No token: refused with 401 and a WWW-Authenticate challenge naming the gateway's metadata (RFC 9728).",
 			fmt.Sprintf(`curl -s -i -H 'Content-Type: application/json' -d '{}' %s/%s/GetOrder | grep -i -e '^HTTP' -e '^www-authenticate'`, gw, orders),
 			"401"},
+		{"Revoke, and the token stops working: the reader revokes its own token (RFC 7009).",
+			fmt.Sprintf(`curl -s -o /dev/null -w '%%{http_code}\n' -u reader:%s -d "token=$READER" http://%s/oauth2/revoke`, secrets["reader"], a.issuer),
+			"200"},
+		{"The call that worked before is refused now, though its verification was cached (every replica learns within a second).",
+			fmt.Sprintf(`sleep 1; curl -s -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' -d '{"jurisdiction":"US-CA","businessKind":"restaurant"}' %s/%s/ListRequirements`, gw, licensing),
+			`"message":"token revoked"`},
 	}
 }
 

@@ -34,7 +34,7 @@ func TestDevLogger(t *testing.T) {
 		name: "allowed call",
 		log: func(l *slog.Logger) {
 			l.Info("call", "procedure", "/example.orders.v1.OrdersService/GetOrder", "protocol", "grpc", "code", "ok", "duration_ms", 3.6123,
-				"outcome", "allowed", "peer", "127.0.0.1:5555", "client_id", "reader", "tier", "free", "token_prefix", "eyJhbGci", "trace_id", "0af7651916cd43dd8448eb211c80319c")
+				"outcome", "allowed", "peer", "127.0.0.1:5555", "client_id", "reader", "tier", "free", "token_hash", "b6345c2bac01d581", "trace_id", "0af7651916cd43dd8448eb211c80319c")
 		},
 		want: "10:42:07 call /example.orders.v1.OrdersService/GetOrder grpc ok allowed 3.6ms client_id=reader tier=free trace_id=0af7651916cd43dd8448eb211c80319c",
 	}, {

@@ -51,6 +51,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
+	admin               *adminConfig
 	cors                *cors.Policy
 	now                 func() time.Time
 	logger              *slog.Logger

@@ -290,3 +290,17 @@ func TestUpdateGrantsAndRotateSecret(t *testing.T) {
 		t.Errorf("the registry holds the secret, or cannot be read: %v", err)
 	}
 }
+
+func TestGraphClients(t *testing.T) {
+	t.Parallel()
+	iss := issuertest.Start(t, newCatalog(t))
+	iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}, Tier: "free"})
+	iss.AddClient(t, issuer.Client{ID: "admin", Grants: []string{"PORTCULLIS.READ_CLIENTS"}})
+	got, err := issuer.GraphClients(iss.RegistryPath)(context.Background())
+	if err != nil || fmt.Sprint(got) != "[{admin [PORTCULLIS.READ_CLIENTS] } {reader [ORD.READ] free}]" {
+		t.Errorf("GraphClients = %v, %v", got, err)
+	}
+	if _, err := issuer.GraphClients(t.TempDir())(context.Background()); err == nil {
+		t.Error("a directory as the registry lists clients")
+	}
+}

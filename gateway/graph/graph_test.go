@@ -466,4 +466,3 @@ func TestRefusals(t *testing.T) {
 		}
 	}
 }
-

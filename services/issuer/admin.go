@@ -19,6 +19,11 @@ import (
 // after the path of the issuer URL.
 const AdminServicePath = "/" + adminv1connect.ClientAdminServiceName + "/"
 
+// maxAdminRequest bounds the size of a request to the administration
+// service: the largest, a client with every permission of a large
+// catalog, is a few KiB.
+const maxAdminRequest = 64 << 10
+
 type adminConfig struct {
 	opts []connect.HandlerOption
 }
@@ -39,9 +44,9 @@ type adminConfig struct {
 // holds. The catalog given to [New] must hold the service; one built from
 // protoregistry.GlobalFiles does.
 //
-// opts are added to the handler's options before the authorization, so
-// that their interceptors, such as telemetry, see every call. Applies to
-// New.
+// Requests are limited to 64 KiB. opts are added to the handler's
+// options before the authorization, so that their interceptors, such as
+// telemetry, see every call; they may raise the limit. Applies to New.
 func WithAdmin(opts ...connect.HandlerOption) Option {
 	return optionFunc(func(c *config) { c.admin = &adminConfig{opts: opts} })
 }
@@ -78,7 +83,7 @@ func (s *Server) mountAdmin(mux *http.ServeMux, prefix string, cfg *adminConfig)
 		v.Close()
 		return fmt.Errorf("admin: %w", err)
 	}
-	opts := append(append([]connect.HandlerOption{}, cfg.opts...),
+	opts := append(append([]connect.HandlerOption{connect.WithReadMaxBytes(maxAdminRequest)}, cfg.opts...),
 		connect.WithRequestGate(az.Gate()),
 		connect.WithInterceptors(az.Interceptor()),
 	)

@@ -444,6 +444,8 @@ func TestAdminRefusesBadRequests(t *testing.T) {
 			_, err := admin.RevokeClient(ctx, connect.NewRequest(&adminv1.RevokeClientRequest{Id: "nobody"}))
 			return err
 		}(), connect.CodeNotFound, `client "nobody": no such client`},
+		{"too large", create(&adminv1.CreateClientRequest{Id: "x", Grants: slices.Repeat([]string{"LIC.READ_REQUIREMENTS"}, 4000)}), connect.CodeResourceExhausted,
+			"message size 92003 is larger than configured max 65536"},
 		{"grant an unknown permission", func() error {
 			_, err := admin.UpdateGrants(ctx, connect.NewRequest(&adminv1.UpdateGrantsRequest{Id: "auditor", Grants: []string{"NOPE.X"}}))
 			return err

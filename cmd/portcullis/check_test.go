@@ -22,11 +22,11 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func TestCheckExamples(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runCLI(t, "check")
-	if code != 0 || stdout != "ok: 2 domains, 5 permissions, 9 methods, 1 public\n" {
+	if code != 0 || stdout != "ok: 3 domains, 7 permissions, 15 methods, 1 public\n" {
 		t.Errorf("check = %d, %q, %q", code, stdout, stderr)
 	}
 	code, stdout, stderr = runCLI(t, "check", "--image", "../../gen/portcullis.binpb")
-	if code != 0 || stdout != "ok: 2 domains, 5 permissions, 9 methods, 1 public\n" {
+	if code != 0 || stdout != "ok: 3 domains, 7 permissions, 15 methods, 1 public\n" {
 		t.Errorf("check --image = %d, %q, %q", code, stdout, stderr)
 	}
 }
@@ -129,7 +129,7 @@ func TestAccess(t *testing.T) {
 		t.Fatalf("access = %d: %s", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 10 || !strings.HasPrefix(lines[0], "METHOD") {
+	if len(lines) != 16 || !strings.HasPrefix(lines[0], "METHOD") {
 		t.Fatalf("table has %d lines:\n%s", len(lines), stdout)
 	}
 	if !strings.Contains(stdout, "/example.orders.v1.OrdersService/SyncOrders") ||

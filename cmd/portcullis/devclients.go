@@ -26,6 +26,9 @@ type demoClient struct {
 var demoClients = []demoClient{
 	{id: "reader", tier: "free", grants: []string{"LIC.READ_REQUIREMENTS", "ORD.READ"}},
 	{id: "operator", tier: "pro", grants: []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"}},
+	// admin provisions clients through the issuer's administration
+	// service; it holds every permission so that it may grant each.
+	{id: "admin", grants: []string{"PORTCULLIS.READ_CLIENTS", "PORTCULLIS.MANAGE_CLIENTS", "LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"}},
 }
 
 // demoSecretsName is the file of the state folder in which "portcullis

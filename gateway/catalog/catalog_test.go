@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 	_ "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	_ "github.com/portcullis/portcullis/gen/example/orders/v1"
+	_ "github.com/portcullis/portcullis/gen/portcullis/admin/v1"
 	"github.com/portcullis/portcullis/internal/prototest"
 	"github.com/portcullis/portcullis/internal/rulecases"
 )
@@ -39,7 +40,7 @@ func TestExampleRequirements(t *testing.T) {
 		rateLimit string
 		messages  string
 	}
-	const lic, ord = "/example.licensing.v1.LicensingService/", "/example.orders.v1.OrdersService/"
+	const lic, ord, adm = "/example.licensing.v1.LicensingService/", "/example.orders.v1.OrdersService/", "/portcullis.admin.v1.ClientAdminService/"
 	wants := map[string]want{
 		lic + "ListJurisdictions":  {public: true, rateLimit: "60/1m0s/10"},
 		lic + "ListRequirements":   {requires: "LIC.READ_REQUIREMENTS", need: "LIC=1"},
@@ -50,6 +51,12 @@ func TestExampleRequirements(t *testing.T) {
 		ord + "PlaceOrder":         {requires: "LIC.READ_REQUIREMENTS,ORD.WRITE", need: "LIC=1 ORD=2", rateLimit: "100/1m0s/20"},
 		ord + "ImportOrders":       {requires: "LIC.WRITE_ORDERS,ORD.WRITE", need: "LIC=4 ORD=2", rateLimit: "100/1m0s/20", messages: "1000/1s/100"},
 		ord + "SyncOrders":         {requires: "LIC.READ_ORDERS,ORD.READ,ORD.WRITE", need: "LIC=2 ORD=3", rateLimit: "100/1m0s/20"},
+		adm + "ListClients":        {requires: "PORTCULLIS.READ_CLIENTS", need: "PORTCULLIS=1"},
+		adm + "ListPermissions":    {requires: "PORTCULLIS.READ_CLIENTS", need: "PORTCULLIS=1"},
+		adm + "CreateClient":       {requires: "PORTCULLIS.MANAGE_CLIENTS", need: "PORTCULLIS=2"},
+		adm + "UpdateGrants":       {requires: "PORTCULLIS.MANAGE_CLIENTS", need: "PORTCULLIS=2"},
+		adm + "RotateSecret":       {requires: "PORTCULLIS.MANAGE_CLIENTS", need: "PORTCULLIS=2"},
+		adm + "RevokeClient":       {requires: "PORTCULLIS.MANAGE_CLIENTS", need: "PORTCULLIS=2"},
 	}
 	if got := len(cat.Methods()); got != len(wants) {
 		t.Errorf("catalog has %d methods, want %d", got, len(wants))

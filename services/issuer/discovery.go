@@ -47,7 +47,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 	return json.MarshalIndent(m, "", "  ")
 }
 
-func (s *Server) routes() http.Handler {
+// routes returns the issuer's endpoints, and the path of the issuer URL
+// they are served under.
+func (s *Server) routes() (*http.ServeMux, string) {
 	u, _ := url.Parse(s.issuer) // checked by New
 	path := u.EscapedPath()
 	mux := http.NewServeMux()
@@ -57,7 +59,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET "+path+JWKSPath, s.serveJWKS)
 	mux.HandleFunc("GET "+MetadataPath+path, s.serveMetadata)
 	mux.HandleFunc("GET "+path+OpenIDConfigurationPath, s.serveMetadata)
-	return mux
+	return mux, path
 }
 
 // maxAge is the Cache-Control of the public documents.

@@ -52,7 +52,7 @@ func TestMetadata(t *testing.T) {
 		Issuer:                            issuerURL,
 		TokenEndpoint:                     issuerURL + "/oauth2/token",
 		JWKSURI:                           issuerURL + "/.well-known/jwks.json",
-		ScopesSupported:                   []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"},
+		ScopesSupported:                   []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE", "PORTCULLIS.READ_CLIENTS", "PORTCULLIS.MANAGE_CLIENTS"},
 		ResponseTypesSupported:            []string{},
 		GrantTypesSupported:               []string{"client_credentials"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},

@@ -98,6 +98,23 @@
 // replaces stays in the JWKS until every token it signed has expired (the
 // maximum token lifetime plus [RetentionMargin]), then leaves it.
 //
+// # Administration
+//
+// With [WithAdmin], the issuer also serves portcullis.admin.v1.ClientAdminService
+// (Connect, gRPC and gRPC-Web; generated clients in gen/portcullis/admin/v1
+// and, for browsers, services/webclient/gen): ListClients, ListPermissions,
+// CreateClient (the secret is answered once), UpdateGrants, RotateSecret and
+// RevokeClient, each applied to the registry file at once. It is a
+// service like any other: its methods require the permissions of the
+// PORTCULLIS domain, declared in its proto, and the gateway's own
+// authorizer checks them on the issuer's own tokens. A client granted
+// PORTCULLIS.MANAGE_CLIENTS still grants only what its token holds, and
+// acts only on clients whose every grant its token holds: no caller can
+// make a client, or obtain a secret, more powerful than itself. Refusals
+// of that rule are PermissionDenied with the google.rpc.ErrorInfo reason
+// [ReasonGrantNotHeld]. Every change is logged with the caller's client
+// id, never with a secret.
+//
 // # Reloading
 //
 // The issuer polls the key directory and the registry file every 2 seconds

@@ -13,9 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/portcullis/portcullis/gateway/cors"
-
 	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/cors"
+	"github.com/portcullis/portcullis/gateway/token"
 )
 
 // Config is what an issuer must be told. Tuning goes in Options.
@@ -78,6 +78,8 @@ type Server struct {
 	byClient  *failureLimiter
 	byAddr    *failureLimiter
 	hashSlots chan struct{}
+
+	adminVerifier *token.Verifier // of the administration service, or nil
 
 	reloadMu     sync.Mutex // serializes reloads
 	keyStamp     string
@@ -173,13 +175,19 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 	if s.metadata, err = s.buildMetadata(); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
-	s.handler = s.routes()
+	mux, path := s.routes()
+	s.handler = mux
 	if c.cors != nil {
 		co, err := cors.New(*c.cors, nil)
 		if err != nil {
 			return nil, fmt.Errorf("issuer: cors: %w", err)
 		}
 		s.handler = co.Wrap(s.handler)
+	}
+	if c.admin != nil {
+		if err := s.mountAdmin(mux, path, c.admin); err != nil {
+			return nil, fmt.Errorf("issuer: %w", err)
+		}
 	}
 	if c.reloadInterval > 0 {
 		go s.poll(c.reloadInterval)
@@ -222,7 +230,9 @@ func (s *Server) JWKSURL() string { return s.issuer + JWKSPath }
 // /revocations (the revocation feed), GET /.well-known/jwks.json and GET
 // /.well-known/openid-configuration; and GET
 // /.well-known/oauth-authorization-server followed by that path (RFC 8414
-// §3). For an issuer URL without a path, mount it at the root.
+// §3); with [WithAdmin], the client administration service under
+// [AdminServicePath]. For an issuer URL without a path, mount it at the
+// root.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Reload re-reads the key directory and the client registry now, whether
@@ -238,7 +248,12 @@ func (s *Server) Reload() error {
 // revocation feed waiting for news. The handler keeps serving what was
 // loaded last.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		if s.adminVerifier != nil {
+			s.adminVerifier.Close()
+		}
+	})
 	<-s.done
 	if s.rev != nil {
 		s.rev.feed.Close()

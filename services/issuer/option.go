@@ -52,6 +52,7 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
+	admin               *adminConfig
 	cors                *cors.Policy
 	now                 func() time.Time
 	logger              *slog.Logger

@@ -42,6 +42,12 @@ var (
 	ErrUnknownClient = errors.New("no such client")
 )
 
+// invalidError is a client description that the registry refuses: a
+// malformed id or tier, a lifetime out of range, an unknown permission.
+type invalidError struct{ error }
+
+func (e invalidError) Unwrap() error { return e.error }
+
 var (
 	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	tierPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -311,18 +317,22 @@ func AddClient(path string, cat *catalog.Catalog, c Client, opts ...Option) (str
 		return "", errors.New("no catalog")
 	}
 	cfg := newConfig(opts)
-	if err := validateClient(c.ID, c.Tier, c.TokenLifetime, cfg.maxLifetime); err != nil {
-		return "", err
+	return addClient(path, cat, cfg.hasher, cfg.maxLifetime, c)
+}
+
+func addClient(path string, cat *catalog.Catalog, hasher Hasher, maxLifetime time.Duration, c Client) (string, error) {
+	if err := validateClient(c.ID, c.Tier, c.TokenLifetime, maxLifetime); err != nil {
+		return "", invalidError{err}
 	}
 	if _, err := grantMasks(cat, c.Grants); err != nil {
-		return "", err
+		return "", invalidError{err}
 	}
 	secret := newSecret()
-	hash, err := cfg.hasher.Hash([]byte(secret))
+	hash, err := hasher.Hash([]byte(secret))
 	if err != nil {
 		return "", err
 	}
-	err = updateRegistry(path, cat, cfg.maxLifetime, func(f *registryFile) error {
+	err = updateRegistry(path, cat, maxLifetime, func(f *registryFile) error {
 		for _, e := range f.Clients {
 			if e.ID == c.ID {
 				return fmt.Errorf("client %q: %w", c.ID, ErrClientExists)
@@ -352,7 +362,7 @@ func ListClients(path string) ([]Client, error) {
 	}
 	clients := make([]Client, 0, len(f.Clients))
 	for _, e := range f.Clients {
-		clients = append(clients, Client{ID: e.ID, Grants: e.Grants, Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime)})
+		clients = append(clients, e.public())
 	}
 	slices.SortFunc(clients, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
 	return clients, nil
@@ -364,22 +374,100 @@ func ListClients(path string) ([]Client, error) {
 // that follow them refuse its tokens within a second of the issuer
 // reading the revocation. It honours [WithClock] and [WithMaxLifetime].
 func RevokeClient(path, id string, opts ...Option) error {
-	err := updateRegistry(path, nil, 0, func(f *registryFile) error {
+	_, err := revokeClient(path, id, nil, opts...)
+	return err
+}
+
+// UpdateGrants replaces the grants of the client id in the registry at
+// path, and returns the client as registered now. Every grant must name a
+// permission of cat. Running issuers apply the change from their next
+// reload; tokens the client already holds keep their permissions until
+// they expire. It honours [WithMaxLifetime].
+func UpdateGrants(path string, cat *catalog.Catalog, id string, grants []string, opts ...Option) (Client, error) {
+	if cat == nil {
+		return Client{}, errors.New("no catalog")
+	}
+	return updateGrants(path, cat, newConfig(opts).maxLifetime, id, grants, nil)
+}
+
+// RotateSecret gives the client id of the registry at path a new secret,
+// and returns it: show it once, and never log it. The old secret stops
+// working at the next reload of running issuers. It honours [WithHasher].
+func RotateSecret(path, id string, opts ...Option) (string, error) {
+	secret, _, err := rotateSecret(path, newConfig(opts).hasher, id, nil)
+	return secret, err
+}
+
+// A reachCheck vets the client an update is about to change, under the
+// registry's lock: the client administration service refuses, with it,
+// callers who do not hold every permission the client is granted.
+type reachCheck func(Client) error
+
+// changeClient finds the client id under the registry's lock, lets check,
+// if not nil, vet it, then applies change to the registry, i being the
+// client's index. It returns the client as it was before the change.
+func changeClient(path string, cat *catalog.Catalog, maxLifetime time.Duration, id string, check reachCheck, change func(f *registryFile, i int)) (Client, error) {
+	var found Client
+	err := updateRegistry(path, cat, maxLifetime, func(f *registryFile) error {
 		i := slices.IndexFunc(f.Clients, func(e clientEntry) bool { return e.ID == id })
 		if i < 0 {
 			return fmt.Errorf("client %q: %w", id, ErrUnknownClient)
 		}
-		f.Clients = slices.Delete(f.Clients, i, i+1)
+		found = f.Clients[i].public()
+		if check != nil {
+			if err := check(found); err != nil {
+				return err
+			}
+		}
+		change(f, i)
 		return nil
 	})
+	return found, err
+}
+
+func updateGrants(path string, cat *catalog.Catalog, maxLifetime time.Duration, id string, grants []string, check reachCheck) (Client, error) {
+	if _, err := grantMasks(cat, grants); err != nil {
+		return Client{}, invalidError{err}
+	}
+	c, err := changeClient(path, cat, maxLifetime, id, check, func(f *registryFile, i int) {
+		f.Clients[i].Grants = append([]string{}, grants...)
+	})
 	if err != nil {
-		return err
+		return Client{}, err
+	}
+	c.Grants = slices.Clone(grants)
+	return c, nil
+}
+
+func rotateSecret(path string, hasher Hasher, id string, check reachCheck) (string, Client, error) {
+	secret := newSecret()
+	hash, err := hasher.Hash([]byte(secret)) // before taking the lock: it is slow
+	if err != nil {
+		return "", Client{}, err
+	}
+	c, err := changeClient(path, nil, 0, id, check, func(f *registryFile, i int) { f.Clients[i].SecretHash = hash })
+	if err != nil {
+		return "", Client{}, err
+	}
+	return secret, c, nil
+}
+
+func revokeClient(path, id string, check reachCheck, opts ...Option) (Client, error) {
+	c, err := changeClient(path, nil, 0, id, check, func(f *registryFile, i int) {
+		f.Clients = slices.Delete(f.Clients, i, i+1)
+	})
+	if err != nil {
+		return c, err
 	}
 	// After the registry is rewritten: a token issued since is refused by
 	// the issuer's check of the registry, one issued before by this.
-	cfg := newConfig(opts)
-	if err := RevokeClientTokens(path, id, cfg.now(), opts...); err != nil {
-		return fmt.Errorf("client %q removed, but its tokens not revoked: %w", id, err)
+	if err := RevokeClientTokens(path, id, newConfig(opts).now(), opts...); err != nil {
+		return c, fmt.Errorf("client %q removed, but its tokens not revoked: %w", id, err)
 	}
-	return nil
+	return c, nil
+}
+
+// public is the entry as operators see it, without its secret's hash.
+func (e clientEntry) public() Client {
+	return Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime)}
 }

@@ -234,3 +234,73 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 		t.Errorf("%d clients after 8 concurrent adds: %v", len(clients), err)
 	}
 }
+
+func TestUpdateGrantsAndRotateSecret(t *testing.T) {
+	t.Parallel()
+	cat := newCatalog(t)
+	iss := issuertest.Start(t, cat)
+	secret := iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}, Tier: "pro"})
+
+	c, err := issuer.UpdateGrants(iss.RegistryPath, cat, "reader", []string{"LIC.READ_ORDERS", "ORD.READ"})
+	if err != nil || c.ID != "reader" || c.Tier != "pro" || !slices.Equal(c.Grants, []string{"LIC.READ_ORDERS", "ORD.READ"}) {
+		t.Fatalf("UpdateGrants = %+v, %v", c, err)
+	}
+	if err := iss.Server.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if claims, _ := verifyToken(t, iss.URL, iss.Token(t, "reader", secret), time.Now()); claims.Perms["LIC"] != 2 || claims.Perms["ORD"] != 1 {
+		t.Errorf("after UpdateGrants the token holds %v", claims.Perms)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"unknown permission", func() error {
+			_, err := issuer.UpdateGrants(iss.RegistryPath, cat, "reader", []string{"ORD.FLY"})
+			return err
+		}(), `grants unknown permission "ORD.FLY": not in the catalog`},
+		{"unknown client", func() error {
+			_, err := issuer.UpdateGrants(iss.RegistryPath, cat, "nobody", nil)
+			return err
+		}(), `client "nobody": no such client`},
+		{"rotate an unknown client", func() error {
+			_, err := issuer.RotateSecret(iss.RegistryPath, "nobody", issuer.WithHasher(fastHasher))
+			return err
+		}(), `client "nobody": no such client`},
+	} {
+		if tc.err == nil || tc.err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.name, tc.err, tc.want)
+		}
+	}
+
+	newSecret, err := issuer.RotateSecret(iss.RegistryPath, "reader", issuer.WithHasher(fastHasher))
+	if err != nil || len(newSecret) != 43 || newSecret == secret {
+		t.Fatalf("RotateSecret = %d characters, %v", len(newSecret), err)
+	}
+	if err := iss.Server.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Credentials("reader", secret).Token(context.Background()); err == nil {
+		t.Error("the old secret still works after the rotation")
+	}
+	iss.Token(t, "reader", newSecret)
+	data, err := os.ReadFile(iss.RegistryPath)
+	if err != nil || strings.Contains(string(data), newSecret) {
+		t.Errorf("the registry holds the secret, or cannot be read: %v", err)
+	}
+}
+
+func TestGraphClients(t *testing.T) {
+	t.Parallel()
+	iss := issuertest.Start(t, newCatalog(t))
+	iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}, Tier: "free"})
+	iss.AddClient(t, issuer.Client{ID: "admin", Grants: []string{"PORTCULLIS.READ_CLIENTS"}})
+	got, err := issuer.GraphClients(iss.RegistryPath)(context.Background())
+	if err != nil || fmt.Sprint(got) != "[{admin [PORTCULLIS.READ_CLIENTS] } {reader [ORD.READ] free}]" {
+		t.Errorf("GraphClients = %v, %v", got, err)
+	}
+	if _, err := issuer.GraphClients(t.TempDir())(context.Background()); err == nil {
+		t.Error("a directory as the registry lists clients")
+	}
+}

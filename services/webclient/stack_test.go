@@ -50,7 +50,21 @@ func startBrowserStack(t *testing.T) *browserStack {
 		s.secrets[c.ID] = iss.AddClient(t, c)
 	}
 	issuerURL := iss.URL
+	_, s.gateway = startGateway(t, iss, pageOrigin)
 
+	for _, srv := range []*httptest.Server{pageSrv, refusedSrv} {
+		srv.Config.Handler = webclient.Handler(webclient.Config{GatewayURL: s.gateway, IssuerURL: issuerURL})
+		srv.Start()
+		t.Cleanup(srv.Close)
+	}
+	s.page, s.refusedPage = pageSrv.URL, refusedSrv.URL
+	return s
+}
+
+// startGateway starts a gateway that trusts iss and allows pageOrigin, in
+// front of both example backends, and returns it with its URL.
+func startGateway(t *testing.T, iss *issuertest.Issuer, pageOrigin string) (*gateway.Gateway, string) {
+	t.Helper()
 	_, lic := licensing.New().Handler()
 	_, ord := orders.New().Handler()
 	cfg, err := config.Parse("browser.yaml", fmt.Appendf(nil, `
@@ -76,16 +90,9 @@ cors:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	s.gateway = h2ctest.Serve(t, gw.Handler())
+	url := h2ctest.Serve(t, gw.Handler())
 	waitReady(t, gw)
-
-	for _, srv := range []*httptest.Server{pageSrv, refusedSrv} {
-		srv.Config.Handler = webclient.Handler(webclient.Config{GatewayURL: s.gateway, IssuerURL: issuerURL})
-		srv.Start()
-		t.Cleanup(srv.Close)
-	}
-	s.page, s.refusedPage = pageSrv.URL, refusedSrv.URL
-	return s
+	return gw, url
 }
 
 func waitReady(t *testing.T, gw *gateway.Gateway) {

@@ -10,16 +10,20 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
-//go:embed static/index.html static/style.css dist/app.js
+//go:embed static/index.html static/admin.html static/style.css dist/app.js dist/admin.js
 var files embed.FS
 
-var page = template.Must(template.ParseFS(files, "static/index.html"))
+var (
+	page      = template.Must(template.ParseFS(files, "static/index.html"))
+	adminPage = template.Must(template.ParseFS(files, "static/admin.html"))
+)
 
 // Config says whom the page calls.
 type Config struct {
@@ -31,18 +35,27 @@ type Config struct {
 	// IssuerURL + /oauth2/token for tokens. Empty means the page's own
 	// origin.
 	IssuerURL string
+	// AdminURL is the base URL of the token issuer's administration
+	// service (portcullis.admin.v1.ClientAdminService), which the
+	// provisioning page calls. Empty means IssuerURL: an issuer started
+	// with issuer.WithAdmin serves it under its issuer URL.
+	AdminURL string
 }
 
-// Handler serves the page at /, with its script /app.js and /style.css.
-// It panics if a URL of cfg is neither empty nor an absolute http or https
-// URL: a configuration error, as with a bad pattern given to
-// http.ServeMux.
+// Handler serves the calling page at /, with its script /app.js; the
+// provisioning page at /admin.html, with its script /admin.js; and their
+// /style.css. It panics if a URL of cfg is neither empty nor an absolute
+// http or https URL: a configuration error, as with a bad pattern given
+// to http.ServeMux.
 func Handler(cfg Config) http.Handler {
+	if cfg.AdminURL == "" {
+		cfg.AdminURL = cfg.IssuerURL
+	}
 	var connect []string
 	for _, f := range []struct {
 		name string
 		url  *string
-	}{{"GatewayURL", &cfg.GatewayURL}, {"IssuerURL", &cfg.IssuerURL}} {
+	}{{"GatewayURL", &cfg.GatewayURL}, {"IssuerURL", &cfg.IssuerURL}, {"AdminURL", &cfg.AdminURL}} {
 		*f.url = strings.TrimSuffix(*f.url, "/")
 		if *f.url == "" {
 			continue
@@ -57,19 +70,24 @@ func Handler(cfg Config) http.Handler {
 	if cfg.IssuerURL != "" {
 		tokenURL = cfg.IssuerURL + issuer.TokenPath
 	}
-	var index bytes.Buffer
+	var index, adminIndex bytes.Buffer
 	if err := page.Execute(&index, struct{ GatewayURL, TokenURL string }{cfg.GatewayURL, tokenURL}); err != nil {
 		panic("webclient: " + err.Error()) // the embedded template is fixed: tests catch this
 	}
-	// The page may run only its own script and talk only to the gateway
-	// and the issuer.
+	if err := adminPage.Execute(&adminIndex, struct{ AdminURL, TokenURL string }{cfg.AdminURL, tokenURL}); err != nil {
+		panic("webclient: " + err.Error())
+	}
+	// The pages may run only their own scripts and talk only to the
+	// gateway and the issuer.
 	csp := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-		"connect-src " + strings.Join(append([]string{"'self'"}, connect...), " ") +
+		"connect-src " + strings.Join(slices.Compact(append([]string{"'self'"}, connect...)), " ") +
 		"; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", static(index.Bytes(), "text/html; charset=utf-8", csp))
 	mux.Handle("GET /app.js", embedded("dist/app.js", "text/javascript; charset=utf-8", csp))
+	mux.Handle("GET /admin.html", static(adminIndex.Bytes(), "text/html; charset=utf-8", csp))
+	mux.Handle("GET /admin.js", embedded("dist/admin.js", "text/javascript; charset=utf-8", csp))
 	mux.Handle("GET /style.css", embedded("static/style.css", "text/css; charset=utf-8", csp))
 	return mux
 }

@@ -41,6 +41,10 @@ func TestHandlerServesThePage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adminBundle, err := os.ReadFile("dist/admin.js")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		path, contentType string
@@ -52,6 +56,12 @@ func TestHandlerServesThePage(t *testing.T) {
 			`<script type="module" src="app.js"></script>`,
 		}},
 		{"/app.js", "text/javascript; charset=utf-8", []string{string(bundle)}},
+		{"/admin.html", "text/html; charset=utf-8", []string{
+			`data-admin-url="https://auth.example.com/tenant-1"`,
+			`data-token-url="https://auth.example.com/tenant-1/oauth2/token"`,
+			`<script type="module" src="admin.js"></script>`,
+		}},
+		{"/admin.js", "text/javascript; charset=utf-8", []string{string(adminBundle)}},
 		{"/style.css", "text/css; charset=utf-8", []string{".chip.missing"}},
 	}
 	for _, tt := range tests {
@@ -83,6 +93,26 @@ func TestHandlerServesThePage(t *testing.T) {
 				t.Errorf("GET %s with If-None-Match %q = %d, want 304", tt.path, etag, again.StatusCode)
 			}
 		})
+	}
+}
+
+// TestHandlerAdminURL: the provisioning page may call an administration
+// service elsewhere than the issuer, and may call nothing else.
+func TestHandlerAdminURL(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(webclient.Handler(webclient.Config{
+		GatewayURL: "http://127.0.0.1:8080",
+		IssuerURL:  "http://127.0.0.1:8081",
+		AdminURL:   "https://admin.example.com/issuer/",
+	}))
+	t.Cleanup(srv.Close)
+	resp, body := get(t, srv.URL+"/admin.html", nil)
+	if !strings.Contains(body, `data-admin-url="https://admin.example.com/issuer"`) {
+		t.Errorf("the page lacks its admin URL:\n%s", body)
+	}
+	const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' http://127.0.0.1:8080 http://127.0.0.1:8081 https://admin.example.com; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	if got := resp.Header.Get("Content-Security-Policy"); got != csp {
+		t.Errorf("Content-Security-Policy %q, want %q", got, csp)
 	}
 }
 
@@ -138,6 +168,7 @@ func TestHandlerPanicsOnABadURL(t *testing.T) {
 	for _, cfg := range []webclient.Config{
 		{GatewayURL: "127.0.0.1:8080"},
 		{GatewayURL: "ftp://gw.example.com"},
+		{AdminURL: "admin.example.com"},
 		{IssuerURL: "http://user:pass@auth.example.com"},
 		{IssuerURL: "/relative"},
 	} {

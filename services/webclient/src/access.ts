@@ -35,7 +35,8 @@ export const domains: Domain[] = [LicensingPermissionSchema, OrdersPermissionSch
 
 const byName = new Map(domains.flatMap((d) => d.permissions.map((p) => [p.name, p] as const)));
 
-function toDomain(e: DescEnum): Domain {
+/** toDomain reads a domain enum of the SDK. */
+export function toDomain(e: DescEnum): Domain {
   const d = getOption(e, domain);
   return {
     name: d.name,

@@ -7,8 +7,9 @@ import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { LicensingService } from "../gen/example/licensing/v1/licensing_pb";
 import { accessOf, domains, held } from "./access";
 import type { MethodAccess } from "./access";
-import { calls, licensingClients, orderLine, refusal, transportNames } from "./calls";
+import { calls, licensingClients, orderLine, transportNames } from "./calls";
 import type { TransportName } from "./calls";
+import { byId, el, refusalNodes as refusalOf, show } from "./dom";
 import { fetchToken } from "./token";
 import type { Token } from "./token";
 
@@ -26,51 +27,9 @@ const auth: Interceptor = (next) => (req) => {
 };
 const clients = licensingClients(gatewayUrl, auth);
 
-/** el makes an element with attributes and children. */
-function el(tag: string, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElement {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    e.setAttribute(k, v);
-  }
-  e.append(...children);
-  return e;
-}
-
-function byId(id: string): HTMLElement {
-  const e = document.getElementById(id);
-  if (e === null) {
-    throw new Error(`no #${id}`);
-  }
-  return e;
-}
-
-/**
- * show sets what an output element says, and its state: "pending" while a
- * call runs, then "ok" or "error". Every new call counts up data-seq.
- */
-function show(out: HTMLElement, state: string, ...content: (Node | string)[]): void {
-  if (state === "pending") {
-    out.dataset.seq = String(Number(out.dataset.seq ?? "0") + 1);
-  }
-  out.dataset.state = state;
-  out.replaceChildren(...content);
-}
-
-/** refusalNodes renders an error: the code and message, then the ErrorInfo detail. */
+/** refusalNodes renders a refusal of the gateway. */
 function refusalNodes(e: unknown): (Node | string)[] {
-  const r = refusal(e);
-  const nodes: (Node | string)[] = [el("span", { class: "code" }, r.code), ` ${r.message}`];
-  if (r.reason !== undefined) {
-    const detail = el("span", { class: "detail" }, "ErrorInfo reason ", el("b", {}, r.reason));
-    for (const [k, v] of r.metadata) {
-      detail.append(`, ${k}: `, el("b", {}, v));
-    }
-    nodes.push(el("br"), detail);
-  }
-  if (r.unreachable) {
-    nodes.push(el("br"), el("span", { class: "detail" }, "No answer reached the page: the gateway is down, or its CORS settings do not allow this origin."));
-  }
-  return nodes;
+  return refusalOf(e, "No answer reached the page: the gateway is down, or its CORS settings do not allow this origin.");
 }
 
 /** chips shows what a method requires, marking what the current token holds. */

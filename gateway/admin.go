@@ -5,21 +5,25 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
+
+	"github.com/portcullis/portcullis/gateway/graph"
 )
 
 // AdminHandler returns the handler of the operator listener: /healthz (the
 // process is alive), /readyz (whether the gateway takes calls, and which
-// backends are failing), /metrics (Prometheus), and /debug/pprof/ when
-// profiling is on.
+// backends are failing), /metrics (Prometheus), /graph (the permission
+// graph: domains, permissions, methods and, given [WithClients], the
+// clients that hold them), and /debug/pprof/ when profiling is on.
 func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
-func (g *Gateway) newAdmin() http.Handler {
+func (g *Gateway) newAdmin(clients graph.ClientsFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", g.telemetry.MetricsHandler())
+	mux.Handle("/graph", graph.Handler(g.catalog, clients))
 	if g.cfg.Telemetry.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	if g.handler, err = c.edge(mux); err != nil {
 		return nil, err
 	}
-	g.admin = g.newAdmin()
+	g.admin = g.newAdmin(o.clients)
 	return g, nil
 }
 

@@ -3,6 +3,8 @@ package gateway
 import (
 	"log/slog"
 
+	"github.com/portcullis/portcullis/gateway/graph"
+
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway/config"
@@ -21,6 +23,7 @@ func (f optionFunc) apply(o *options) { f(o) }
 
 type options struct {
 	logger       *slog.Logger
+	clients      graph.ClientsFunc
 	files        []*protoregistry.Files
 	tokenOptions []token.Option
 	telemetry    []telemetry.Option
@@ -38,6 +41,13 @@ func newOptions(opts []Option) *options {
 // lines. The default is slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// WithClients gives the permission graph of the admin listener (/graph)
+// the clients of an issuer's registry, joined with the catalog: who holds
+// which grants and so may call which methods.
+func WithClients(clients graph.ClientsFunc) Option {
+	return optionFunc(func(o *options) { o.clients = clients })
 }
 
 // WithFiles adds descriptors to those the configuration names, ahead of

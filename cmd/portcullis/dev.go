@@ -96,7 +96,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Audience:     "portcullis",
 		KeyDir:       filepath.Join(*dir, "keys"),
 		RegistryPath: registry,
-	}, cat, issuer.WithLogger(logger), issuer.WithCORS(cors.Policy{AllowedOrigins: []string{webOrigin}}))
+	}, cat, issuer.WithLogger(logger), issuer.WithCORS(cors.Policy{AllowedOrigins: []string{webOrigin}}), issuer.WithAdmin())
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ telemetry:
 	page := webclient.Handler(webclient.Config{GatewayURL: "http://" + a.gateway, IssuerURL: issuerURL})
 	g.Go(func() error { return serve(ctx, listeners[&a.web], page, 5*time.Second) })
 	fmt.Fprintf(out, "%-31s http://%s (admin http://%s)\n", "starting the gateway", a.gateway, a.admin)
-	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
+	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger), gateway.WithClients(issuer.GraphClients(registry)))
 	if err != nil {
 		return err
 	}
@@ -292,8 +292,8 @@ func tour(a devAddrs, secrets map[string]string, tools string) []tourStep {
 // renderTour renders what runDev prints once the stack is ready.
 func renderTour(a devAddrs, secrets map[string]string, secretsFile, tools string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying tokens again)\n  web client http://%s   (open it in a browser: connect-web calls from its own origin)\n\n",
-		a.gateway, a.admin, a.issuer, a.licensing, a.orders, a.web)
+	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying tokens again)\n  web client http://%s   (open it in a browser: connect-web calls from its own origin)\n  clients    http://%s/admin.html   (provisioning: sign in as admin)   permission graph http://%s/graph\n\n",
+		a.gateway, a.admin, a.issuer, a.licensing, a.orders, a.web, a.web, a.admin)
 	fmt.Fprintf(&b, "Demo clients (secrets kept in %s, the same at every start; delete it for new ones):\n", secretsFile)
 	for _, c := range demoClients {
 		fmt.Fprintf(&b, "  %-9s secret %s  tier %-4s grants %s\n", c.id, secrets[c.id], c.tier, strings.Join(c.grants, " "))

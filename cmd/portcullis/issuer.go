@@ -74,6 +74,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM); needs --tls-key")
 	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	admin := fs.Bool("admin", false, "serve the client administration API (portcullis.admin.v1.ClientAdminService), for callers holding PORTCULLIS.READ_CLIENTS or MANAGE_CLIENTS")
 	var corsOrigins stringList
 	fs.Var(&corsOrigins, "cors-origin", "an origin whose pages may get tokens from a browser (repeatable; none by default: a page holding a client secret gives it away)")
 	redisAddr := fs.String("redis", "", "also publish revocations to the Redis at this host:port, for gateways with revocation.source redis")
@@ -107,6 +108,9 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		logger.Warn("issuer: serving client secrets over plain HTTP on a non-loopback address; use --tls-cert and --tls-key, or a TLS proxy")
 	}
 	opts := []issuer.Option{issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime)}
+	if *admin {
+		opts = append(opts, issuer.WithAdmin())
+	}
 	if len(corsOrigins) > 0 {
 		opts = append(opts, issuer.WithCORS(cors.Policy{AllowedOrigins: corsOrigins}))
 		logger.Warn("issuer: pages of these origins may get tokens from a browser; never give a page a confidential client's secret", "origins", []string(corsOrigins))

@@ -84,7 +84,7 @@ resource:
 			}
 		}
 	}
-	if want := []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"}; !slices.Equal(doc.ScopesSupported, want) {
+	if want := []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE", "PORTCULLIS.READ_CLIENTS", "PORTCULLIS.MANAGE_CLIENTS"}; !slices.Equal(doc.ScopesSupported, want) {
 		t.Errorf("scopes_supported %q, want %q", doc.ScopesSupported, want)
 	}
 

@@ -101,6 +101,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer iss.Close()
+	context.AfterFunc(ctx, func() { iss.Close() }) // before the drain: the gateway's revocation follower waits on the feed
 	secrets, changed, err := ensureDemoClients(registry, secretsFile, cat, tokenCheck(iss.Handler()))
 	if err != nil {
 		return err

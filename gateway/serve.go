@@ -136,6 +136,6 @@ func (g *Gateway) newServer(h http.Handler) *http.Server {
 		},
 		// net/http's own complaints (TLS handshake errors, bad requests)
 		// go to the structured log like every other line.
-		ErrorLog: slog.NewLogLogger(g.logger.Handler(), slog.LevelDebug),
+		ErrorLog: slog.NewLogLogger(g.logger.Handler(), slog.LevelInfo),
 	}
 }

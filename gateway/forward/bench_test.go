@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
@@ -29,7 +31,7 @@ func benchTargets(b *testing.B, backendOpts ...forward.BackendOption) []target {
 	b.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(orders.New().Handler())
-	backendURL := serveH2C(b, mux)
+	backendURL := h2ctest.Serve(b, mux)
 	gw := startGateway(b, backendURL, backendOpts)
 	// Without compression on either path, so that both do the same work
 	// apart from the gateway's hop.

@@ -38,7 +38,8 @@
 //	}
 //	mux := http.NewServeMux()
 //	mux.Handle(path, handler)
-//	return forward.NewServer(":8080", mux).ListenAndServe()
+//	mux.Handle("/", forward.Unimplemented())
+//	// serve mux over HTTP/2: h2c, or TLS (package gateway does both)
 //
 // Mount [Unimplemented] at the mux's root, so that calls of unrouted
 // services get Unimplemented in the caller's protocol, as unknown methods
@@ -70,7 +71,4 @@
 // a metric, and an outage is logged when it starts and when it ends, not
 // once per failed call. [WithStop] ends the calls still in flight when a
 // graceful drain is over.
-//
-// [NewServer] builds the listener: HTTP/1.1, HTTP/2 and cleartext HTTP/2,
-// with limits on concurrent streams, header size and idle clients.
 package forward

@@ -19,7 +19,8 @@ func Example() {
 	backendMux := http.NewServeMux()
 	backendMux.Handle(orders.New().Handler())
 	backendServer := httptest.NewUnstartedServer(backendMux)
-	backendServer.Config = forward.NewServer("", backendMux)
+	backendServer.Config.Protocols = new(http.Protocols)
+	backendServer.Config.Protocols.SetUnencryptedHTTP2(true)
 	backendServer.Start()
 	defer backendServer.Close()
 
@@ -40,9 +41,7 @@ func Example() {
 	}
 	gatewayMux := http.NewServeMux()
 	gatewayMux.Handle(path, handler)
-	gateway := httptest.NewUnstartedServer(gatewayMux)
-	gateway.Config = forward.NewServer("", gatewayMux)
-	gateway.Start()
+	gateway := httptest.NewServer(gatewayMux)
 	defer gateway.Close()
 
 	// A client calls the gateway with Connect and JSON over HTTP/1.1.

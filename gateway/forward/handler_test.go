@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 	"github.com/portcullis/portcullis/gateway/token"
@@ -228,7 +230,7 @@ func TestBackPressure(t *testing.T) {
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(sync))
 	// The idle timeout is shorter than the stalls: the gateway waiting for
 	// the backend to take a message is not the client being idle.
-	gw := startGateway(t, serveH2C(t, mux), nil, forward.WithMaxMessageBytes(1<<20), forward.WithStreamIdleTimeout(50*time.Millisecond))
+	gw := startGateway(t, h2ctest.Serve(t, mux), nil, forward.WithMaxMessageBytes(1<<20), forward.WithStreamIdleTimeout(50*time.Millisecond))
 
 	t.Run("backend to client", func(t *testing.T) {
 		t.Parallel()
@@ -288,26 +290,4 @@ func TestBackPressure(t *testing.T) {
 			t.Errorf("the backend received %d of %d", got, n)
 		}
 	})
-}
-
-func TestNewServer(t *testing.T) {
-	t.Parallel()
-	h := http.NotFoundHandler()
-	srv := forward.NewServer(":8080", h,
-		forward.WithMaxConcurrentStreams(7),
-		forward.WithReadHeaderTimeout(3*time.Second),
-		forward.WithIdleTimeout(time.Minute),
-		forward.WithMaxHeaderBytes(1<<12),
-	)
-	if srv.Addr != ":8080" || srv.HTTP2.MaxConcurrentStreams != 7 || srv.ReadHeaderTimeout != 3*time.Second ||
-		srv.IdleTimeout != time.Minute || srv.MaxHeaderBytes != 1<<12 {
-		t.Errorf("server = %+v", srv)
-	}
-	if !srv.Protocols.UnencryptedHTTP2() || !srv.Protocols.HTTP2() || !srv.Protocols.HTTP1() {
-		t.Errorf("protocols = %v", srv.Protocols)
-	}
-	// Streams must not be cut by whole-request timeouts.
-	if srv.ReadTimeout != 0 || srv.WriteTimeout != 0 {
-		t.Errorf("read/write timeouts = %v/%v", srv.ReadTimeout, srv.WriteTimeout)
-	}
 }

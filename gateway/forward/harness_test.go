@@ -5,11 +5,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
@@ -55,19 +56,8 @@ func startBackend(t testing.TB) *backend {
 	mux.Handle(b.licensing.Handler(connect.WithInterceptors(b.calls)))
 	mux.Handle(b.orders.Handler(connect.WithInterceptors(b.calls)))
 	b.handler = mux
-	b.url = serveH2C(t, mux)
+	b.url = h2ctest.Serve(t, mux)
 	return b
-}
-
-// serveH2C serves h on 127.0.0.1 over HTTP/1.1 and cleartext HTTP/2 and
-// returns its URL.
-func serveH2C(t testing.TB, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config = forward.NewServer("", h)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 // gatewayServices are the services the test gateway routes.
@@ -83,7 +73,7 @@ var gatewayServices = []protoreflect.ServiceDescriptor{
 func startGateway(t testing.TB, backendURL string, backendOpts []forward.BackendOption, opts ...forward.Option) string {
 	t.Helper()
 	_, mux := newGateway(t, backendURL, backendOpts, opts...)
-	return serveH2C(t, mux)
+	return h2ctest.Serve(t, mux)
 }
 
 // newGateway returns the backend and the mux that startGateway serves.
@@ -114,11 +104,7 @@ func newGateway(t testing.TB, backendURL string, backendOpts []forward.BackendOp
 }
 
 // h2cClient is an HTTP client that speaks cleartext HTTP/2.
-func h2cClient() *http.Client {
-	protocols := new(http.Protocols)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: protocols}}
-}
+func h2cClient() *http.Client { return &http.Client{Transport: h2ctest.Transport()} }
 
 // protocol is one way a connect-go client calls the gateway.
 type protocol struct {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/bufbuild/protocompile"
 	"github.com/portcullis/portcullis/gateway/catalog"
@@ -52,7 +54,7 @@ func TestImageForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	backendURL := serveH2C(t, inventoryBackend(t, svc))
+	backendURL := h2ctest.Serve(t, inventoryBackend(t, svc))
 	be, err := forward.NewBackend(backendURL)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +67,7 @@ func TestImageForwarding(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
-	gw := serveH2C(t, mux)
+	gw := h2ctest.Serve(t, mux)
 
 	getStock := svc.Methods().ByName("GetStock")
 	listStock := svc.Methods().ByName("ListStock")

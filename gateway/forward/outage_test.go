@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
@@ -25,11 +27,7 @@ func killableBackend(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.Handle(licensing.New().Handler())
 	mux.Handle(orders.New().Handler())
-	srv := httptest.NewUnstartedServer(mux)
-	srv.Config = forward.NewServer("", mux)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv
+	return h2ctest.Start(t, mux)
 }
 
 func kill(srv *httptest.Server) {
@@ -107,7 +105,9 @@ func serveAt(t *testing.T, addr string) (stop func()) {
 	mux.Handle(orders.New().Handler())
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener = ln
-	srv.Config = forward.NewServer("", mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return func() { kill(srv) }
@@ -122,7 +122,7 @@ func TestOutageLogging(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	be, mux := newGateway(t, "http://"+addr, []forward.BackendOption{forward.WithBackendLogger(logger)})
-	gw := serveH2C(t, mux)
+	gw := h2ctest.Serve(t, mux)
 	ord := ordersClient(gw, protocols[0])
 	get := func() error {
 		_, err := ord.GetOrder(t.Context(), connect.NewRequest(&ordersv1.GetOrderRequest{Id: "ord-0001"}))
@@ -218,7 +218,7 @@ func TestHealthFromCalls(t *testing.T) {
 	t.Parallel()
 	srv := killableBackend(t)
 	be, mux := newGateway(t, srv.URL, nil)
-	gw := serveH2C(t, mux)
+	gw := h2ctest.Serve(t, mux)
 	ord := ordersClient(gw, protocols[2])
 	if _, err := ord.GetOrder(t.Context(), connect.NewRequest(&ordersv1.GetOrderRequest{Id: "ord-0001"})); err != nil {
 		t.Fatal(err)

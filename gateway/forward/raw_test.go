@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 )
@@ -65,7 +67,7 @@ func startObservedGateway(t *testing.T, backendURL string, opts ...forward.Optio
 	t.Helper()
 	_, mux := newGateway(t, backendURL, nil, opts...)
 	o := &observer{next: mux}
-	return serveH2C(t, o), o
+	return h2ctest.Serve(t, o), o
 }
 
 // wire is one way to put an RPC on the wire by hand, for what RPC clients

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
@@ -49,7 +51,7 @@ func TestStop(t *testing.T) {
 	mux.Handle(licensing.New().Handler(connect.WithInterceptors(calls)))
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(stuckOrders{orders.New()}, connect.WithInterceptors(calls)))
 	stop := make(chan struct{})
-	gw, obs := startObservedGateway(t, serveH2C(t, mux), forward.WithStop(stop))
+	gw, obs := startObservedGateway(t, h2ctest.Serve(t, mux), forward.WithStop(stop))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // the test's own bound
 	defer cancel()
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/h2ctest"
+
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 	"google.golang.org/grpc/codes"
@@ -22,7 +24,7 @@ func TestUnimplemented(t *testing.T) {
 	be := startBackend(t)
 	_, mux := newGateway(t, be.url, nil)
 	mux.Handle("/", forward.Unimplemented())
-	gw := serveH2C(t, mux)
+	gw := h2ctest.Serve(t, mux)
 	tests := []struct {
 		name, procedure, message string
 	}{

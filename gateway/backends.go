@@ -25,9 +25,9 @@ var alwaysDropped = []string{"Cookie", "Traceparent", "Tracestate", "Baggage"}
 // only the gateway can reach it.
 func principalHeaders(ctx context.Context, h http.Header) {
 	if p, ok := token.FromContext(ctx); ok {
-		h.Set(forward.ReservedHeaderPrefix+"Client-Id", p.ClientID)
+		h.Set(forward.ClientIDHeader, p.ClientID)
 		if p.Tier != "" {
-			h.Set(forward.ReservedHeaderPrefix+"Tier", p.Tier)
+			h.Set(forward.TierHeader, p.Tier)
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/forward"
+
 	"connectrpc.com/connect"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -59,7 +61,7 @@ const small, large = 100, 16 << 10
 
 // identityHeader is the header in which the gateway tells backends who
 // calls; direct calls send it themselves.
-const identityHeader = "Portcullis-Client-Id"
+const identityHeader = forward.ClientIDHeader
 
 func allScenarios(quick bool) []scenario {
 	if quick {

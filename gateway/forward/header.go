@@ -11,6 +11,14 @@ import (
 // a backend can trust them. Set them with [WithRequestHeaders].
 const ReservedHeaderPrefix = "Portcullis-"
 
+// The headers that tell a backend who is calling, set by the gateway from
+// the caller's verified token. Clients cannot forge them: they start with
+// [ReservedHeaderPrefix].
+const (
+	ClientIDHeader = ReservedHeaderPrefix + "Client-Id"
+	TierHeader     = ReservedHeaderPrefix + "Tier"
+)
+
 // hopByHop are the hop-by-hop headers (RFC 9110 §7.6.1), which concern
 // one connection and are never relayed, in either direction.
 var hopByHop = [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}

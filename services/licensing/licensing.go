@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/forward"
+
 	"connectrpc.com/connect"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
@@ -21,7 +23,7 @@ import (
 // DefaultIdentityHeader is the request header that names the caller when
 // no verified token is in the context: the gateway sets it from the token
 // it verified, and strips it from what clients send.
-const DefaultIdentityHeader = "Portcullis-Client-Id"
+const DefaultIdentityHeader = forward.ClientIDHeader
 
 // Resource types named in NotFound errors' google.rpc.ResourceInfo details.
 const (

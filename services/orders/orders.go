@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/forward"
+
 	"connectrpc.com/connect"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
 	"github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
@@ -21,7 +23,7 @@ import (
 // DefaultIdentityHeader is the request header that names the caller when
 // no verified token is in the context: the gateway sets it from the token
 // it verified, and strips it from what clients send.
-const DefaultIdentityHeader = "Portcullis-Client-Id"
+const DefaultIdentityHeader = forward.ClientIDHeader
 
 // resourceOrder is the resource type named in NotFound errors'
 // google.rpc.ResourceInfo details.

@@ -266,6 +266,7 @@ func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*con
 		scrubResponse(res.Header())
 		scrubResponse(res.Trailer())
 	}
+	dropCORS(res.Header())
 	// The backend's response, headers and trailers are returned as they
 	// are; connect leaves out the protocol headers when it writes them.
 	return res, nil

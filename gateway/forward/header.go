@@ -132,6 +132,17 @@ func scrubResponse(h http.Header) {
 	}
 }
 
+// dropCORS removes a backend's CORS response headers: CORS is the
+// gateway's, which sets its own, and a second Access-Control-Allow-Origin
+// makes browsers refuse the answer.
+func dropCORS(h http.Header) {
+	for key := range h {
+		if hasHeaderPrefix(key, "access-control-") {
+			delete(h, key)
+		}
+	}
+}
+
 // copyResponseHeaders adds the backend's headers or trailers in src to
 // dst, leaving out hop-by-hop and protocol headers. Streams need this:
 // connect writes what a streaming handler puts in its response headers and
@@ -141,7 +152,7 @@ func copyResponseHeaders(dst, src http.Header) {
 		if len(values) == 0 {
 			continue
 		}
-		if _, drop := responseDropped[key]; drop || hasHeaderPrefix(key, "grpc-") || hasHeaderPrefix(key, "connect-") {
+		if _, drop := responseDropped[key]; drop || hasHeaderPrefix(key, "grpc-") || hasHeaderPrefix(key, "connect-") || hasHeaderPrefix(key, "access-control-") {
 			continue
 		}
 		dst[key] = append(dst[key], values...)

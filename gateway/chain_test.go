@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,7 +37,7 @@ type observedStack struct {
 	*stack
 	recorder *tracetest.SpanRecorder
 	provider *sdktrace.TracerProvider
-	logs     *bytes.Buffer
+	logs     *logBuffer
 }
 
 func newObservedStack(t *testing.T, extra string) *observedStack {
@@ -52,8 +51,8 @@ func newObservedStack(t *testing.T, extra string) *observedStack {
 	}
 	iss := issuertest.Start(t, cat)
 	_, lic := licensing.New().Handler()
-	logs := new(bytes.Buffer)
-	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, nil))
+	logs := new(logBuffer)
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
@@ -82,7 +81,7 @@ func (s *observedStack) serverSpans(t *testing.T, procedure string) []sdktrace.R
 func (s *observedStack) accessLines(t *testing.T, procedure string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.logs.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
 	for sc.Scan() {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line["procedure"] == procedure {

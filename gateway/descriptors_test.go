@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -64,8 +63,8 @@ type logRecord struct {
 func TestUnroutedServiceProblemsAreWarnings(t *testing.T) {
 	t.Parallel()
 	image := prototest.WriteImage(t, map[string]string{"legacy/v1/legacy.proto": legacyProto})
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))
+	logs := new(logBuffer)
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := newStack(t, fmt.Sprintf("descriptors: {images: [%q], compiled_in: true}\n", image), gateway.WithLogger(logger))
 
 	// The gateway started and serves the routed services.

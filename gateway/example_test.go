@@ -2,8 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,17 +68,31 @@ routes:
 			return
 		}
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		msg, _, _ := strings.Cut(string(b), `,"details"`)
-		fmt.Println(method, resp.StatusCode, msg[:min(len(msg), 60)])
+		// Print the refusal's code and message, or the answer's first
+		// item; protojson's spacing is not stable, so decode it.
+		var answer map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&answer)
+		if code, ok := answer["code"]; ok {
+			fmt.Println(method, resp.StatusCode, code, answer["message"])
+			return
+		}
+		for _, list := range answer {
+			items, _ := list.([]any)
+			first, _ := items[0].(map[string]any)
+			name := first["code"]
+			if name == nil {
+				name = first["id"]
+			}
+			fmt.Println(method, resp.StatusCode, len(items), "items, the first", name)
+		}
 	}
 	call("ListJurisdictions", "", `{}`) // public: no token needed
 	call("ListRequirements", "", `{"jurisdiction":"US-CA","businessKind":"restaurant"}`)
 	call("ListRequirements", tok, `{"jurisdiction":"US-CA","businessKind":"restaurant"}`)
 	call("GetLicenceOrder", tok, `{"id":"lo-0001"}`)
 	// Output:
-	// ListJurisdictions 200 {"jurisdictions":[{"code":"DE-BE","name":"Berlin"},{"code":"
-	// ListRequirements 401 {"code":"unauthenticated","message":"missing bearer token"
-	// ListRequirements 200 {"requirements":[{"id":"us-ca-food-facility","name":"Food Fa
-	// GetLicenceOrder 403 {"code":"permission_denied","message":"missing LIC.READ_ORDE
+	// ListJurisdictions 200 4 items, the first DE-BE
+	// ListRequirements 401 unauthenticated missing bearer token
+	// ListRequirements 200 3 items, the first us-ca-food-facility
+	// GetLicenceOrder 403 permission_denied missing LIC.READ_ORDERS
 }

@@ -1,9 +1,9 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -30,14 +30,22 @@ func decodeHeader(t *testing.T, tok string) map[string]string {
 	return out
 }
 
-// syncWriter serializes writes from concurrent handlers.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// logBuffer holds log lines written by concurrent handlers while the test
+// reads them.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -320,8 +319,8 @@ health: {interval: 0s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(bytes.Buffer)
-	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.NewJSONHandler(&syncWriter{w: logs}, nil))))
+	logs := new(logBuffer)
+	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -51,8 +50,8 @@ func TestTraceThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	iss := issuertest.Start(t, cat)
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))
+	logs := new(logBuffer)
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
@@ -159,8 +158,8 @@ func hasServiceName(s sdktrace.ReadOnlySpan, name string) bool {
 // no line; what the gateway itself fails to do is still logged.
 func TestAccessLogSwitch(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, nil))
+	logs := new(logBuffer)
+	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := newStack(t, "telemetry: {access_log: false}\n", gateway.WithLogger(logger))
 	secret := s.issuer.AddClient(t, issuer.Client{ID: "quiet", Grants: []string{"LIC.READ_REQUIREMENTS"}})
 	client := s.licensingClient(s.issuer.Token(t, "quiet", secret))

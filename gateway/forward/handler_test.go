@@ -229,8 +229,11 @@ func TestBackPressure(t *testing.T) {
 	mux.Handle(licensingv1connect.NewLicensingServiceHandler(watch))
 	mux.Handle(ordersv1connect.NewOrdersServiceHandler(sync))
 	// The idle timeout is shorter than the stalls: the gateway waiting for
-	// the backend to take a message is not the client being idle.
-	gw := startGateway(t, h2ctest.Serve(t, mux), nil, forward.WithMaxMessageBytes(1<<20), forward.WithStreamIdleTimeout(50*time.Millisecond))
+	// the backend to take a message is not the client being idle. It is
+	// long enough that a client starved of CPU, on a loaded machine, does
+	// not pause that long between two messages.
+	const idle = 500 * time.Millisecond
+	gw := startGateway(t, h2ctest.Serve(t, mux), nil, forward.WithMaxMessageBytes(1<<20), forward.WithStreamIdleTimeout(idle))
 
 	t.Run("backend to client", func(t *testing.T) {
 		t.Parallel()
@@ -250,6 +253,7 @@ func TestBackPressure(t *testing.T) {
 		if sent := stalled(t, watch.sent.Load); sent > n/2 {
 			t.Errorf("the backend sent %d of %d messages to a client that stopped reading", sent, n)
 		}
+		time.Sleep(idle + idle/2) // the stall outlasts the idle timeout
 		received := 1
 		for stream.Receive() {
 			received++
@@ -279,6 +283,7 @@ func TestBackPressure(t *testing.T) {
 		if got := stalled(t, sent.Load); got > n/2 {
 			t.Errorf("the client sent %d of %d messages to a backend that reads nothing", got, n)
 		}
+		time.Sleep(idle + idle/2) // the stall outlasts the idle timeout
 		close(sync.release)
 		if err := <-done; err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/introspect"
 	"github.com/portcullis/portcullis/gateway/token"
 )
 
@@ -17,7 +18,13 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
 		})
 		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger))
-		var err error
+		opaque, err := g.opaqueOption()
+		if err != nil {
+			return fmt.Errorf("token introspection: %w", err)
+		}
+		if opaque != nil {
+			topts = append(topts, opaque)
+		}
 		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(topts, o.tokenOptions...)...); err != nil {
 			return fmt.Errorf("token verification: %w", err)
 		}
@@ -30,15 +37,44 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 	return nil
 }
 
-// issuers returns the verifier's view of the configured issuers.
+// opaqueOption returns the verifier option of the issuer with
+// introspection, if any: its tokens are introspected.
+func (g *Gateway) opaqueOption() (token.Option, error) {
+	for _, c := range g.cfg.Issuers {
+		in := c.Introspection
+		if in == nil {
+			continue
+		}
+		t := g.cfg.Tokens
+		i, err := introspect.New(c.Issuer, in.URL, in.ClientID, in.ClientSecret,
+			introspect.WithCacheMax(in.CacheMax.Std()),
+			introspect.WithCacheSize(t.CacheSize),
+			introspect.WithTimeout(in.Timeout.Std()),
+			introspect.WithSkew(t.Skew.Std()),
+			introspect.WithAudiences(c.Audiences...),
+			introspect.WithPermissionClaim(t.PermissionClaim),
+			introspect.WithLogger(g.logger))
+		if err != nil {
+			return nil, err
+		}
+		return token.WithOpaque(c.Issuer, i.Introspect), nil
+	}
+	return nil, nil
+}
+
+// issuers returns the verifier's view of the configured issuers whose
+// tokens it verifies with keys: all but the opaque one.
 func issuers(cfgs []config.Issuer) []token.Issuer {
-	out := make([]token.Issuer, len(cfgs))
-	for i, c := range cfgs {
+	out := make([]token.Issuer, 0, len(cfgs))
+	for _, c := range cfgs {
+		if c.Introspection != nil {
+			continue
+		}
 		typ := c.RequiredType()
 		if typ == "" {
 			typ = token.TypeAny
 		}
-		out[i] = token.Issuer{
+		out = append(out, token.Issuer{
 			Issuer:          c.Issuer,
 			Audiences:       c.Audiences,
 			Discover:        c.Discovery,
@@ -48,7 +84,7 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 			Algorithms:      c.Algorithms,
 			Type:            typ,
 			AllowMissingKid: c.AllowMissingKID,
-		}
+		})
 	}
 	return out
 }

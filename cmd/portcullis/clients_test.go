@@ -43,11 +43,20 @@ func TestClients(t *testing.T) {
 		t.Fatalf("clients add audit = %d: %s", code, stderr)
 	}
 
+	// A client that may introspect tokens.
+	if code, _, stderr := runCLI(t, "clients", "add", "--registry", registry, "gw", "--introspect"); code != 0 {
+		t.Fatalf("clients add gw = %d: %s", code, stderr)
+	}
+	if data, _ := os.ReadFile(registry); !strings.Contains(string(data), "- id: gw\n") || strings.Count(string(data), "introspect: true") != 1 {
+		t.Errorf("registry without gw's introspect: true:\n%s", data)
+	}
+
 	code, stdout, stderr = runCLI(t, "clients", "list", "--registry", registry)
 	want := "" +
 		"ID            TIER  LIFETIME  GRANTS\n" +
 		"audit         -     10m0s     LIC.READ_REQUIREMENTS ORD.READ\n" +
-		"billing-sync  pro   default   LIC.READ_ORDERS ORD.READ\n"
+		"billing-sync  pro   default   LIC.READ_ORDERS ORD.READ\n" +
+		"gw            -     default   -\n"
 	if code != 0 || stdout != want {
 		t.Errorf("clients list = %d\n%s%s\nwant\n%s", code, stdout, stderr, want)
 	}

@@ -91,7 +91,8 @@ type Descriptors struct {
 }
 
 // Issuer is one trusted token issuer and where its keys come from. Exactly
-// one of Discovery, JWKSURL, JWKSFile and HMACSecretEnv is set.
+// one of Discovery, JWKSURL, JWKSFile and HMACSecretEnv is set, or none
+// for an opaque issuer (Introspection).
 type Issuer struct {
 	// Issuer is the expected iss claim.
 	Issuer string `json:"issuer"`
@@ -123,6 +124,9 @@ type Issuer struct {
 	// has a single key for the token's algorithm. Default false: every
 	// token must name its key.
 	AllowMissingKID bool `json:"allow_missing_kid,omitempty"`
+	// Introspection, when set, makes the issuer opaque: its tokens are
+	// introspected at the issuer (RFC 7662), and it has no key source.
+	Introspection *Introspection `json:"introspection,omitempty"`
 
 	// HMACSecret is the secret read from HMACSecretEnv. Never in the file.
 	HMACSecret []byte `json:"-"`

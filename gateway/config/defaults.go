@@ -22,6 +22,11 @@ func (c *Config) setDefaults() {
 	for i := range c.Routes {
 		setString(&c.Routes[i].Protocol, "grpc")
 	}
+	for i := range c.Issuers {
+		if in := c.Issuers[i].Introspection; in != nil {
+			in.setDefaults()
+		}
+	}
 
 	t := &c.Tokens
 	setDuration(&t.Skew, 60*time.Second)

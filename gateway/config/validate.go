@@ -34,7 +34,14 @@ func (c *Config) validate(v *validator) {
 		v.add("descriptors", "compiled_in is false and no images are given: there is nothing to route")
 	}
 	seenIssuers := map[string]int{}
+	opaque := -1
 	for i := range c.Issuers {
+		if c.Issuers[i].Introspection != nil {
+			if opaque >= 0 {
+				v.add(fmt.Sprintf("issuers[%d].introspection", i), "issuers[%d] is already opaque; one issuer at most has introspection", opaque)
+			}
+			opaque = i
+		}
 		c.Issuers[i].validate(v, fmt.Sprintf("issuers[%d]", i))
 		if j, dup := seenIssuers[c.Issuers[i].Issuer]; dup {
 			v.add(fmt.Sprintf("issuers[%d].issuer", i), "%q is already issuers[%d]", c.Issuers[i].Issuer, j)
@@ -109,7 +116,13 @@ func (is *Issuer) validate(v *validator, path string) {
 			sources++
 		}
 	}
-	if sources != 1 {
+	switch {
+	case is.Introspection != nil:
+		is.Introspection.validate(v, path+".introspection")
+		if sources != 0 {
+			v.add(path, "an issuer with introspection has no key source: drop discovery, jwks_url, jwks_file and hmac_secret_env")
+		}
+	case sources != 1:
 		v.add(path, "set exactly one key source: discovery, jwks_url, jwks_file or hmac_secret_env")
 	}
 	if is.Discovery || is.JWKSURL != "" {

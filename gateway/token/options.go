@@ -86,6 +86,7 @@ type config struct {
 	verifyWait      time.Duration
 	logger          *slog.Logger
 	revocations     Revocations
+	opaque          *opaque // the issuer whose tokens are introspected
 
 	problems []string // invalid option values
 }

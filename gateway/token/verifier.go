@@ -43,10 +43,10 @@ type Verifier struct {
 // tells when every issuer's keys are in. Background work stops when ctx is
 // done or [Verifier.Close] is called.
 func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, error) {
-	if len(issuers) == 0 {
+	cfg := newConfig(opts)
+	if len(issuers) == 0 && cfg.opaque == nil {
 		return nil, errors.New("token: no trusted issuer")
 	}
-	cfg := newConfig(opts)
 	var problems []error
 	if len(cfg.problems) > 0 {
 		problems = append(problems, fmt.Errorf("invalid options: %s", strings.Join(cfg.problems, "; ")))
@@ -63,6 +63,10 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 		is, err := newIssuer(c)
 		if err != nil {
 			problems = append(problems, err)
+			continue
+		}
+		if cfg.opaque != nil && cfg.opaque.issuer == is.name {
+			problems = append(problems, fmt.Errorf("issuer %q is opaque (WithOpaque) and verified with keys", is.name))
 			continue
 		}
 		if _, dup := v.issuers[is.name]; dup {
@@ -204,6 +208,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 			return nil, err
 		}
 		return p, nil
+	}
+	if v.cfg.opaque != nil && v.cfg.opaque.owns(raw) {
+		return v.introspected(ctx, raw)
 	}
 	p, e, err := v.verify(ctx, raw, now)
 	if err != nil {

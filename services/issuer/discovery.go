@@ -22,22 +22,27 @@ type metadata struct {
 	// RFC 7009 §2, RFC 8414 §2.
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	// RFC 7662 §4, RFC 8414 §2.
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	// The feed of revocations that gateways follow (revocation.Feed).
 	RevocationFeedEndpoint string `json:"revocation_feed_endpoint"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
 	m := metadata{
-		Issuer:                                 s.issuer,
-		TokenEndpoint:                          s.TokenURL(),
-		JWKSURI:                                s.JWKSURL(),
-		ScopesSupported:                        []string{},
-		ResponseTypesSupported:                 []string{}, // no authorization endpoint
-		GrantTypesSupported:                    []string{grantClientCredentials},
-		TokenEndpointAuthMethodsSupported:      []string{"client_secret_basic", "client_secret_post"},
-		RevocationEndpoint:                     s.RevocationURL(),
-		RevocationEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
-		RevocationFeedEndpoint:                 s.RevocationFeedURL(),
+		Issuer:                                    s.issuer,
+		TokenEndpoint:                             s.TokenURL(),
+		JWKSURI:                                   s.JWKSURL(),
+		ScopesSupported:                           []string{},
+		ResponseTypesSupported:                    []string{}, // no authorization endpoint
+		GrantTypesSupported:                       []string{grantClientCredentials},
+		TokenEndpointAuthMethodsSupported:         []string{"client_secret_basic", "client_secret_post"},
+		RevocationEndpoint:                        s.RevocationURL(),
+		RevocationEndpointAuthMethodsSupported:    []string{"client_secret_basic", "client_secret_post"},
+		RevocationFeedEndpoint:                    s.RevocationFeedURL(),
+		IntrospectionEndpoint:                     s.IntrospectionURL(),
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 	}
 	for _, d := range s.cat.Domains() {
 		for _, p := range d.Permissions {
@@ -55,6 +60,7 @@ func (s *Server) routes() (*http.ServeMux, string) {
 	mux := http.NewServeMux()
 	mux.HandleFunc(path+TokenPath, s.serveToken) // any method: non-POST gets an OAuth error
 	mux.HandleFunc(path+RevocationPath, s.serveRevoke)
+	mux.HandleFunc(path+IntrospectionPath, s.serveIntrospect)
 	mux.Handle(path+RevocationFeedPath, s.rev.feed)
 	mux.HandleFunc("GET "+path+JWKSPath, s.serveJWKS)
 	mux.HandleFunc("GET "+MetadataPath+path, s.serveMetadata)

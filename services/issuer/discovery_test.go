@@ -23,6 +23,9 @@ type metadataDoc struct {
 	RevocationEndpoint                     string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
 	RevocationFeedEndpoint                 string   `json:"revocation_feed_endpoint"`
+
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 }
 
 func TestMetadata(t *testing.T) {
@@ -60,6 +63,9 @@ func TestMetadata(t *testing.T) {
 		RevocationEndpoint:                     issuerURL + "/oauth2/revoke",
 		RevocationEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 		RevocationFeedEndpoint:                 issuerURL + "/revocations",
+
+		IntrospectionEndpoint:                     issuerURL + "/oauth2/introspect",
+		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 	}
 	for _, path := range []string{"/.well-known/oauth-authorization-server/tenant-a", "/tenant-a/.well-known/openid-configuration"} {
 		res := request(t, "GET", base+path, nil, "")
@@ -76,7 +82,9 @@ func TestMetadata(t *testing.T) {
 			!slices.Equal(got.GrantTypesSupported, want.GrantTypesSupported) ||
 			!slices.Equal(got.TokenEndpointAuthMethodsSupported, want.TokenEndpointAuthMethodsSupported) ||
 			got.RevocationEndpoint != want.RevocationEndpoint || got.RevocationFeedEndpoint != want.RevocationFeedEndpoint ||
-			!slices.Equal(got.RevocationEndpointAuthMethodsSupported, want.RevocationEndpointAuthMethodsSupported) {
+			!slices.Equal(got.RevocationEndpointAuthMethodsSupported, want.RevocationEndpointAuthMethodsSupported) ||
+			got.IntrospectionEndpoint != want.IntrospectionEndpoint ||
+			!slices.Equal(got.IntrospectionEndpointAuthMethodsSupported, want.IntrospectionEndpointAuthMethodsSupported) {
 			t.Errorf("%s:\n got %+v\nwant %+v", path, got, want)
 		}
 	}
@@ -89,6 +97,9 @@ func TestMetadata(t *testing.T) {
 	}
 	if res := request(t, "POST", want.RevocationEndpoint, form("", ""), "token=x"); res.status != 401 {
 		t.Errorf("revocation_endpoint: %d", res.status)
+	}
+	if res := request(t, "POST", want.IntrospectionEndpoint, form("", ""), "token=x"); res.status != 401 {
+		t.Errorf("introspection_endpoint: %d", res.status)
 	}
 	if res := request(t, "GET", want.RevocationFeedEndpoint, nil, ""); res.status != 200 || res.header.Get("Content-Type") != "application/json" {
 		t.Errorf("revocation_feed_endpoint: %d", res.status)

@@ -79,6 +79,20 @@
 // client revoked and added again within one second gets its first token
 // in the next second, as iat counts whole seconds.
 //
+// # Introspection
+//
+// Resource servers that do not verify tokens themselves (a gateway that
+// declares the issuer opaque) ask the introspection endpoint, RFC 7662
+// ([IntrospectionPath], named introspection_endpoint in the metadata):
+// POST token=... authenticated as at the token endpoint, by a client
+// registered with introspect: true ([Client].Introspect). Another client
+// gets 403 unauthorized_client; a caller that does not authenticate, 401
+// invalid_client. An active token is described by active, scope,
+// client_id, sub, exp, iat, nbf, aud, iss, jti, token_type ("Bearer"),
+// perms (domain → mask) and tier; a token that is expired, revoked (the
+// issuer holds every revocation it serves), malformed or another issuer's
+// gets {"active":false} and nothing more.
+//
 // # Secrets
 //
 // The registry keeps only argon2id hashes (PHC string format; bcrypt hashes

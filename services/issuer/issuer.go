@@ -258,6 +258,7 @@ func (s *Server) Close() error {
 	if s.rev != nil {
 		s.rev.feed.Close()
 		<-s.rev.done
+		s.rev.set.Close()
 		if ov := s.rev.own.Load(); ov != nil {
 			ov.v.Close()
 		}

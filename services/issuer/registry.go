@@ -34,6 +34,10 @@ type Client struct {
 	// TokenLifetime is the lifetime of the client's tokens; 0 means the
 	// issuer's default.
 	TokenLifetime time.Duration
+	// Introspect lets the client call the introspection endpoint (RFC
+	// 7662): a resource server, such as a gateway, that learns from the
+	// issuer whether a token is active. Other clients get 403 there.
+	Introspect bool
 }
 
 // Errors of the registry functions.
@@ -61,6 +65,7 @@ var (
 //	  grants: [LIC.READ_ORDERS, ORD.READ]
 //	  tier: pro
 //	  token_lifetime: 30m
+//	  introspect: true
 //
 // It is read strictly with sigs.k8s.io/yaml (unknown fields and duplicate
 // keys are errors) and written with go.yaml.in/yaml/v3, which keeps the
@@ -75,6 +80,7 @@ type clientEntry struct {
 	Grants        []string `json:"grants" yaml:"grants,flow"`
 	Tier          string   `json:"tier,omitempty" yaml:"tier,omitempty"`
 	TokenLifetime duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
+	Introspect    bool     `json:"introspect,omitempty" yaml:"introspect,omitempty"`
 }
 
 // duration is a time.Duration written as a Go duration string, "30m".
@@ -123,6 +129,8 @@ type client struct {
 	scope    string            // the granted permissions, space-separated, in catalog order
 	tier     string
 	lifetime time.Duration // 0: the issuer's default
+	// introspect: the client may call the introspection endpoint.
+	introspect bool
 }
 
 // decodeRegistry parses a registry file strictly: unknown fields and
@@ -197,12 +205,13 @@ func (e *clientEntry) compile(cat *catalog.Catalog, maxLifetime time.Duration) (
 		return nil, err
 	}
 	return &client{
-		id:       e.ID,
-		hash:     e.SecretHash,
-		masks:    masks,
-		scope:    scopeOf(cat, masks),
-		tier:     e.Tier,
-		lifetime: time.Duration(e.TokenLifetime),
+		id:         e.ID,
+		hash:       e.SecretHash,
+		masks:      masks,
+		scope:      scopeOf(cat, masks),
+		tier:       e.Tier,
+		lifetime:   time.Duration(e.TokenLifetime),
+		introspect: e.Introspect,
 	}, nil
 }
 
@@ -344,6 +353,7 @@ func addClient(path string, cat *catalog.Catalog, hasher Hasher, maxLifetime tim
 			Grants:        append([]string{}, c.Grants...),
 			Tier:          c.Tier,
 			TokenLifetime: duration(c.TokenLifetime),
+			Introspect:    c.Introspect,
 		})
 		return nil
 	})
@@ -469,5 +479,5 @@ func revokeClient(path, id string, check reachCheck, opts ...Option) (Client, er
 
 // public is the entry as operators see it, without its secret's hash.
 func (e clientEntry) public() Client {
-	return Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime)}
+	return Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime), Introspect: e.Introspect}
 }

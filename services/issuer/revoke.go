@@ -35,6 +35,8 @@ type revocations struct {
 	file  *revocationFile
 	feed  *revocation.Feed
 	store *revocation.Redis // nil without Redis
+	// set holds what the file revoked, for the introspection endpoint.
+	set *revocation.Set
 
 	mu        sync.Mutex
 	pending   []revocation.Revocation // not yet published to the store
@@ -57,14 +59,20 @@ func (s *Server) initRevocations() error {
 	if err != nil {
 		return err
 	}
+	set, err := revocation.New(context.Background(), revocation.WithClock(s.cfg.now))
+	if err != nil {
+		return err
+	}
 	s.rev = &revocations{
 		file:    &revocationFile{path: RevocationsPath(s.registryPath)},
 		feed:    feed,
+		set:     set,
 		store:   s.cfg.revocationStore,
 		clients: map[string]int64{},
 		done:    make(chan struct{}),
 	}
 	if err := s.ingestRevocations(); err != nil {
+		set.Close()
 		return err
 	}
 	if s.cfg.revocationPoll > 0 {
@@ -116,6 +124,9 @@ func (s *Server) ingestRevocations() error {
 		s.logger().Warn("issuer: ignored lines of the revocation file that are not revocations", "path", rv.file.path, "lines", bad)
 	}
 	if len(rs) > 0 {
+		if err := rv.set.Add(rs...); err != nil {
+			s.logger().Error("issuer: revocations not held for introspection", "error", err)
+		}
 		if err := rv.feed.Add(rs...); err != nil {
 			s.logger().Error("issuer: revocations not served", "error", err)
 		}

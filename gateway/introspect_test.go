@@ -33,7 +33,7 @@ type opaqueStack struct {
 	*stack
 	front    *httptest.Server
 	requests atomic.Int64
-	logs     *strings.Builder
+	logs     *logBuffer
 }
 
 func newOpaqueStack(t *testing.T, cacheMax time.Duration) *opaqueStack {
@@ -44,7 +44,7 @@ func newOpaqueStack(t *testing.T, cacheMax time.Duration) *opaqueStack {
 	}
 	iss := issuertest.Start(t, cat)
 	gwSecret := iss.AddClient(t, issuer.Client{ID: "gw", Introspect: true})
-	o := &opaqueStack{logs: &strings.Builder{}}
+	o := &opaqueStack{logs: new(logBuffer)}
 	handler := iss.Server.Handler()
 	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == issuer.IntrospectionPath {
@@ -73,7 +73,7 @@ revocation:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(&syncWriter{w: o.logs}, nil))
+	logger := slog.New(slog.NewTextHandler(o.logs, nil))
 	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(logger))
 	if err != nil {
 		t.Fatal(err)

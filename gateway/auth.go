@@ -16,7 +16,7 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 		observe := token.WithKeysObserver(func(issuer string, keys int, err error) {
 			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
 		})
-		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger))
+		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger), token.WithPermissionLookup(g.permissionLookup))
 		var err error
 		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(topts, o.tokenOptions...)...); err != nil {
 			return fmt.Errorf("token verification: %w", err)
@@ -28,6 +28,16 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 		return fmt.Errorf("authorization: %w", err)
 	}
 	return nil
+}
+
+// permissionLookup finds a permission of the catalog by reference,
+// DOMAIN.NAME, for the issuers whose tokens carry scopes.
+func (g *Gateway) permissionLookup(ref string) (string, uint64, bool) {
+	p, ok := g.catalog.Permission(ref)
+	if !ok {
+		return "", 0, false
+	}
+	return p.Domain, p.Mask, true
 }
 
 // issuers returns the verifier's view of the configured issuers.
@@ -48,6 +58,10 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 			Algorithms:      c.Algorithms,
 			Type:            typ,
 			AllowMissingKid: c.AllowMissingKID,
+		}
+		if c.Permissions.FromScopes() {
+			out[i].Permissions = token.PermissionsFromScopes
+			out[i].Scopes = c.Permissions.Scopes
 		}
 	}
 	return out

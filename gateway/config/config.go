@@ -123,6 +123,9 @@ type Issuer struct {
 	// has a single key for the token's algorithm. Default false: every
 	// token must name its key.
 	AllowMissingKID bool `json:"allow_missing_kid,omitempty"`
+	// Permissions says where the issuer's tokens carry their permissions:
+	// the permission claim (the default) or their OAuth scopes.
+	Permissions *IssuerPermissions `json:"permissions,omitempty"`
 
 	// HMACSecret is the secret read from HMACSecretEnv. Never in the file.
 	HMACSecret []byte `json:"-"`

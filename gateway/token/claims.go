@@ -17,7 +17,7 @@ const dateRange = "later than 2242-03-16"
 
 // claims holds the raw values of the claims the verifier reads.
 type claims struct {
-	iss, aud, exp, nbf, iat, sub, clientID, jti, tier, perms []byte
+	iss, aud, exp, nbf, iat, sub, clientID, jti, tier, perms, scope, scp []byte
 }
 
 func (c claims) member(name, value []byte, permName string) claims {
@@ -44,6 +44,10 @@ func (c claims) member(name, value []byte, permName string) claims {
 		c.jti = value
 	case "tier":
 		c.tier = value
+	case "scope":
+		c.scope = value
+	case "scp":
+		c.scp = value
 	}
 	return c
 }
@@ -123,7 +127,11 @@ func (v *Verifier) principal(is *issuer, c *claims, kept [][]byte, now time.Time
 	if p.Tier, err = optionalString(c.tier, errTierType, &v.strings); err != nil {
 		return nil, 0, err
 	}
-	if c.perms == nil {
+	if is.scopes != nil {
+		if p.Masks, err = is.scopes.scopeMasks(c.scope, c.scp); err != nil {
+			return nil, 0, err
+		}
+	} else if c.perms == nil {
 		p.Masks = map[string]uint64{}
 	} else {
 		masks, ok := v.masks.lookup(c.perms)

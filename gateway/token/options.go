@@ -86,6 +86,9 @@ type config struct {
 	verifyWait      time.Duration
 	logger          *slog.Logger
 	revocations     Revocations
+	// permissionLookup reads the scopes of issuers with
+	// PermissionsFromScopes.
+	permissionLookup PermissionLookup
 
 	problems []string // invalid option values
 }

@@ -23,6 +23,9 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 		}
 		g.closers = append(g.closers, func() error { g.verifier.Close(); return nil })
 	}
+	if g.revocations != nil {
+		opts = append(opts, authz.WithFreshness(g.revocations.Err))
+	}
 	var err error
 	if c.authorizer, err = authz.New(g.catalog, g.verifier, opts...); err != nil {
 		return fmt.Errorf("authorization: %w", err)

@@ -77,28 +77,28 @@ func TestAccessWithRegistry(t *testing.T) {
 /example.orders.v1.OrdersService/SyncOrders                token   LIC.READ_ORDERS (2), ORD.READ (1), ORD.WRITE (2)  LIC=2 ORD=3  100/1m0s burst 20  operator
 `},
 		{"every method, markdown", []string{"--format", "markdown"}, "| Method | Access | Requires | Masks | Rate limit | Clients |\n|---|---|---|---|---|---|\n" +
-			"| `/example.licensing.v1.LicensingService/CreateLicenceOrder` | token | LIC.READ_ORDERS (2), LIC.WRITE_ORDERS (4) | LIC=6 | 10/1s burst 5 | `operator` |\n" +
+			"| `/example.licensing.v1.LicensingService/CreateLicenceOrder` | token, max age 5m0s | LIC.READ_ORDERS (2), LIC.WRITE_ORDERS (4) | LIC=6 | 10/1s burst 5 | `operator` |\n" +
 			"| `/example.licensing.v1.LicensingService/GetLicenceOrder` | token | LIC.READ_ORDERS (2) | LIC=2 | - | `auditor`, `operator` |\n" +
 			"| `/example.licensing.v1.LicensingService/ListJurisdictions` | public | - | - | 60/1m0s burst 10 | anyone |\n" +
 			"| `/example.licensing.v1.LicensingService/ListRequirements` | token | LIC.READ_REQUIREMENTS (1) | LIC=1 | - | `operator`, `reader` |\n" +
 			"| `/example.licensing.v1.LicensingService/WatchLicenceOrders` | token | LIC.READ_ORDERS (2) | LIC=2 | - | `auditor`, `operator` |\n" +
 			"| `/example.orders.v1.OrdersService/GetOrder` | token | ORD.READ (1) | ORD=1 | 100/1m0s burst 20 | `operator`, `reader` |\n" +
 			"| `/example.orders.v1.OrdersService/ImportOrders` | token | LIC.WRITE_ORDERS (4), ORD.WRITE (2) | LIC=4 ORD=2 | 100/1m0s burst 20 | `operator` |\n" +
-			"| `/example.orders.v1.OrdersService/PlaceOrder` | token | LIC.READ_REQUIREMENTS (1), ORD.WRITE (2) | LIC=1 ORD=2 | 100/1m0s burst 20 | `operator` |\n" +
+			"| `/example.orders.v1.OrdersService/PlaceOrder` | token, high value | LIC.READ_REQUIREMENTS (1), ORD.WRITE (2) | LIC=1 ORD=2 | 100/1m0s burst 20 | `operator` |\n" +
 			"| `/example.orders.v1.OrdersService/SyncOrders` | token | LIC.READ_ORDERS (2), ORD.READ (1), ORD.WRITE (2) | LIC=2 ORD=3 | 100/1m0s burst 20 | `operator` |\n"},
-		{"service", []string{"--service", "example.orders.v1.OrdersService", "--format", "text"}, `METHOD                                         ACCESS  REQUIRES                                          MASKS        RATE LIMIT         CLIENTS
-/example.orders.v1.OrdersService/GetOrder      token   ORD.READ (1)                                      ORD=1        100/1m0s burst 20  operator, reader
-/example.orders.v1.OrdersService/ImportOrders  token   LIC.WRITE_ORDERS (4), ORD.WRITE (2)               LIC=4 ORD=2  100/1m0s burst 20  operator
-/example.orders.v1.OrdersService/PlaceOrder    token   LIC.READ_REQUIREMENTS (1), ORD.WRITE (2)          LIC=1 ORD=2  100/1m0s burst 20  operator
-/example.orders.v1.OrdersService/SyncOrders    token   LIC.READ_ORDERS (2), ORD.READ (1), ORD.WRITE (2)  LIC=2 ORD=3  100/1m0s burst 20  operator
+		{"service", []string{"--service", "example.orders.v1.OrdersService", "--format", "text"}, `METHOD                                         ACCESS             REQUIRES                                          MASKS        RATE LIMIT         CLIENTS
+/example.orders.v1.OrdersService/GetOrder      token              ORD.READ (1)                                      ORD=1        100/1m0s burst 20  operator, reader
+/example.orders.v1.OrdersService/ImportOrders  token              LIC.WRITE_ORDERS (4), ORD.WRITE (2)               LIC=4 ORD=2  100/1m0s burst 20  operator
+/example.orders.v1.OrdersService/PlaceOrder    token, high value  LIC.READ_REQUIREMENTS (1), ORD.WRITE (2)          LIC=1 ORD=2  100/1m0s burst 20  operator
+/example.orders.v1.OrdersService/SyncOrders    token              LIC.READ_ORDERS (2), ORD.READ (1), ORD.WRITE (2)  LIC=2 ORD=3  100/1m0s burst 20  operator
 `},
 		{"service, json", []string{"--service", "example.orders.v1.OrdersService", "--format", "json"}, `[` +
 			`{"procedure":"/example.orders.v1.OrdersService/GetOrder","public":false,"requires":[{"permission":"ORD.READ","mask":1,"description":"Read orders"}],"masks":{"ORD":1},"rate_limit":{"requests":100,"period":"1m0s","burst":20},"clients":["operator","reader"]},` +
 			`{"procedure":"/example.orders.v1.OrdersService/ImportOrders","public":false,"requires":[{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"},{"permission":"ORD.WRITE","mask":2,"description":"Place and import orders"}],"masks":{"LIC":4,"ORD":2},"rate_limit":{"requests":100,"period":"1m0s","burst":20},"clients":["operator"]},` +
-			`{"procedure":"/example.orders.v1.OrdersService/PlaceOrder","public":false,"requires":[{"permission":"LIC.READ_REQUIREMENTS","mask":1,"description":"Read licence requirements"},{"permission":"ORD.WRITE","mask":2,"description":"Place and import orders"}],"masks":{"LIC":1,"ORD":2},"rate_limit":{"requests":100,"period":"1m0s","burst":20},"clients":["operator"]},` +
+			`{"procedure":"/example.orders.v1.OrdersService/PlaceOrder","public":false,"requires":[{"permission":"LIC.READ_REQUIREMENTS","mask":1,"description":"Read licence requirements"},{"permission":"ORD.WRITE","mask":2,"description":"Place and import orders"}],"masks":{"LIC":1,"ORD":2},"rate_limit":{"requests":100,"period":"1m0s","burst":20},"high_value":true,"clients":["operator"]},` +
 			`{"procedure":"/example.orders.v1.OrdersService/SyncOrders","public":false,"requires":[{"permission":"LIC.READ_ORDERS","mask":2,"description":"Read licence orders"},{"permission":"ORD.READ","mask":1,"description":"Read orders"},{"permission":"ORD.WRITE","mask":2,"description":"Place and import orders"}],"masks":{"LIC":2,"ORD":3},"rate_limit":{"requests":100,"period":"1m0s","burst":20},"clients":["operator"]}]`},
 		{"method", []string{"--method", create}, `METHOD      /example.licensing.v1.LicensingService/CreateLicenceOrder
-ACCESS      token
+ACCESS      token, max age 5m0s
 REQUIRES    LIC.READ_ORDERS (2), LIC.WRITE_ORDERS (4)
 MASKS       LIC=6
 RATE LIMIT  10/1s burst 5
@@ -112,10 +112,10 @@ idle         -        LIC.READ_ORDERS, LIC.WRITE_ORDERS
 reader       -        LIC.READ_ORDERS, LIC.WRITE_ORDERS
 `},
 		{"method, markdown", []string{"--method", create, "--format", "markdown"}, "### `/example.licensing.v1.LicensingService/CreateLicenceOrder`\n\n" +
-			"| Access | Requires | Masks | Rate limit |\n|---|---|---|---|\n| token | LIC.READ_ORDERS (2), LIC.WRITE_ORDERS (4) | LIC=6 | 10/1s burst 5 |\n\n" +
+			"| Access | Requires | Masks | Rate limit |\n|---|---|---|---|\n| token, max age 5m0s | LIC.READ_ORDERS (2), LIC.WRITE_ORDERS (4) | LIC=6 | 10/1s burst 5 |\n\n" +
 			"| Can call | Tier | Through |\n|---|---|---|\n| `operator` | pro | LIC.READ_ORDERS, LIC.WRITE_ORDERS |\n\n" +
 			"| Cannot call | Tier | Missing |\n|---|---|---|\n| `auditor` | partner | LIC.WRITE_ORDERS |\n| `idle` | - | LIC.READ_ORDERS, LIC.WRITE_ORDERS |\n| `reader` | - | LIC.READ_ORDERS, LIC.WRITE_ORDERS |\n"},
-		{"method, json", []string{"--method", create, "--format", "json"}, `{"method":{"procedure":"/example.licensing.v1.LicensingService/CreateLicenceOrder","public":false,"requires":[{"permission":"LIC.READ_ORDERS","mask":2,"description":"Read licence orders"},{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"}],"masks":{"LIC":6},"rate_limit":{"requests":10,"period":"1s","burst":5}},` +
+		{"method, json", []string{"--method", create, "--format", "json"}, `{"method":{"procedure":"/example.licensing.v1.LicensingService/CreateLicenceOrder","public":false,"requires":[{"permission":"LIC.READ_ORDERS","mask":2,"description":"Read licence orders"},{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"}],"masks":{"LIC":6},"rate_limit":{"requests":10,"period":"1s","burst":5},"max_token_age":"5m0s"},` +
 			`"clients":[{"client_id":"operator","tier":"pro","through":["LIC.READ_ORDERS","LIC.WRITE_ORDERS"]}],` +
 			`"denied":[{"client_id":"auditor","tier":"partner","missing":["LIC.WRITE_ORDERS"]},{"client_id":"idle","missing":["LIC.READ_ORDERS","LIC.WRITE_ORDERS"]},{"client_id":"reader","missing":["LIC.READ_ORDERS","LIC.WRITE_ORDERS"]}]}`},
 		{"public method", []string{"--method", public}, `METHOD      /example.licensing.v1.LicensingService/ListJurisdictions
@@ -213,7 +213,7 @@ operator  pro
 			"| `/example.orders.v1.OrdersService/SyncOrders` | LIC.READ_ORDERS (2), ORD.READ (1), ORD.WRITE (2) |\n\n" +
 			"| Held by | Tier |\n|---|---|\n| `operator` | pro |\n"},
 		{"permission, json", []string{"--permission", "LIC.WRITE_ORDERS", "--format", "json"}, `{"permission":{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"},` +
-			`"methods":[{"procedure":"/example.licensing.v1.LicensingService/CreateLicenceOrder","public":false,"requires":[{"permission":"LIC.READ_ORDERS","mask":2,"description":"Read licence orders"},{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"}],"masks":{"LIC":6},"rate_limit":{"requests":10,"period":"1s","burst":5}},` +
+			`"methods":[{"procedure":"/example.licensing.v1.LicensingService/CreateLicenceOrder","public":false,"requires":[{"permission":"LIC.READ_ORDERS","mask":2,"description":"Read licence orders"},{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"}],"masks":{"LIC":6},"rate_limit":{"requests":10,"period":"1s","burst":5},"max_token_age":"5m0s"},` +
 			`{"procedure":"/example.orders.v1.OrdersService/ImportOrders","public":false,"requires":[{"permission":"LIC.WRITE_ORDERS","mask":4,"description":"Create and change licence orders"},{"permission":"ORD.WRITE","mask":2,"description":"Place and import orders"}],"masks":{"LIC":4,"ORD":2},"rate_limit":{"requests":100,"period":"1m0s","burst":20}}],` +
 			`"clients":[{"client_id":"operator","tier":"pro"}]}`},
 	} {

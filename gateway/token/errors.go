@@ -122,6 +122,8 @@ var (
 	errClientIDType    = refuse(ErrBadClaims, "token client_id claim is not a string")
 	errTokenIDType     = refuse(ErrBadClaims, "token jti claim is not a string")
 	errTierType        = refuse(ErrBadClaims, "token tier claim is not a string")
+	errAuthTimeType    = refuse(ErrBadClaims, "token auth_time claim is not a NumericDate")
+	errAuthTimeRange   = refuse(ErrBadClaims, "token auth_time claim is out of range: "+dateRange)
 	errScopeType       = refuse(ErrBadClaims, "token scope claim is not a string")
 	errScpType         = refuse(ErrBadClaims, "token scp claim is not a string or an array of strings")
 	errRevoked         = refuse(ErrRevoked, "token revoked")

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/gateway/token"
 	"github.com/portcullis/portcullis/internal/jwttest"
@@ -19,6 +20,23 @@ func catalogLookup(ref string) (string, uint64, bool) {
 		"ORD.READ": {"ORD", 1}, "ORD.WRITE": {"ORD", 2},
 	}[ref]
 	return g.d, g.m, ok
+}
+
+// verifyOrRefused verifies tok and returns its principal when reason is
+// "", and otherwise wants it refused for reason and returns nil.
+func verifyOrRefused(t *testing.T, v *token.Verifier, tok, reason string) *token.Principal {
+	t.Helper()
+	p, err := v.Verify(t.Context(), tok)
+	if reason != "" {
+		if err == nil || err.Error() != reason {
+			t.Fatalf("Verify = %v, want %q", err, reason)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // An issuer with Permissions "scopes" grants the permissions its tokens'
@@ -61,15 +79,9 @@ func TestVerifyScopes(t *testing.T) {
 			delete(claims, "perms")
 			delete(claims, "scope")
 			maps.Copy(claims, tc.claims)
-			p, err := v.Verify(t.Context(), k.Mint(nil, claims))
-			if tc.reason != "" {
-				if err == nil || err.Error() != tc.reason {
-					t.Fatalf("Verify = %v, want %q", err, tc.reason)
-				}
+			p := verifyOrRefused(t, v, k.Mint(nil, claims), tc.reason)
+			if p == nil {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !maps.Equal(p.Masks, tc.want) {
 				t.Errorf("masks %v, want %v", p.Masks, tc.want)
@@ -145,5 +157,45 @@ func BenchmarkVerifyCachedScopes(b *testing.B) {
 		if err != nil || p.Masks["ORD"] != 1 {
 			b.Fatal(p, err)
 		}
+	}
+}
+
+// The auth_time claim, when present, is the principal's AuthTime: a
+// NumericDate, or the token is refused.
+func TestAuthTime(t *testing.T) {
+	t.Parallel()
+	k := jwttest.NewEC("k1")
+	const iss = "https://i.test"
+	v, err := token.NewVerifier(t.Context(), []token.Issuer{{Issuer: iss, Audiences: []string{audience}, JWKS: jwttest.JWKS(k)}},
+		token.WithClock(jwttest.NewClock(jwttest.Epoch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	for _, tc := range []struct {
+		name     string
+		authTime any
+		want     int64 // unix seconds, 0 for none
+		reason   string
+	}{
+		{"absent", nil, 0, ""},
+		{"a date", jwttest.Epoch.Add(-time.Hour).Unix(), jwttest.Epoch.Add(-time.Hour).Unix(), ""},
+		{"a string", "yesterday", 0, "token auth_time claim is not a NumericDate"},
+		{"too late", int64(1) << 40, 0, "token auth_time claim is out of range: later than 2242-03-16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			claims := jwttest.ClaimsAt(iss, audience, jwttest.Epoch)
+			if tc.authTime != nil {
+				claims["auth_time"] = tc.authTime
+			}
+			p := verifyOrRefused(t, v, k.Mint(nil, claims), tc.reason)
+			if p == nil {
+				return
+			}
+			if got := p.AuthTime; (tc.want == 0) != got.IsZero() || (tc.want != 0 && got.Unix() != tc.want) {
+				t.Errorf("AuthTime %v, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -17,7 +17,7 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 		observe := token.WithKeysObserver(func(issuer string, keys int, err error) {
 			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
 		})
-		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger))
+		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger), token.WithPermissionLookup(g.permissionLookup))
 		opaque, err := g.opaqueOption()
 		if err != nil {
 			return fmt.Errorf("token introspection: %w", err)
@@ -30,11 +30,24 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 		}
 		g.closers = append(g.closers, func() error { g.verifier.Close(); return nil })
 	}
+	if g.revocations != nil {
+		opts = append(opts, authz.WithFreshness(g.revocations.Err))
+	}
 	var err error
 	if c.authorizer, err = authz.New(g.catalog, g.verifier, opts...); err != nil {
 		return fmt.Errorf("authorization: %w", err)
 	}
 	return nil
+}
+
+// permissionLookup finds a permission of the catalog by reference,
+// DOMAIN.NAME, for the issuers whose tokens carry scopes.
+func (g *Gateway) permissionLookup(ref string) (string, uint64, bool) {
+	p, ok := g.catalog.Permission(ref)
+	if !ok {
+		return "", 0, false
+	}
+	return p.Domain, p.Mask, true
 }
 
 // opaqueOption returns the verifier option of the issuer with
@@ -74,7 +87,7 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 		if typ == "" {
 			typ = token.TypeAny
 		}
-		out = append(out, token.Issuer{
+		is := token.Issuer{
 			Issuer:          c.Issuer,
 			Audiences:       c.Audiences,
 			Discover:        c.Discovery,
@@ -84,7 +97,12 @@ func issuers(cfgs []config.Issuer) []token.Issuer {
 			Algorithms:      c.Algorithms,
 			Type:            typ,
 			AllowMissingKid: c.AllowMissingKID,
-		})
+		}
+		if c.Permissions.FromScopes() {
+			is.Permissions = token.PermissionsFromScopes
+			is.Scopes = c.Permissions.Scopes
+		}
+		out = append(out, is)
 	}
 	return out
 }

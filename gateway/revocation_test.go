@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
@@ -49,14 +48,7 @@ func isRevoked(err error) bool {
 	if !errors.As(err, &ce) || ce.Code() != connect.CodeUnauthenticated || ce.Message() != "token revoked" {
 		return false
 	}
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if info, ok := v.(*errdetails.ErrorInfo); ok {
-				return info.GetReason() == "TOKEN_REVOKED"
-			}
-		}
-	}
-	return false
+	return errorInfo(err).GetReason() == "TOKEN_REVOKED"
 }
 
 // revokedOnAll waits until every gateway refuses tok as revoked, for at

@@ -192,6 +192,10 @@ type accessRow struct {
 	Requires  []requiredPerm    `json:"requires"`
 	Masks     map[string]uint64 `json:"masks"`
 	RateLimit *rateLimitJSON    `json:"rate_limit,omitempty"`
+	// MaxTokenAge is the method's max_token_age, such as "5m0s", or "".
+	MaxTokenAge string `json:"max_token_age,omitempty"`
+	// HighValue methods fail closed while the revocations are stale.
+	HighValue bool `json:"high_value,omitempty"`
 	// Clients are the ids of the registry's clients that can call the
 	// method; nil without a registry.
 	Clients *[]string `json:"clients,omitempty"`
@@ -210,7 +214,10 @@ type rateLimitJSON struct {
 }
 
 func newAccessRow(m *catalog.Method) accessRow {
-	row := accessRow{Procedure: m.Procedure, Public: m.Public, Requires: []requiredPerm{}, Masks: map[string]uint64{}}
+	row := accessRow{Procedure: m.Procedure, Public: m.Public, Requires: []requiredPerm{}, Masks: map[string]uint64{}, HighValue: m.HighValue}
+	if m.MaxTokenAge > 0 {
+		row.MaxTokenAge = m.MaxTokenAge.String()
+	}
 	for _, p := range m.Requires {
 		row.Requires = append(row.Requires, newRequiredPerm(p))
 	}
@@ -227,11 +234,20 @@ func newRequiredPerm(p *catalog.Permission) requiredPerm {
 	return requiredPerm{Permission: p.String(), Mask: p.Mask, Description: p.Description}
 }
 
+// access says who may call: "public" or "token", with the token's
+// maximum age and the high-value marker when the method declares them.
 func (r accessRow) access() string {
+	s := "token"
 	if r.Public {
-		return "public"
+		s = "public"
 	}
-	return "token"
+	if r.MaxTokenAge != "" {
+		s += ", max age " + r.MaxTokenAge
+	}
+	if r.HighValue {
+		s += ", high value"
+	}
+	return s
 }
 
 func (r accessRow) requires() string {

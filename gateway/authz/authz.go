@@ -3,8 +3,10 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -19,6 +21,8 @@ type Authorizer struct {
 	cat       *catalog.Catalog
 	verifier  *token.Verifier
 	challenge string // `Bearer realm="..."`, and resource_metadata="..." when set
+	fresh     func() error
+	now       func() time.Time
 }
 
 // New returns an authorizer of the methods of cat, verifying tokens with v.
@@ -28,11 +32,15 @@ func New(cat *catalog.Catalog, v *token.Verifier, opts ...Option) (*Authorizer, 
 	if cat == nil {
 		return nil, errors.New("authz: nil catalog")
 	}
-	challenge, err := newConfig(opts).challenge()
+	cfg := newConfig(opts)
+	if len(cfg.problems) > 0 {
+		return nil, fmt.Errorf("authz: invalid options: %s", strings.Join(cfg.problems, "; "))
+	}
+	challenge, err := cfg.challenge()
 	if err != nil {
 		return nil, err
 	}
-	return &Authorizer{cat: cat, verifier: v, challenge: challenge}, nil
+	return &Authorizer{cat: cat, verifier: v, challenge: challenge, fresh: cfg.fresh, now: cfg.now}, nil
 }
 
 // Check decides a call of procedure ("/package.Service/Method") with the
@@ -76,6 +84,11 @@ func (a *Authorizer) HoldsVerifiedToken(header http.Header) bool {
 
 // check is the decision that Check, the gate and the interceptor share.
 func (a *Authorizer) check(ctx context.Context, m *catalog.Method, header http.Header) (*token.Principal, error) {
+	if m.HighValue && a.fresh != nil {
+		if a.fresh() != nil {
+			return nil, staleError(m)
+		}
+	}
 	raw, err := bearer(header)
 	if err != nil {
 		return nil, a.tokenError(err, header)
@@ -93,10 +106,15 @@ func (a *Authorizer) check(ctx context.Context, m *catalog.Method, header http.H
 	if err != nil {
 		return nil, a.tokenError(err, header)
 	}
-	if m.Public || m.Allows(p.Masks) {
-		return p, nil
+	if !m.Public && !m.Allows(p.Masks) {
+		return nil, a.deniedError(&DeniedError{Procedure: m.Procedure, Missing: m.Missing(p.Masks), Caller: p.ClientID}, header)
 	}
-	return nil, a.deniedError(&DeniedError{Procedure: m.Procedure, Missing: m.Missing(p.Masks), Caller: p.ClientID}, header)
+	if m.MaxTokenAge > 0 {
+		if err := a.tokenAge(m, p, header); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // method finds the catalog's method for a call. The procedure names it; a

@@ -71,7 +71,7 @@ func newWorld(t *testing.T) *world {
 	if err := v.WaitReady(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	w.authz, err = authz.New(testCatalog(t), v)
+	w.authz, err = authz.New(testCatalog(t), v, authz.WithClock(w.clock))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Option configures an [Authorizer].
@@ -22,15 +23,28 @@ const DefaultRealm = "portcullis"
 
 type config struct {
 	realm            string
-	resourceMetadata *string // nil: challenges name no metadata
+	resourceMetadata *string      // nil: challenges name no metadata
+	fresh            func() error // nil: no revocations to be stale
+	now              func() time.Time
+
+	problems []string // invalid option values
 }
 
 func newConfig(opts []Option) *config {
-	c := &config{realm: DefaultRealm}
+	c := &config{realm: DefaultRealm, now: time.Now}
 	for _, o := range opts {
+		if o == nil {
+			c.invalid("nil Option")
+			continue
+		}
 		o.apply(c)
 	}
 	return c
+}
+
+// invalid records an option given an invalid value.
+func (c *config) invalid(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
 // WithRealm sets the realm named in WWW-Authenticate challenges (RFC 6750

@@ -78,6 +78,12 @@ type Method struct {
 	RateLimit *RateLimit
 	// StreamMessageLimit is the declared per-stream message rate, or nil.
 	StreamMessageLimit *RateLimit
+	// MaxTokenAge is the oldest a caller's token may be, since its
+	// auth_time or else its iat, or 0 for no limit: an older token is
+	// refused with an RFC 9470 step-up challenge.
+	MaxTokenAge time.Duration
+	// HighValue methods fail closed while the revocations are stale.
+	HighValue bool
 }
 
 // Allows reports whether a caller holding masks (domain → mask) holds every

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -39,16 +40,18 @@ func TestExampleRequirements(t *testing.T) {
 		need      string // DOMAIN=mask, space-separated
 		rateLimit string
 		messages  string
+		maxAge    time.Duration
+		highValue bool
 	}
 	const lic, ord, adm = "/example.licensing.v1.LicensingService/", "/example.orders.v1.OrdersService/", "/portcullis.admin.v1.ClientAdminService/"
 	wants := map[string]want{
 		lic + "ListJurisdictions":  {public: true, rateLimit: "60/1m0s/10"},
 		lic + "ListRequirements":   {requires: "LIC.READ_REQUIREMENTS", need: "LIC=1"},
 		lic + "GetLicenceOrder":    {requires: "LIC.READ_ORDERS", need: "LIC=2"},
-		lic + "CreateLicenceOrder": {requires: "LIC.READ_ORDERS,LIC.WRITE_ORDERS", need: "LIC=6", rateLimit: "10/1s/5"},
+		lic + "CreateLicenceOrder": {requires: "LIC.READ_ORDERS,LIC.WRITE_ORDERS", need: "LIC=6", rateLimit: "10/1s/5", maxAge: 5 * time.Minute},
 		lic + "WatchLicenceOrders": {requires: "LIC.READ_ORDERS", need: "LIC=2"},
 		ord + "GetOrder":           {requires: "ORD.READ", need: "ORD=1", rateLimit: "100/1m0s/20"},
-		ord + "PlaceOrder":         {requires: "LIC.READ_REQUIREMENTS,ORD.WRITE", need: "LIC=1 ORD=2", rateLimit: "100/1m0s/20"},
+		ord + "PlaceOrder":         {requires: "LIC.READ_REQUIREMENTS,ORD.WRITE", need: "LIC=1 ORD=2", rateLimit: "100/1m0s/20", highValue: true},
 		ord + "ImportOrders":       {requires: "LIC.WRITE_ORDERS,ORD.WRITE", need: "LIC=4 ORD=2", rateLimit: "100/1m0s/20", messages: "1000/1s/100"},
 		ord + "SyncOrders":         {requires: "LIC.READ_ORDERS,ORD.READ,ORD.WRITE", need: "LIC=2 ORD=3", rateLimit: "100/1m0s/20"},
 		adm + "ListClients":        {requires: "PORTCULLIS.READ_CLIENTS", need: "PORTCULLIS=1"},
@@ -67,7 +70,7 @@ func TestExampleRequirements(t *testing.T) {
 			t.Errorf("%s: not in catalog", procedure)
 			continue
 		}
-		got := want{public: m.Public, rateLimit: rate(m.RateLimit), messages: rate(m.StreamMessageLimit)}
+		got := want{public: m.Public, rateLimit: rate(m.RateLimit), messages: rate(m.StreamMessageLimit), maxAge: m.MaxTokenAge, highValue: m.HighValue}
 		var refs, need []string
 		for _, p := range m.Requires {
 			refs = append(refs, p.String())

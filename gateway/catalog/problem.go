@@ -33,6 +33,7 @@ const (
 	RuleRateLimit           Rule = "rate-limit"           // a rate limit admits at least one request per positive period
 	RuleUnreadableOption    Rule = "unreadable-option"    // an option can be decoded
 	RuleStreamMessageLimit  Rule = "stream-message-limit" // message limits apply to client and bidi streams only
+	RuleMaxTokenAge         Rule = "max-token-age"        // a maximum token age is whole seconds, at least 1s, on a method needing a token
 )
 
 // Severity says whether a problem stops [New].

@@ -27,7 +27,7 @@ var validationRules = []Rule{
 	RuleDomainName, RuleDuplicateDomain, RulePermissionName, RuleDuplicatePermission,
 	RuleMaskPowerOfTwo, RuleMaskRange, RuleDuplicateMask, RuleMissingPermission, RuleStrayPermission,
 	RuleNoAccess, RuleEmptyAccess, RulePublicAndRequires, RuleBadReference, RuleUnknownDomain,
-	RuleUnknownPermission, RuleRateLimit, RuleUnreadableOption, RuleStreamMessageLimit,
+	RuleUnknownPermission, RuleRateLimit, RuleUnreadableOption, RuleStreamMessageLimit, RuleMaxTokenAge,
 }
 
 // changeRules lists the rules of [Diff], loosening first.
@@ -57,6 +57,7 @@ var rules = map[Rule]ruleInfo{
 	RuleRateLimit:           {purpose: "A rate limit admits at least one request per period of at least 1ms."},
 	RuleUnreadableOption:    {purpose: "The access options can be decoded."},
 	RuleStreamMessageLimit:  {purpose: "A stream message limit is set only on client and bidi streaming methods."},
+	RuleMaxTokenAge:         {purpose: "A maximum token age is whole seconds, at least 1s, on a method that needs a token."},
 
 	RuleMethodPublic:       {purpose: "A method that required permissions does not become public.", kind: Loosened},
 	RuleRequirementRemoved: {purpose: "A method does not stop requiring a permission.", kind: Loosened},

@@ -180,11 +180,32 @@ func (b *builder) method(in scope, md protoreflect.MethodDescriptor, access *gat
 	if m.StreamMessageLimit, valid = b.rateLimit(in, md, "stream_message_limit", messageLimit); !valid {
 		ok = false
 	}
+	m.HighValue = access.GetHighValue()
+	if m.MaxTokenAge, valid = b.maxTokenAge(in, md, m.Public, access); !valid {
+		ok = false
+	}
 	if m.StreamMessageLimit != nil && !md.IsStreamingClient() {
 		b.report(in, md, RuleStreamMessageLimit, "stream_message_limit is set, but the method has no client stream")
 		ok = false
 	}
 	return m, ok
+}
+
+// maxTokenAge checks a declared maximum token age, if any.
+func (b *builder) maxTokenAge(in scope, md protoreflect.MethodDescriptor, public bool, access *gatewayv1.Access) (time.Duration, bool) {
+	age := access.GetMaxTokenAge()
+	if age == nil {
+		return 0, true
+	}
+	switch {
+	case age.CheckValid() != nil || age.GetSeconds() < 1 || age.GetNanos() != 0:
+		b.report(in, md, RuleMaxTokenAge, "max_token_age must be whole seconds, at least 1s")
+		return 0, false
+	case public:
+		b.report(in, md, RuleMaxTokenAge, "max_token_age is set, but the method is public: it needs no token")
+		return 0, false
+	}
+	return age.AsDuration(), true
 }
 
 // rateLimit checks a declared rate limit, if any.

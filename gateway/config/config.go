@@ -127,6 +127,9 @@ type Issuer struct {
 	// Introspection, when set, makes the issuer opaque: its tokens are
 	// introspected at the issuer (RFC 7662), and it has no key source.
 	Introspection *Introspection `json:"introspection,omitempty"`
+	// Permissions says where the issuer's tokens carry their permissions:
+	// the permission claim (the default) or their OAuth scopes.
+	Permissions *IssuerPermissions `json:"permissions,omitempty"`
 
 	// HMACSecret is the secret read from HMACSecretEnv. Never in the file.
 	HMACSecret []byte `json:"-"`

@@ -113,6 +113,9 @@ func TestParseMistakeKinds(t *testing.T) {
 		{"bad merge", "limits:\n  <<: 5\n", `3:7: limits.<<: want a map or a list of maps to merge, got 5`},
 		{"validation mistake gets the value's place", "listen: \"nowhere\"\n", `2:9: listen: "nowhere" is not host:port`},
 		{"missing key gets its section's place", "issuers:\n  - issuer: http://idp\n    discovery: true\n", `3:5: issuers[0].audiences: at least one audience is required`},
+		{"unknown permission source", "issuers:\n  - {issuer: http://idp, audiences: [a], discovery: true, permissions: {from: roles}}\n", `3:79: issuers[0].permissions.from: "roles" is neither "perms" nor "scopes"`},
+		{"scope mapping without from: scopes", "issuers:\n  - {issuer: http://idp, audiences: [a], discovery: true, permissions: {scopes: {\"o:r\": ORD.READ}}}\n", `3:81: issuers[0].permissions.scopes: maps scopes, but from is not "scopes"`},
+		{"scope mapped to no permission", "issuers:\n  - {issuer: http://idp, audiences: [a], discovery: true, permissions: {from: scopes, scopes: {\"o:r\": orders.read}}}\n", `3:103: issuers[0].permissions.scopes.o:r: "orders.read" is not a permission such as LIC.READ_ORDERS`},
 		{"new field validated with its place", "tokens:\n  retry_backoff: {min: 2s, max: 1s}\n", `3:33: tokens.retry_backoff.max: 1s is less than min (2s)`},
 	}
 	for _, tt := range tests {

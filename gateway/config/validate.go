@@ -159,6 +159,7 @@ func (is *Issuer) validate(v *validator, path string) {
 			v.add(at, "%q is not a supported algorithm", alg)
 		}
 	}
+	is.Permissions.validate(v, path+".permissions")
 	if !validType(is.Type) {
 		v.add(path+".type", "%q is not a media type such as \"at+jwt\" (or \"any\" to accept every typ)", is.Type)
 	}

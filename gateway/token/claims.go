@@ -17,7 +17,7 @@ const dateRange = "later than 2242-03-16"
 
 // claims holds the raw values of the claims the verifier reads.
 type claims struct {
-	iss, aud, exp, nbf, iat, sub, clientID, jti, tier, perms []byte
+	iss, aud, exp, nbf, iat, sub, clientID, jti, tier, perms, scope, scp, authTime []byte
 }
 
 func (c claims) member(name, value []byte, permName string) claims {
@@ -44,6 +44,12 @@ func (c claims) member(name, value []byte, permName string) claims {
 		c.jti = value
 	case "tier":
 		c.tier = value
+	case "scope":
+		c.scope = value
+	case "scp":
+		c.scp = value
+	case "auth_time":
+		c.authTime = value
 	}
 	return c
 }
@@ -105,6 +111,11 @@ func (v *Verifier) principal(is *issuer, c *claims, kept [][]byte, now time.Time
 	}
 
 	p := &Principal{Issuer: is.name, ExpiresAt: exp, IssuedAt: issuedAt}
+	if c.authTime != nil {
+		if p.AuthTime, err = numericDate(c.authTime, errAuthTimeType, errAuthTimeRange); err != nil {
+			return nil, 0, err
+		}
+	}
 	if p.Subject, err = optionalString(c.sub, errSubjectType, &v.strings); err != nil {
 		return nil, 0, err
 	}
@@ -123,7 +134,11 @@ func (v *Verifier) principal(is *issuer, c *claims, kept [][]byte, now time.Time
 	if p.Tier, err = optionalString(c.tier, errTierType, &v.strings); err != nil {
 		return nil, 0, err
 	}
-	if c.perms == nil {
+	if is.scopes != nil {
+		if p.Masks, err = is.scopes.scopeMasks(c.scope, c.scp); err != nil {
+			return nil, 0, err
+		}
+	} else if c.perms == nil {
 		p.Masks = map[string]uint64{}
 	} else {
 		masks, ok := v.masks.lookup(c.perms)

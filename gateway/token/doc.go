@@ -8,7 +8,9 @@
 // background, an issuer URL whose RFC 8414 or OpenID Connect metadata names
 // the JWKS, a local JWKS file, or a shared secret. [Verifier.Verify] turns a
 // token into a [Principal]: who calls, for which client, and the permission
-// masks its perms claim grants, per domain.
+// masks its perms claim grants, per domain, or, for an issuer with
+// [PermissionsFromScopes], its OAuth scopes (scope and scp) read against
+// the permission table of [WithPermissionLookup].
 //
 //	v, err := token.NewVerifier(ctx, []token.Issuer{{
 //		Issuer:     "https://issuer.example.com",

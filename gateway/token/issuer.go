@@ -64,6 +64,20 @@ type Issuer struct {
 	// verifies a token. A Secret is the issuer's only key, so the kid of
 	// its tokens is not compared.
 	AllowMissingKid bool
+
+	// Permissions says where the issuer's tokens carry their permissions:
+	// [PermissionsFromClaim] (the default, when empty), the permission
+	// claim; or [PermissionsFromScopes], the OAuth scopes. A scope grants
+	// the permission Scopes maps it to, or else the permission it names
+	// (such as "LIC.READ_ORDERS"); any other scope is another API's and
+	// grants nothing. The permission claim of such an issuer's tokens is
+	// ignored. Reading scopes needs [WithPermissionLookup].
+	Permissions string
+	// Scopes maps the issuer's scope names to permission references,
+	// DOMAIN.NAME, such as "orders:read" → "ORD.READ"; only with
+	// [PermissionsFromScopes]. Every permission named must be known to the
+	// [WithPermissionLookup] table.
+	Scopes map[string]string
 }
 
 // Values of [Issuer.Type].
@@ -96,6 +110,9 @@ type issuer struct {
 	// allowMissingKid: a token without kid is verified by the issuer's
 	// only key for its algorithm.
 	allowMissingKid bool
+	// scopes, when not nil, grants the permissions of the token's scopes
+	// in place of the permission claim.
+	scopes *scopeTable
 
 	keys atomic.Pointer[keyIndex]
 
@@ -134,7 +151,7 @@ func (is *issuer) isReady() bool {
 }
 
 // newIssuer checks the configuration of one issuer.
-func newIssuer(cfg Issuer) (*issuer, error) {
+func newIssuer(cfg Issuer, lookup PermissionLookup) (*issuer, error) {
 	var problems []string
 	if cfg.Issuer == "" {
 		problems = append(problems, "Issuer is empty")
@@ -157,6 +174,18 @@ func newIssuer(cfg Issuer) (*issuer, error) {
 		if is.typ = normalizeType(cfg.Type); is.typ == "" {
 			problems = append(problems, fmt.Sprintf("Type %q names no type", cfg.Type))
 		}
+	}
+	switch cfg.Permissions {
+	case "", PermissionsFromClaim:
+		if len(cfg.Scopes) > 0 {
+			problems = append(problems, "Scopes needs Permissions "+PermissionsFromScopes)
+		}
+	case PermissionsFromScopes:
+		var more []string
+		is.scopes, more = newScopeTable(cfg, lookup)
+		problems = append(problems, more...)
+	default:
+		problems = append(problems, fmt.Sprintf("Permissions %q is neither %q nor %q", cfg.Permissions, PermissionsFromClaim, PermissionsFromScopes))
 	}
 	var sources []string
 	if cfg.JWKSURL != "" {

@@ -87,6 +87,9 @@ type config struct {
 	logger          *slog.Logger
 	revocations     Revocations
 	opaque          *opaque // the issuer whose tokens are introspected
+	// permissionLookup reads the scopes of issuers with
+	// PermissionsFromScopes.
+	permissionLookup PermissionLookup
 
 	problems []string // invalid option values
 }

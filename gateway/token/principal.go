@@ -32,6 +32,10 @@ type Principal struct {
 	// IssuedAt is the token's iat claim, or the zero time when it has
 	// none.
 	IssuedAt time.Time
+	// AuthTime is the token's auth_time claim (OpenID Connect Core §2,
+	// RFC 9470 §4): when the user behind it last authenticated; the zero
+	// time when it has none.
+	AuthTime time.Time
 	// Claims holds the claims the verifier was configured to keep (see
 	// WithClaims), by name, decoded from JSON with numbers as json.Number;
 	// nil when there are none.

@@ -59,8 +59,9 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 		errTooLarge: refuse(ErrMalformed, fmt.Sprintf("token larger than %d bytes", cfg.maxSize)),
 		slots:       make(chan struct{}, max(cfg.maxVerifying, 1)),
 	}
+	readsScopes := false
 	for _, c := range issuers {
-		is, err := newIssuer(c)
+		is, err := newIssuer(c, cfg.permissionLookup)
 		if err != nil {
 			problems = append(problems, err)
 			continue
@@ -79,6 +80,12 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 		}
 		v.issuers[is.name] = is
 		v.list = append(v.list, is)
+		if is.scopes != nil && !readsScopes {
+			readsScopes = true
+			if err := checkScopeClaims(cfg); err != nil {
+				problems = append(problems, err)
+			}
+		}
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("token: %w", errors.Join(problems...))

@@ -176,6 +176,18 @@ var Invalid = []Case{
 		Want:   []Problem{{"test.v1.Svc.Get", catalog.RuleStreamMessageLimit, "the method has no client stream"}},
 	},
 	{
+		Name: "max token age",
+		Source: Service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {nanos: 500000000}}; }
+				rpc Put(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 60, nanos: 1}}; }
+				rpc Del(Req) returns (Req) { option (gateway.v1.access) = {public: true, max_token_age: {seconds: 60}}; }
+				rpc Ok(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 60}, high_value: true}; }`),
+		Want: []Problem{
+			{"test.v1.Svc.Del", catalog.RuleMaxTokenAge, "max_token_age is set, but the method is public"},
+			{"test.v1.Svc.Get", catalog.RuleMaxTokenAge, "max_token_age must be whole seconds, at least 1s"},
+			{"test.v1.Svc.Put", catalog.RuleMaxTokenAge, "max_token_age must be whole seconds, at least 1s"},
+		},
+	},
+	{
 		Name: "every problem at once",
 		Source: Header + `enum P { option (gateway.v1.domain) = {name: "p"}; P_NONE = 0; P_A = 1 [(gateway.v1.permission) = {mask: 6}]; }
 				message Req {}

@@ -257,8 +257,22 @@ type Access struct {
 	// How many messages per period one stream may send, for client and bidi
 	// streaming methods. Unset means unlimited. Inherited like rate_limit.
 	StreamMessageLimit *RateLimit `protobuf:"bytes,4,opt,name=stream_message_limit,json=streamMessageLimit,proto3" json:"stream_message_limit,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The oldest a caller's token may be: the time since it was issued (its
+	// iat claim, or auth_time when the token carries one, the time the user
+	// authenticated). A call with an older token, or with a token that says
+	// neither, is refused with Unauthenticated (HTTP 401) and an RFC 9470
+	// step-up challenge, WWW-Authenticate: Bearer
+	// error="insufficient_user_authentication", max_age=N: the caller must
+	// authenticate again, a machine client get a fresh token. At least 1s,
+	// whole seconds. Taken, like requires, from the access that applies.
+	MaxTokenAge *durationpb.Duration `protobuf:"bytes,5,opt,name=max_token_age,json=maxTokenAge,proto3" json:"max_token_age,omitempty"`
+	// The method moves value, so revoked tokens must be known to be refused:
+	// while the gateway's revocation feed is stale, calls to it fail closed
+	// with Unavailable (reason REVOCATIONS_STALE) while other methods go on.
+	// Taken, like requires, from the access that applies.
+	HighValue     bool `protobuf:"varint,6,opt,name=high_value,json=highValue,proto3" json:"high_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Access) Reset() {
@@ -317,6 +331,20 @@ func (x *Access) GetStreamMessageLimit() *RateLimit {
 		return x.StreamMessageLimit
 	}
 	return nil
+}
+
+func (x *Access) GetMaxTokenAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxTokenAge
+	}
+	return nil
+}
+
+func (x *Access) GetHighValue() bool {
+	if x != nil {
+		return x.HighValue
+	}
+	return false
 }
 
 var file_gateway_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
@@ -404,13 +432,16 @@ const file_gateway_v1_options_proto_rawDesc = "" +
 	"\tRateLimit\x12\x1a\n" +
 	"\brequests\x18\x01 \x01(\rR\brequests\x121\n" +
 	"\x06period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x14\n" +
-	"\x05burst\x18\x03 \x01(\rR\x05burst\"\xbb\x01\n" +
+	"\x05burst\x18\x03 \x01(\rR\x05burst\"\x99\x02\n" +
 	"\x06Access\x12\x1a\n" +
 	"\brequires\x18\x01 \x03(\tR\brequires\x12\x16\n" +
 	"\x06public\x18\x02 \x01(\bR\x06public\x124\n" +
 	"\n" +
 	"rate_limit\x18\x03 \x01(\v2\x15.gateway.v1.RateLimitR\trateLimit\x12G\n" +
-	"\x14stream_message_limit\x18\x04 \x01(\v2\x15.gateway.v1.RateLimitR\x12streamMessageLimit:J\n" +
+	"\x14stream_message_limit\x18\x04 \x01(\v2\x15.gateway.v1.RateLimitR\x12streamMessageLimit\x12=\n" +
+	"\rmax_token_age\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vmaxTokenAge\x12\x1d\n" +
+	"\n" +
+	"high_value\x18\x06 \x01(\bR\thighValue:J\n" +
 	"\x06domain\x12\x1c.google.protobuf.EnumOptions\x18\xbd\xc7\x03 \x01(\v2\x12.gateway.v1.DomainR\x06domain:[\n" +
 	"\n" +
 	"permission\x12!.google.protobuf.EnumValueOptions\x18\xbe\xc7\x03 \x01(\v2\x16.gateway.v1.PermissionR\n" +
@@ -446,19 +477,20 @@ var file_gateway_v1_options_proto_depIdxs = []int32{
 	4,  // 0: gateway.v1.RateLimit.period:type_name -> google.protobuf.Duration
 	2,  // 1: gateway.v1.Access.rate_limit:type_name -> gateway.v1.RateLimit
 	2,  // 2: gateway.v1.Access.stream_message_limit:type_name -> gateway.v1.RateLimit
-	5,  // 3: gateway.v1.domain:extendee -> google.protobuf.EnumOptions
-	6,  // 4: gateway.v1.permission:extendee -> google.protobuf.EnumValueOptions
-	7,  // 5: gateway.v1.default_access:extendee -> google.protobuf.ServiceOptions
-	8,  // 6: gateway.v1.access:extendee -> google.protobuf.MethodOptions
-	0,  // 7: gateway.v1.domain:type_name -> gateway.v1.Domain
-	1,  // 8: gateway.v1.permission:type_name -> gateway.v1.Permission
-	3,  // 9: gateway.v1.default_access:type_name -> gateway.v1.Access
-	3,  // 10: gateway.v1.access:type_name -> gateway.v1.Access
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	7,  // [7:11] is the sub-list for extension type_name
-	3,  // [3:7] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	4,  // 3: gateway.v1.Access.max_token_age:type_name -> google.protobuf.Duration
+	5,  // 4: gateway.v1.domain:extendee -> google.protobuf.EnumOptions
+	6,  // 5: gateway.v1.permission:extendee -> google.protobuf.EnumValueOptions
+	7,  // 6: gateway.v1.default_access:extendee -> google.protobuf.ServiceOptions
+	8,  // 7: gateway.v1.access:extendee -> google.protobuf.MethodOptions
+	0,  // 8: gateway.v1.domain:type_name -> gateway.v1.Domain
+	1,  // 9: gateway.v1.permission:type_name -> gateway.v1.Permission
+	3,  // 10: gateway.v1.default_access:type_name -> gateway.v1.Access
+	3,  // 11: gateway.v1.access:type_name -> gateway.v1.Access
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	8,  // [8:12] is the sub-list for extension type_name
+	4,  // [4:8] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_gateway_v1_options_proto_init() }

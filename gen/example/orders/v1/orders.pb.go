@@ -599,13 +599,13 @@ const file_example_orders_v1_orders_proto_rawDesc = "" +
 	"\x1dORDERS_PERMISSION_UNSPECIFIED\x10\x00\x12/\n" +
 	"\x16ORDERS_PERMISSION_READ\x10\x01\x1a\x13\xf2\xbb\x1c\x0f\b\x01\x12\vRead orders\x12<\n" +
 	"\x17ORDERS_PERMISSION_WRITE\x10\x02\x1a\x1f\xf2\xbb\x1c\x1b\b\x02\x12\x17Place and import orders\x1a\x1a\xea\xbb\x1c\x16\n" +
-	"\x03ORD\x12\x0fCustomer orders2\xdc\x04\n" +
+	"\x03ORD\x12\x0fCustomer orders2\xde\x04\n" +
 	"\rOrdersService\x12o\n" +
-	"\bGetOrder\x12\".example.orders.v1.GetOrderRequest\x1a#.example.orders.v1.GetOrderResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders/{id}\x90\x02\x01\x12\xa1\x01\n" +
+	"\bGetOrder\x12\".example.orders.v1.GetOrderRequest\x1a#.example.orders.v1.GetOrderResponse\"\x1a\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders/{id}\x90\x02\x01\x12\xa3\x01\n" +
 	"\n" +
-	"PlaceOrder\x12$.example.orders.v1.PlaceOrderRequest\x1a%.example.orders.v1.PlaceOrderResponse\"F\x82\xbc\x1c\"\n" +
+	"PlaceOrder\x12$.example.orders.v1.PlaceOrderRequest\x1a%.example.orders.v1.PlaceOrderResponse\"H\x82\xbc\x1c$\n" +
 	"\tORD.WRITE\n" +
-	"\x15LIC.READ_REQUIREMENTS\x82\xd3\xe4\x93\x02\x1a:\x05orderb\x05order\"\n" +
+	"\x15LIC.READ_REQUIREMENTS0\x01\x82\xd3\xe4\x93\x02\x1a:\x05orderb\x05order\"\n" +
 	"/v1/orders\x12\x8f\x01\n" +
 	"\fImportOrders\x12&.example.orders.v1.ImportOrdersRequest\x1a'.example.orders.v1.ImportOrdersResponse\",\x82\xbc\x1c(\n" +
 	"\tORD.WRITE\n" +

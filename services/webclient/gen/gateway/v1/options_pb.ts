@@ -45,7 +45,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gateway/v1/options.proto.
  */
 export const file_gateway_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChhnYXRld2F5L3YxL29wdGlvbnMucHJvdG8SCmdhdGV3YXkudjEiKwoGRG9tYWluEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLwoKUGVybWlzc2lvbhIMCgRtYXNrGAEgASgEEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlcKCVJhdGVMaW1pdBIQCghyZXF1ZXN0cxgBIAEoDRIpCgZwZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFYnVyc3QYAyABKA0iigEKBkFjY2VzcxIQCghyZXF1aXJlcxgBIAMoCRIOCgZwdWJsaWMYAiABKAgSKQoKcmF0ZV9saW1pdBgDIAEoCzIVLmdhdGV3YXkudjEuUmF0ZUxpbWl0EjMKFHN0cmVhbV9tZXNzYWdlX2xpbWl0GAQgASgLMhUuZ2F0ZXdheS52MS5SYXRlTGltaXQ6SgoGZG9tYWluEhwuZ29vZ2xlLnByb3RvYnVmLkVudW1PcHRpb25zGL3HAyABKAsyEi5nYXRld2F5LnYxLkRvbWFpblIGZG9tYWluOlsKCnBlcm1pc3Npb24SIS5nb29nbGUucHJvdG9idWYuRW51bVZhbHVlT3B0aW9ucxi+xwMgASgLMhYuZ2F0ZXdheS52MS5QZXJtaXNzaW9uUgpwZXJtaXNzaW9uOlwKDmRlZmF1bHRfYWNjZXNzEh8uZ29vZ2xlLnByb3RvYnVmLlNlcnZpY2VPcHRpb25zGL/HAyABKAsyEi5nYXRld2F5LnYxLkFjY2Vzc1INZGVmYXVsdEFjY2VzczpMCgZhY2Nlc3MSHi5nb29nbGUucHJvdG9idWYuTWV0aG9kT3B0aW9ucxjAxwMgASgLMhIuZ2F0ZXdheS52MS5BY2Nlc3NSBmFjY2Vzc0I7WjlnaXRodWIuY29tL3BvcnRjdWxsaXMvcG9ydGN1bGxpcy9nZW4vZ2F0ZXdheS92MTtnYXRld2F5djFiBnByb3RvMw", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
+  fileDesc("ChhnYXRld2F5L3YxL29wdGlvbnMucHJvdG8SCmdhdGV3YXkudjEiKwoGRG9tYWluEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLwoKUGVybWlzc2lvbhIMCgRtYXNrGAEgASgEEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlcKCVJhdGVMaW1pdBIQCghyZXF1ZXN0cxgBIAEoDRIpCgZwZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFYnVyc3QYAyABKA0i0AEKBkFjY2VzcxIQCghyZXF1aXJlcxgBIAMoCRIOCgZwdWJsaWMYAiABKAgSKQoKcmF0ZV9saW1pdBgDIAEoCzIVLmdhdGV3YXkudjEuUmF0ZUxpbWl0EjMKFHN0cmVhbV9tZXNzYWdlX2xpbWl0GAQgASgLMhUuZ2F0ZXdheS52MS5SYXRlTGltaXQSMAoNbWF4X3Rva2VuX2FnZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpoaWdoX3ZhbHVlGAYgASgIOkoKBmRvbWFpbhIcLmdvb2dsZS5wcm90b2J1Zi5FbnVtT3B0aW9ucxi9xwMgASgLMhIuZ2F0ZXdheS52MS5Eb21haW5SBmRvbWFpbjpbCgpwZXJtaXNzaW9uEiEuZ29vZ2xlLnByb3RvYnVmLkVudW1WYWx1ZU9wdGlvbnMYvscDIAEoCzIWLmdhdGV3YXkudjEuUGVybWlzc2lvblIKcGVybWlzc2lvbjpcCg5kZWZhdWx0X2FjY2VzcxIfLmdvb2dsZS5wcm90b2J1Zi5TZXJ2aWNlT3B0aW9ucxi/xwMgASgLMhIuZ2F0ZXdheS52MS5BY2Nlc3NSDWRlZmF1bHRBY2Nlc3M6TAoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYwMcDIAEoCzISLmdhdGV3YXkudjEuQWNjZXNzUgZhY2Nlc3NCO1o5Z2l0aHViLmNvbS9wb3J0Y3VsbGlzL3BvcnRjdWxsaXMvZ2VuL2dhdGV3YXkvdjE7Z2F0ZXdheXYxYgZwcm90bzM", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
 
 /**
  * Domain names a permission domain. Set it on an enum whose values are the
@@ -187,6 +187,30 @@ export type Access = Message<"gateway.v1.Access"> & {
    * @generated from field: gateway.v1.RateLimit stream_message_limit = 4;
    */
   streamMessageLimit?: RateLimit | undefined;
+
+  /**
+   * The oldest a caller's token may be: the time since it was issued (its
+   * iat claim, or auth_time when the token carries one, the time the user
+   * authenticated). A call with an older token, or with a token that says
+   * neither, is refused with Unauthenticated (HTTP 401) and an RFC 9470
+   * step-up challenge, WWW-Authenticate: Bearer
+   * error="insufficient_user_authentication", max_age=N: the caller must
+   * authenticate again, a machine client get a fresh token. At least 1s,
+   * whole seconds. Taken, like requires, from the access that applies.
+   *
+   * @generated from field: google.protobuf.Duration max_token_age = 5;
+   */
+  maxTokenAge?: Duration | undefined;
+
+  /**
+   * The method moves value, so revoked tokens must be known to be refused:
+   * while the gateway's revocation feed is stale, calls to it fail closed
+   * with Unavailable (reason REVOCATIONS_STALE) while other methods go on.
+   * Taken, like requires, from the access that applies.
+   *
+   * @generated from field: bool high_value = 6;
+   */
+  highValue: boolean;
 };
 
 /**

@@ -250,6 +250,11 @@ func (s *Server) Reload() error {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		if s.rev != nil {
+			// First: followers of the feed wait on it, and an HTTP server
+			// draining in front of the issuer waits for them.
+			s.rev.feed.Close()
+		}
 		if s.adminVerifier != nil {
 			s.adminVerifier.Close()
 		}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"connectrpc.com/connect"
-
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/portcullis/portcullis/gateway/authz"
@@ -90,8 +89,10 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 //     unless the call's token is one already verified; it counts the
 //     Unauthenticated refusals of the next step.
 //  3. the authorizer verifies the token (signature, issuer, audience,
-//     times, type) and AND-checks the method's required permissions; the
-//     caller's principal goes into the context.
+//     times, type; not revoked; or introspected, for an opaque issuer),
+//     AND-checks the method's required permissions, and applies its
+//     step-up (max token age) and high-value (fresh revocations) rules;
+//     the caller's principal goes into the context.
 //  4. the rate limiter spends the caller's budget for the method: per
 //     client id, or per address for a public method called anonymously.
 //

@@ -1,10 +1,12 @@
 // Package gateway assembles Portcullis: from a configuration it builds the
-// catalog of declared access, the token verifier, authorization, rate
-// limiting, telemetry and descriptor-driven forwarding, and serves them.
+// catalog of declared access, the token verifier (with revocations and
+// introspection), authorization, rate limiting and the address guard,
+// telemetry, CORS and REST routes, and descriptor-driven forwarding, and
+// serves them.
 //
 //	cfg, err := config.Load("portcullis.yaml")
 //	if err != nil {
-//		log.Fatal(err)
+//		log.Fatal(err) // every mistake, with its line and path
 //	}
 //	gw, err := gateway.New(ctx, cfg)
 //	if err != nil {
@@ -13,9 +15,16 @@
 //	defer gw.Close()
 //	log.Fatal(gw.ListenAndServe(ctx)) // until ctx is done, then drains
 //
-// Every call to a routed service passes, in order: telemetry (a span and
-// metrics), authentication and authorization (a request gate that rejects
-// on headers alone, before the body is read), rate limiting, and then the
-// forwarding handler, which passes the payload bytes to the backend without
-// decoding them.
+// The path of a call is stated in one place, chain.go, first is
+// outermost: at the edge, CORS, telemetry of calls refused before the
+// decision, and REST routes; then a request gate that decides on the
+// headers alone, before the body is read (the address guard, the token and
+// the AND check, the rate limit), telemetry's server interceptor and the
+// stream message limit; then the forwarding handler, which passes the
+// payload bytes to a backend without decoding them.
+//
+// The main listener also answers grpc.health.v1.Health and gRPC reflection
+// for the routed services; the admin listener serves /healthz, /readyz,
+// /metrics and the permission graph at /graph. On shutdown the gateway
+// drains: see [Gateway.Serve].
 package gateway

@@ -29,9 +29,9 @@ type devAddrs struct {
 }
 
 // runDev starts the whole stack in one process: the token issuer, both
-// example backends (verifying tokens again) and the gateway; says as each
-// part starts; prints how to use it; logs one line per call; and on
-// interrupt drains and stops everything, returning nil.
+// example backends (verifying the gateway's internal tokens) and the
+// gateway; says as each part starts; prints how to use it; logs one line
+// per call; and on interrupt drains and stops everything, returning nil.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", stderr)
 	dir := fs.String("dir", ".portcullis", "the state folder: signing keys, client registry and the demo clients' secrets, kept from one start to the next")
@@ -158,7 +158,7 @@ telemetry:
 		addr    *string
 		service string
 	}{{"licensing", &a.licensing, "example.licensing.v1.LicensingService"}, {"orders", &a.orders, "example.orders.v1.OrdersService"}} {
-		fmt.Fprintf(out, "%-31s http://%s (verifying tokens again)\n", "starting the "+b.name+" backend", *b.addr)
+		fmt.Fprintf(out, "%-31s http://%s (trusting the gateway's internal tokens)\n", "starting the "+b.name+" backend", *b.addr)
 		trusted := token.Issuer{Issuer: gatewayURL, Audiences: []string{b.service}, JWKSURL: "http://" + a.admin + gateway.JWKSPath, Type: "at+jwt"}
 		// The gateway's admin listener serves once the gateway is built, below.
 		verify, verifier, err := backendAuth(ctx, trusted, token.WithRetryBackoff(20*time.Millisecond, 500*time.Millisecond))

@@ -13,7 +13,9 @@ import (
 // process is alive), /readyz (whether the gateway takes calls, and which
 // backends are failing), /metrics (Prometheus), /graph (the permission
 // graph: domains, permissions, methods and, given [WithClients], the
-// clients that hold them), and /debug/pprof/ when profiling is on.
+// clients that hold them), /.well-known/jwks.json (the key set of the
+// internal tokens, when a route has identity internal), and /debug/pprof/
+// when profiling is on.
 func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
 func (g *Gateway) newAdmin(clients graph.ClientsFunc) http.Handler {
@@ -24,6 +26,9 @@ func (g *Gateway) newAdmin(clients graph.ClientsFunc) http.Handler {
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", g.telemetry.MetricsHandler())
 	mux.Handle("/graph", graph.Handler(g.catalog, clients))
+	if g.minter != nil {
+		mux.Handle("GET "+JWKSPath, g.minter.JWKSHandler())
+	}
 	if g.cfg.Telemetry.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

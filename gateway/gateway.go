@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/forward"
+	"github.com/portcullis/portcullis/gateway/internaltoken"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
 	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/telemetry"
@@ -36,7 +37,8 @@ type Gateway struct {
 	admin     http.Handler
 	closers   []func() error
 
-	revocations *revocation.Set // nil without issuers or with revocation.source none
+	minter      *internaltoken.Minter // nil when no route has identity internal
+	revocations *revocation.Set       // nil without issuers or with revocation.source none
 
 	draining atomic.Bool   // set when the drain begins
 	stop     chan struct{} // closed at the drain deadline: calls still open end
@@ -88,6 +90,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		return nil, fmt.Errorf("rate limiting: %w", err)
 	}
 
+	if err := g.newMinter(); err != nil {
+		return nil, fmt.Errorf("internal_tokens: %w", err)
+	}
+
 	mux := http.NewServeMux()
 	handlerOptions := c.handlerOptions()
 	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
@@ -111,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 			forward.WithRequestBodyTimeout(cfg.Limits.RequestBodyTimeout.Std()),
 			forward.WithStreamIdleTimeout(cfg.Limits.StreamIdleTimeout.Std()),
 			forward.WithSensitiveHeaders(append(alwaysDropped[:len(alwaysDropped):len(alwaysDropped)], cfg.Limits.SensitiveHeaders...)...),
-			forward.WithRequestHeaders(principalHeaders),
+			forward.WithRequestHeaders(g.requestHeaders(route)),
 			forward.WithStop(g.stop),
 			forward.WithLogger(g.logger),
 		)

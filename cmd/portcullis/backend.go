@@ -22,14 +22,16 @@ func runBackend(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlags("backend", stderr)
 	service := fs.String("service", "", "the example service: licensing or orders")
 	listen := fs.String("listen", "127.0.0.1:8082", "the address to serve on (h2c)")
-	issuer := fs.String("issuer", "", "verify tokens from this issuer (its metadata names its keys)")
+	issuer := fs.String("issuer", "", "verify tokens from this issuer (its metadata names its keys, unless --jwks-url)")
 	audience := fs.String("audience", "portcullis", "the audience tokens must name, with --issuer")
+	jwksURL := fs.String("jwks-url", "", "with --issuer, the issuer's key set, such as a gateway's internal tokens' at http://ADMIN/.well-known/jwks.json")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	var opts []connect.HandlerOption
 	if *issuer != "" {
-		verify, verifier, err := backendAuth(ctx, *issuer, *audience)
+		trusted := token.Issuer{Issuer: *issuer, Audiences: []string{*audience}, JWKSURL: *jwksURL, Discover: *jwksURL == "", Type: "at+jwt"}
+		verify, verifier, err := backendAuth(ctx, trusted)
 		if err != nil {
 			return err
 		}
@@ -74,14 +76,15 @@ func exampleBackend(ctx context.Context, name string, opts ...connect.HandlerOpt
 	}
 }
 
-// backendAuth returns handler options with which a backend verifies tokens
-// itself, with the same catalog and verifier as the gateway.
-func backendAuth(ctx context.Context, issuer, audience string) ([]connect.HandlerOption, *token.Verifier, error) {
+// backendAuth returns handler options with which a backend verifies the
+// tokens of trusted itself, with the same catalog and verifier as the
+// gateway.
+func backendAuth(ctx context.Context, trusted token.Issuer, opts ...token.Option) ([]connect.HandlerOption, *token.Verifier, error) {
 	cat, err := loadCatalog("")
 	if err != nil {
 		return nil, nil, err
 	}
-	verifier, err := token.NewVerifier(ctx, []token.Issuer{{Issuer: issuer, Audiences: []string{audience}, Discover: true, Type: "at+jwt"}})
+	verifier, err := token.NewVerifier(ctx, []token.Issuer{trusted}, opts...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,9 +29,9 @@ type devAddrs struct {
 }
 
 // runDev starts the whole stack in one process: the token issuer, both
-// example backends (verifying tokens again) and the gateway; says as each
-// part starts; prints how to use it; logs one line per call; and on
-// interrupt drains and stops everything, returning nil.
+// example backends (verifying the gateway's internal tokens) and the
+// gateway; says as each part starts; prints how to use it; logs one line
+// per call; and on interrupt drains and stops everything, returning nil.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("dev", stderr)
 	dir := fs.String("dir", ".portcullis", "the state folder: signing keys, client registry and the demo clients' secrets, kept from one start to the next")
@@ -112,6 +112,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
+	// The backends trust only the gateway: its internal tokens, verified
+	// with the key set its admin listener publishes.
+	gatewayURL := "http://" + a.gateway
 	cfg, err := config.Parse("portcullis dev", []byte(fmt.Sprintf(`
 listen: %q
 admin: %q
@@ -123,8 +126,14 @@ issuers:
 routes:
   - service: example.licensing.v1.LicensingService
     backend: "http://%s"
+    identity: internal
   - service: example.orders.v1.OrdersService
     backend: "http://%s"
+    identity: internal
+internal_tokens:
+  issuer: %q
+  lifetime: 60s
+  key_dir: %q
 resource: {url: "http://%s", name: Portcullis examples}
 cors:
   allowed_origins: [%q]
@@ -134,7 +143,7 @@ rate_limit:
     pro: {multiplier: 10}
 telemetry:
   log_level: %s
-`, a.gateway, a.admin, issuerURL, a.licensing, a.orders, a.gateway, webOrigin, *logLevel)), os.LookupEnv)
+`, a.gateway, a.admin, issuerURL, a.licensing, a.orders, gatewayURL, filepath.Join(*dir, "gateway-keys"), a.gateway, webOrigin, *logLevel)), os.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -145,11 +154,14 @@ telemetry:
 	})
 	var verifiers []*token.Verifier
 	for _, b := range []struct {
-		name string
-		addr *string
-	}{{"licensing", &a.licensing}, {"orders", &a.orders}} {
-		fmt.Fprintf(out, "%-31s http://%s (verifying tokens again)\n", "starting the "+b.name+" backend", *b.addr)
-		verify, verifier, err := backendAuth(ctx, issuerURL, "portcullis")
+		name    string
+		addr    *string
+		service string
+	}{{"licensing", &a.licensing, "example.licensing.v1.LicensingService"}, {"orders", &a.orders, "example.orders.v1.OrdersService"}} {
+		fmt.Fprintf(out, "%-31s http://%s (trusting the gateway's internal tokens)\n", "starting the "+b.name+" backend", *b.addr)
+		trusted := token.Issuer{Issuer: gatewayURL, Audiences: []string{b.service}, JWKSURL: "http://" + a.admin + gateway.JWKSPath, Type: "at+jwt"}
+		// The gateway's admin listener serves once the gateway is built, below.
+		verify, verifier, err := backendAuth(ctx, trusted, token.WithRetryBackoff(20*time.Millisecond, 500*time.Millisecond))
 		if err != nil {
 			return err
 		}
@@ -278,6 +290,12 @@ func tour(a devAddrs, secrets map[string]string, tools string) []tourStep {
 		{"REST, denied: 403 with JSON naming what the reader lacks.",
 			fmt.Sprintf(`curl -s -i -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' -d '{"requirementId":"us-ca-seller","businessId":"biz-acme"}' %s/v1/licence-orders | grep -e '^HTTP' -e missing`, gw),
 			"missing LIC.READ_ORDERS, LIC.WRITE_ORDERS"},
+		{"Each backend gets, in place of the caller's token, a 60-second token the gateway signs for it; the gateway publishes its key set on the admin listener.",
+			fmt.Sprintf(`curl -s http://%s%s`, a.admin, gateway.JWKSPath),
+			`"alg":"ES256"`},
+		{"Called directly, a backend refuses the caller's own token: it trusts only the gateway's.",
+			fmt.Sprintf(`curl -s -H "Authorization: Bearer $READER" -H 'Content-Type: application/json' -d '{"jurisdiction":"US-CA","businessKind":"restaurant"}' http://%s/%s/ListRequirements`, a.licensing, licensing),
+			`"code":"unauthenticated"`},
 		{"No token: refused with 401 and a WWW-Authenticate challenge naming the gateway's metadata (RFC 9728).",
 			fmt.Sprintf(`curl -s -i -H 'Content-Type: application/json' -d '{}' %s/%s/GetOrder | grep -i -e '^HTTP' -e '^www-authenticate'`, gw, orders),
 			"401"},
@@ -293,7 +311,7 @@ func tour(a devAddrs, secrets map[string]string, tools string) []tourStep {
 // renderTour renders what runDev prints once the stack is ready.
 func renderTour(a devAddrs, secrets map[string]string, secretsFile, tools string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying tokens again)\n  web client http://%s   (open it in a browser: connect-web calls from its own origin)\n  clients    http://%s/admin.html   (provisioning: sign in as admin)   permission graph http://%s/graph\n\n",
+	fmt.Fprintf(&b, "\nPortcullis is running:\n  gateway    http://%s   (admin: http://%s/readyz, /metrics)\n  issuer     http://%s   (/.well-known/oauth-authorization-server)\n  licensing  http://%s   orders http://%s   (verifying the gateway's internal tokens)\n  web client http://%s   (open it in a browser: connect-web calls from its own origin)\n  clients    http://%s/admin.html   (provisioning: sign in as admin)   permission graph http://%s/graph\n\n",
 		a.gateway, a.admin, a.issuer, a.licensing, a.orders, a.web, a.web, a.admin)
 	fmt.Fprintf(&b, "Demo clients (secrets kept in %s, the same at every start; delete it for new ones):\n", secretsFile)
 	for _, c := range demoClients {

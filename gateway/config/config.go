@@ -70,6 +70,9 @@ type Config struct {
 	Reflection *bool `json:"reflection,omitempty"`
 	// Telemetry configures logs, traces and metrics.
 	Telemetry Telemetry `json:"telemetry"`
+	// InternalTokens configures the tokens the gateway mints for the
+	// routes with identity internal. Required when a route has it.
+	InternalTokens *InternalTokens `json:"internal_tokens,omitempty"`
 }
 
 // TLS names a certificate and key in PEM files.
@@ -196,6 +199,35 @@ type Route struct {
 	// CORS, when set, replaces the gateway's CORS policy for this
 	// service's calls, RPC and REST alike.
 	CORS *CORS `json:"cors,omitempty"`
+	// Identity says how the backend learns who is calling: "forward"
+	// (default) forwards the caller's token unchanged in Authorization,
+	// with the Portcullis-Client-Id and Portcullis-Tier headers, which the
+	// backend can trust only when nothing but the gateway reaches it;
+	// "internal" replaces Authorization with a short-lived token the
+	// gateway mints and signs (see [InternalTokens]), which the backend
+	// verifies against the gateway's key set.
+	Identity string `json:"identity,omitempty"`
+	// Audience is the aud of the internal tokens minted for this route.
+	// Default: the service's name.
+	Audience string `json:"audience,omitempty"`
+}
+
+// IdentityInternal is the [Route.Identity] of routes whose backends get
+// internal tokens.
+const IdentityInternal = "internal"
+
+// InternalTokens configures the gateway's internal tokens.
+type InternalTokens struct {
+	// Issuer is their iss: a URL naming the gateway, such as
+	// "https://gateway.internal". Required.
+	Issuer string `json:"issuer"`
+	// Lifetime is how long one is valid, at most (never past the caller's
+	// token). Default 60s.
+	Lifetime Duration `json:"lifetime,omitempty"`
+	// KeyDir holds the gateway's signing key (internal-signing-key.pem),
+	// written there when absent. Unset: a key is generated at start, and
+	// backends must fetch the key set again after a restart.
+	KeyDir string `json:"key_dir,omitempty"`
 }
 
 // Limits bounds message sizes, streams, timeouts and deadlines.

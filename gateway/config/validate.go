@@ -49,6 +49,14 @@ func (c *Config) validate(v *validator) {
 		seenIssuers[c.Issuers[i].Issuer] = i
 	}
 	c.Tokens.validate(v)
+	if t := c.InternalTokens; t != nil {
+		if u, err := url.Parse(t.Issuer); err != nil || !u.IsAbs() || u.Host == "" {
+			v.add("internal_tokens.issuer", "%q is not an absolute URL", t.Issuer)
+		}
+		if t.Lifetime != 0 && t.Lifetime.Std() < time.Second {
+			v.add("internal_tokens.lifetime", "%v is under 1s", t.Lifetime)
+		}
+	}
 	if len(c.Routes) == 0 {
 		v.add("routes", "at least one route is needed")
 	}
@@ -65,6 +73,15 @@ func (c *Config) validate(v *validator) {
 			v.add(path+".backend", "%q is not an http:// (h2c) or https:// URL", r.Backend)
 		} else if r.CAFile != "" && u.Scheme != "https" {
 			v.add(path+".ca_file", "is set, but the backend is not https")
+		}
+		switch r.Identity {
+		case "", "forward":
+		case IdentityInternal:
+			if c.InternalTokens == nil {
+				v.add(path+".identity", "is internal, but internal_tokens is not configured")
+			}
+		default:
+			v.add(path+".identity", "%q is not forward or internal", r.Identity)
 		}
 		if r.Protocol != "grpc" && r.Protocol != "connect" && r.Protocol != "grpcweb" {
 			v.add(path+".protocol", "%q is not grpc, connect or grpcweb", r.Protocol)

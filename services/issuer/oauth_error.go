@@ -19,6 +19,11 @@ const (
 	codeUnauthorizedClient   = "unauthorized_client"
 	codeUnsupportedGrantType = "unsupported_grant_type"
 	codeInvalidScope         = "invalid_scope"
+	// The token exchange grant's (RFC 8693 §2.2.2): invalid_grant for a
+	// subject or actor token that does not verify.
+	codeInvalidGrant         = "invalid_grant"
+	codeInvalidTarget        = "invalid_target"
+	codeUnsupportedTokenType = "unsupported_token_type"
 	// codeTemporarilyUnavailable answers a caller over the failure limit
 	// (with 429 and Retry-After) or an issuer with no usable key (503).
 	// RFC 6749 defines it for the authorization endpoint; §5.2 has no code

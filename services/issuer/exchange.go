@@ -147,13 +147,14 @@ func newExchange(x *Exchange, cat *catalog.Catalog, opts ...token.Option) (*exch
 // exchangeToken answers a token exchange request (RFC 8693 §2.1).
 func (s *Server) exchangeToken(r *http.Request, form url.Values) (*tokenResponse, *oauthError) {
 	x := s.exchange
+	// A revoked client neither exchanges nor is mapped to (see token).
+	s.ingestRevocations()
 	var caller *client
 	if r.Header.Get("Authorization") != "" || form.Get("client_id") != "" || form.Get("client_secret") != "" {
 		id, secret, oerr := clientCredentials(r, form)
 		if oerr != nil {
 			return nil, oerr
 		}
-		s.ingestRevocations()
 		if caller, oerr = s.authenticate(r, id, secret); oerr != nil {
 			return nil, oerr
 		}

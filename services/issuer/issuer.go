@@ -175,6 +175,12 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("issuer: %w", err)
 		}
 	}
+	started := false
+	defer func() {
+		if !started && s.exchange != nil { // New failed after starting the verifier
+			s.exchange.verifier.Close()
+		}
+	}()
 	if err := s.initRevocations(); err != nil {
 		return nil, fmt.Errorf("issuer: revocations: %w", err)
 	}
@@ -200,6 +206,7 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 	} else {
 		close(s.done)
 	}
+	started = true
 	return s, nil
 }
 

@@ -9,10 +9,11 @@ import (
 )
 
 // The error codes of the token endpoint (RFC 6749 §5.2). invalid_grant
-// cannot arise: client_credentials carries no grant to be invalid; nor can
-// unauthorized_client at the token endpoint, as every registered client
-// may use the grant. The revocation endpoint answers unauthorized_client
-// to a client revoking another's token (RFC 7009 §2.1).
+// and unauthorized_client arise only with token exchange (a subject token
+// that does not verify; a client not flagged exchange): client_credentials
+// carries no grant to be invalid, and every registered client may use it.
+// The revocation endpoint answers unauthorized_client to a client revoking
+// another's token (RFC 7009 §2.1).
 const (
 	codeInvalidRequest       = "invalid_request"
 	codeInvalidClient        = "invalid_client"

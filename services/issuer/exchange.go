@@ -47,7 +47,9 @@ type Exchange struct {
 // ExternalIssuer is a trusted issuer of subject tokens and its mapping
 // rules. A subject token gets the grants of the registry client its
 // subject maps to, if any, else the union of the grants of the claim
-// rules it matches; a token matching no rule is invalid_grant.
+// rules it matches, with the client_id "ext:" and the external client_id
+// (or sub), apart from every registry client; a token matching no rule is
+// invalid_grant.
 type ExternalIssuer struct {
 	// Issuer says how its tokens are verified, as the gateway verifies
 	// tokens: Issuer, Audiences (this issuer's audience, typically), and
@@ -274,6 +276,9 @@ func (x *exchange) target(own, audience, resource string) (string, *oauthError) 
 	return want, nil
 }
 
+// externalPrefix starts the client_id of tokens mapped by claim rules.
+const externalPrefix = "ext:"
+
 // mapSubject finds what a verified subject token is granted: a client of
 // the registry its subject or client id maps to, or else the union of the
 // claim rules it matches, as a client named after the external client.
@@ -309,7 +314,10 @@ func (s *Server) mapSubject(p *token.Principal) (*client, *oauthError) {
 	if masks == nil {
 		return nil, errGrant("subject_token: no mapping rule grants its subject anything")
 	}
-	return &client{id: p.ClientID, masks: masks, scope: scopeOf(s.cat, masks)}, nil
+	// "ext:" keeps it apart from every registry client: ':' is not allowed
+	// in their ids, so neither revocations nor rate limits of a registry
+	// client reach an external one of the same name.
+	return &client{id: externalPrefix + p.ClientID, masks: masks, scope: scopeOf(s.cat, masks)}, nil
 }
 
 // claimHolds reports whether a claim value equals, contains, or names

@@ -148,7 +148,7 @@ func TestTokenExchange(t *testing.T) {
 			wantSub: "svc-billing", wantCID: "billing", wantScope: "LIC.READ_ORDERS ORD.READ", wantAud: issuertest.Audience,
 			wantAct: map[string]any{"sub": "broker"}, wantTier: "pro"},
 		{name: "claim rules", subject: f.external("alice", 10*time.Minute, map[string]any{"groups": []string{"staff", "readers"}, "scope": "openid orders"}),
-			wantSub: "alice", wantCID: "alice", wantScope: "LIC.READ_REQUIREMENTS LIC.READ_ORDERS", wantAud: issuertest.Audience,
+			wantSub: "alice", wantCID: "ext:alice", wantScope: "LIC.READ_REQUIREMENTS LIC.READ_ORDERS", wantAud: issuertest.Audience,
 			wantAct: map[string]any{"sub": "broker"}},
 		{name: "down-scoped", subject: f.external("svc-billing", 10*time.Minute, nil), params: []string{"scope", "ORD.READ"},
 			wantSub: "svc-billing", wantCID: "billing", wantScope: "ORD.READ", wantAud: issuertest.Audience,
@@ -162,7 +162,7 @@ func TestTokenExchange(t *testing.T) {
 			wantAct: map[string]any{"sub": "broker"}, wantTier: "pro"},
 		{name: "actor token", subject: f.external("alice", 10*time.Minute, map[string]any{"groups": []string{"readers"}}),
 			params:  []string{"actor_token", f.external("robot", 10*time.Minute, nil), "actor_token_type", "urn:ietf:params:oauth:token-type:jwt"},
-			wantSub: "alice", wantCID: "alice", wantScope: "LIC.READ_REQUIREMENTS", wantAud: issuertest.Audience,
+			wantSub: "alice", wantCID: "ext:alice", wantScope: "LIC.READ_REQUIREMENTS", wantAud: issuertest.Audience,
 			wantAct: map[string]any{"sub": "robot", "iss": f.idp.URL}},
 	}
 	for _, tc := range cases {

@@ -17,7 +17,7 @@ import (
 const defaultRegistry = ".portcullis/clients.yaml"
 
 const clientsUsage = `Usage:
-  portcullis clients add ID --grant PERMISSION [--grant PERMISSION...] [--tier TIER] [--lifetime DURATION] [--introspect]
+  portcullis clients add ID --grant PERMISSION [--grant PERMISSION...] [--tier TIER] [--lifetime DURATION] [--introspect] [--exchange]
   portcullis clients list
   portcullis clients revoke ID
 
@@ -56,6 +56,7 @@ func clientsAdd(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&grants, "grant", "a permission the client may ask for, such as LIC.READ_ORDERS (repeat for more)")
 	tier := fs.String("tier", "", "the client's tier, such as free or pro")
 	lifetime := fs.Duration("lifetime", 0, "the lifetime of the client's tokens (default: the issuer's, 1h)")
+	exchange := fs.Bool("exchange", false, "let the client exchange tokens of trusted external issuers (token exchange, RFC 8693; see issuer serve --exchange)")
 	introspect := fs.Bool("introspect", false, "let the client call the introspection endpoint (a gateway that introspects the issuer's tokens)")
 	image := fs.String("image", "", "a buf image whose permissions grants must name (default: the compiled-in services)")
 	id, err := parseOneArg(fs, args, "ID")
@@ -66,7 +67,7 @@ func clientsAdd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	secret, err := issuer.AddClient(*registry, cat, issuer.Client{ID: id, Grants: grants, Tier: *tier, TokenLifetime: *lifetime, Introspect: *introspect})
+	secret, err := issuer.AddClient(*registry, cat, issuer.Client{ID: id, Grants: grants, Tier: *tier, TokenLifetime: *lifetime, Introspect: *introspect, Exchange: *exchange})
 	if err != nil {
 		return err
 	}

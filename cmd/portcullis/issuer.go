@@ -77,6 +77,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	admin := fs.Bool("admin", false, "serve the client administration API (portcullis.admin.v1.ClientAdminService), for callers holding PORTCULLIS.READ_CLIENTS or MANAGE_CLIENTS")
 	var corsOrigins stringList
 	fs.Var(&corsOrigins, "cors-origin", "an origin whose pages may get tokens from a browser (repeatable; none by default: a page holding a client secret gives it away)")
+	exchangeFile := fs.String("exchange", "", "a YAML file of trusted external issuers and mapping rules: turns on the token exchange grant (RFC 8693)")
 	redisAddr := fs.String("redis", "", "also publish revocations to the Redis at this host:port, for gateways with revocation.source redis")
 	redisPrefix := fs.String("redis-prefix", revocation.DefaultRedisPrefix, "the key prefix of revocations in Redis: the gateways' revocation.redis.prefix")
 	if err := parse(fs, args); err != nil {
@@ -114,6 +115,13 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(corsOrigins) > 0 {
 		opts = append(opts, issuer.WithCORS(cors.Policy{AllowedOrigins: corsOrigins}))
 		logger.Warn("issuer: pages of these origins may get tokens from a browser; never give a page a confidential client's secret", "origins", []string(corsOrigins))
+	}
+	if *exchangeFile != "" {
+		x, err := issuer.ReadExchange(*exchangeFile)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, issuer.WithExchange(x))
 	}
 	if *redisAddr != "" {
 		client := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: os.Getenv("REDIS_PASSWORD")})

@@ -44,6 +44,9 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		IntrospectionEndpoint:                     s.IntrospectionURL(),
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
 	}
+	if s.exchange != nil {
+		m.GrantTypesSupported = append(m.GrantTypesSupported, grantTokenExchange)
+	}
 	for _, d := range s.cat.Domains() {
 		for _, p := range d.Permissions {
 			m.ScopesSupported = append(m.ScopesSupported, p.String())

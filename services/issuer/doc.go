@@ -93,6 +93,27 @@
 // issuer holds every revocation it serves), malformed or another issuer's
 // gets {"active":false} and nothing more.
 //
+// # Token exchange
+//
+// With [WithExchange] (issuer serve --exchange FILE, [ReadExchange]), the
+// token endpoint also takes grant_type
+// urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693): a
+// subject_token of a trusted external issuer, verified as the gateway
+// verifies tokens (gateway/token), becomes a token of this issuer. Its
+// permissions come from configuration, not from the external token: the
+// grants and tier of the registry client its sub or client_id maps to, or
+// else the union of the claim rules it matches (groups holding "readers",
+// scope naming "orders"); scope narrows them as for client_credentials.
+// The exchanging client must be registered with exchange: true
+// ([Client].Exchange), and becomes the act claim, unless an actor_token
+// names the actor; with [Exchange].Public, callers without client
+// authentication may exchange too. The token's sub is the external
+// subject, its aud the issuer's audience or a configured resource asked
+// for with audience or resource, and it expires no later than the subject
+// token. Errors: invalid_grant (the subject or actor token does not
+// verify, or no rule maps it), invalid_target, unsupported_token_type,
+// invalid_scope, unauthorized_client, invalid_request.
+//
 // # Secrets
 //
 // The registry keeps only argon2id hashes (PHC string format; bcrypt hashes

@@ -80,6 +80,7 @@ type Server struct {
 	hashSlots chan struct{}
 
 	adminVerifier *token.Verifier // of the administration service, or nil
+	exchange      *exchange       // the token exchange grant, or nil
 
 	reloadMu     sync.Mutex // serializes reloads
 	keyStamp     string
@@ -169,6 +170,17 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 	if err := s.reloadRegistry(true); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
+	if c.exchange != nil {
+		if s.exchange, err = newExchange(c.exchange, cat, token.WithClock(token.ClockFunc(c.now)), token.WithLogger(c.logger)); err != nil {
+			return nil, fmt.Errorf("issuer: %w", err)
+		}
+	}
+	started := false
+	defer func() {
+		if !started && s.exchange != nil { // New failed after starting the verifier
+			s.exchange.verifier.Close()
+		}
+	}()
 	if err := s.initRevocations(); err != nil {
 		return nil, fmt.Errorf("issuer: revocations: %w", err)
 	}
@@ -194,6 +206,7 @@ func New(cfg Config, cat *catalog.Catalog, opts ...Option) (*Server, error) {
 	} else {
 		close(s.done)
 	}
+	started = true
 	return s, nil
 }
 
@@ -257,6 +270,9 @@ func (s *Server) Close() error {
 		}
 		if s.adminVerifier != nil {
 			s.adminVerifier.Close()
+		}
+		if s.exchange != nil {
+			s.exchange.verifier.Close()
 		}
 	})
 	<-s.done

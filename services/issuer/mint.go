@@ -21,31 +21,40 @@ type accessClaims struct {
 	Scope     string            `json:"scope,omitempty"`
 	Perms     map[string]uint64 `json:"perms"` // domain → mask
 	Tier      string            `json:"tier,omitempty"`
+	// Act names the actor of an exchanged token (RFC 8693 §4.1).
+	Act *actor `json:"act,omitempty"`
+}
+
+// actor is an act claim (RFC 8693 §4.1): the party acting for the
+// subject, and the actor before it, if any.
+type actor struct {
+	Subject string `json:"sub"`
+	Issuer  string `json:"iss,omitempty"`
+	Act     *actor `json:"act,omitempty"`
 }
 
 // mint signs an access token for c: a JWS in compact serialization whose
 // protected header, {"alg", "kid", "typ": "at+jwt"}, was encoded once when
 // the key was loaded.
 func (s *Server) mint(k *signingKey, c *client, masks map[string]uint64, scope string, now time.Time, lifetime time.Duration) (string, error) {
-	if masks == nil {
-		masks = map[string]uint64{}
+	return s.sign(k, accessClaims{Subject: c.id, Audience: s.audience, ClientID: c.id, Scope: scope, Perms: masks, Tier: c.tier}, now, lifetime)
+}
+
+// sign completes claims with the issuer, the times and a fresh jti, and
+// signs them.
+func (s *Server) sign(k *signingKey, claims accessClaims, now time.Time, lifetime time.Duration) (string, error) {
+	if claims.Perms == nil {
+		claims.Perms = map[string]uint64{}
 	}
 	var jti [16]byte
 	rand.Read(jti[:]) // never fails
 	iat := now.Unix()
-	payload, err := json.Marshal(accessClaims{
-		Issuer:    s.issuer,
-		Subject:   c.id,
-		Audience:  s.audience,
-		Expiry:    iat + int64(lifetime/time.Second),
-		IssuedAt:  iat,
-		NotBefore: iat,
-		ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
-		ClientID:  c.id,
-		Scope:     scope,
-		Perms:     masks,
-		Tier:      c.tier,
-	})
+	claims.Issuer = s.issuer
+	claims.Expiry = iat + int64(lifetime/time.Second)
+	claims.IssuedAt = iat
+	claims.NotBefore = iat
+	claims.ID = base64.RawURLEncoding.EncodeToString(jti[:])
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}

@@ -9,16 +9,22 @@ import (
 )
 
 // The error codes of the token endpoint (RFC 6749 §5.2). invalid_grant
-// cannot arise: client_credentials carries no grant to be invalid; nor can
-// unauthorized_client at the token endpoint, as every registered client
-// may use the grant. The revocation endpoint answers unauthorized_client
-// to a client revoking another's token (RFC 7009 §2.1).
+// and unauthorized_client arise only with token exchange (a subject token
+// that does not verify; a client not flagged exchange): client_credentials
+// carries no grant to be invalid, and every registered client may use it.
+// The revocation endpoint answers unauthorized_client to a client revoking
+// another's token (RFC 7009 §2.1).
 const (
 	codeInvalidRequest       = "invalid_request"
 	codeInvalidClient        = "invalid_client"
 	codeUnauthorizedClient   = "unauthorized_client"
 	codeUnsupportedGrantType = "unsupported_grant_type"
 	codeInvalidScope         = "invalid_scope"
+	// The token exchange grant's (RFC 8693 §2.2.2): invalid_grant for a
+	// subject or actor token that does not verify.
+	codeInvalidGrant         = "invalid_grant"
+	codeInvalidTarget        = "invalid_target"
+	codeUnsupportedTokenType = "unsupported_token_type"
 	// codeTemporarilyUnavailable answers a caller over the failure limit
 	// (with 429 and Retry-After) or an issuer with no usable key (503).
 	// RFC 6749 defines it for the authorization endpoint; §5.2 has no code

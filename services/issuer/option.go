@@ -53,6 +53,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	admin               *adminConfig
+	exchange            *Exchange
 	cors                *cors.Policy
 	now                 func() time.Time
 	logger              *slog.Logger

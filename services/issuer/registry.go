@@ -38,6 +38,9 @@ type Client struct {
 	// 7662): a resource server, such as a gateway, that learns from the
 	// issuer whether a token is active. Other clients get 403 there.
 	Introspect bool
+	// Exchange lets the client exchange tokens of trusted external
+	// issuers for tokens of this issuer (RFC 8693, [WithExchange]).
+	Exchange bool
 }
 
 // Errors of the registry functions.
@@ -66,6 +69,7 @@ var (
 //	  tier: pro
 //	  token_lifetime: 30m
 //	  introspect: true
+//	  exchange: true
 //
 // It is read strictly with sigs.k8s.io/yaml (unknown fields and duplicate
 // keys are errors) and written with go.yaml.in/yaml/v3, which keeps the
@@ -81,6 +85,7 @@ type clientEntry struct {
 	Tier          string   `json:"tier,omitempty" yaml:"tier,omitempty"`
 	TokenLifetime duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
 	Introspect    bool     `json:"introspect,omitempty" yaml:"introspect,omitempty"`
+	Exchange      bool     `json:"exchange,omitempty" yaml:"exchange,omitempty"`
 }
 
 // duration is a time.Duration written as a Go duration string, "30m".
@@ -131,6 +136,8 @@ type client struct {
 	lifetime time.Duration // 0: the issuer's default
 	// introspect: the client may call the introspection endpoint.
 	introspect bool
+	// exchange: the client may use the token exchange grant.
+	exchange bool
 }
 
 // decodeRegistry parses a registry file strictly: unknown fields and
@@ -212,6 +219,7 @@ func (e *clientEntry) compile(cat *catalog.Catalog, maxLifetime time.Duration) (
 		tier:       e.Tier,
 		lifetime:   time.Duration(e.TokenLifetime),
 		introspect: e.Introspect,
+		exchange:   e.Exchange,
 	}, nil
 }
 
@@ -354,6 +362,7 @@ func addClient(path string, cat *catalog.Catalog, hasher Hasher, maxLifetime tim
 			Tier:          c.Tier,
 			TokenLifetime: duration(c.TokenLifetime),
 			Introspect:    c.Introspect,
+			Exchange:      c.Exchange,
 		})
 		return nil
 	})
@@ -479,5 +488,5 @@ func revokeClient(path, id string, check reachCheck, opts ...Option) (Client, er
 
 // public is the entry as operators see it, without its secret's hash.
 func (e clientEntry) public() Client {
-	return Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime), Introspect: e.Introspect}
+	return Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime), Introspect: e.Introspect, Exchange: e.Exchange}
 }

@@ -27,9 +27,11 @@ type tokenRequest struct {
 // tokenResponse is a successful response (RFC 6749 §5.1).
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope,omitempty"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope,omitempty"`
 }
 
 // serveToken is the token endpoint: the client credentials grant of RFC
@@ -54,7 +56,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, &oauthError{status: http.StatusMethodNotAllowed, code: codeInvalidRequest, description: "the token endpoint accepts only POST"}
 	}
-	req, oerr := parseTokenRequest(w, r)
+	form, oerr := readForm(w, r)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if form.Get("grant_type") == grantTokenExchange && s.exchange != nil {
+		return s.exchangeToken(r, form)
+	}
+	req, oerr := s.parseTokenRequest(r, form)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -103,26 +112,26 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 
 // parseTokenRequest reads and checks a token request, and finds the
 // client's credentials.
-func parseTokenRequest(w http.ResponseWriter, r *http.Request) (tokenRequest, *oauthError) {
+func (s *Server) parseTokenRequest(r *http.Request, form url.Values) (tokenRequest, *oauthError) {
 	var req tokenRequest
-	form, oerr := readForm(w, r)
-	if oerr != nil {
-		return req, oerr
-	}
+	var oerr *oauthError
 	// §3.2: a parameter without a value is as if omitted.
 	switch gt := form.Get("grant_type"); gt {
 	case grantClientCredentials:
 	case "":
 		return req, errRequest("missing grant_type")
 	default:
+		use := "client_credentials"
+		if s.exchange != nil {
+			use += " or " + grantTokenExchange
+		}
 		return req, &oauthError{status: http.StatusBadRequest, code: codeUnsupportedGrantType,
-			description: "grant_type " + quote(gt) + " is not supported; use client_credentials"}
+			description: "grant_type " + quote(gt) + " is not supported; use " + use}
 	}
 	if req.id, req.secret, oerr = clientCredentials(r, form); oerr != nil {
 		return req, oerr
 	}
 	if scope := form.Get("scope"); scope != "" {
-		var oerr *oauthError
 		if req.scope, oerr = parseScope(scope); oerr != nil {
 			return req, oerr
 		}

@@ -150,7 +150,7 @@ telemetry:
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return serve(ctx, listeners[&a.issuer], logTokenRequests(logger, iss.Handler()), 5*time.Second)
+		return named("issuer", serve(ctx, listeners[&a.issuer], logTokenRequests(logger, iss.Handler()), 5*time.Second))
 	})
 	var verifiers []*token.Verifier
 	for _, b := range []struct {
@@ -172,11 +172,11 @@ telemetry:
 			return err
 		}
 		mux := newMux(path, handler)
-		g.Go(func() error { return serve(ctx, listeners[b.addr], mux, 10*time.Second) })
+		g.Go(func() error { return named(b.name+" backend", serve(ctx, listeners[b.addr], mux, 10*time.Second)) })
 	}
 	fmt.Fprintf(out, "%-31s %s\n", "starting the web client", webOrigin)
 	page := webclient.Handler(webclient.Config{GatewayURL: "http://" + a.gateway, IssuerURL: issuerURL})
-	g.Go(func() error { return serve(ctx, listeners[&a.web], page, 5*time.Second) })
+	g.Go(func() error { return named("web client", serve(ctx, listeners[&a.web], page, 5*time.Second)) })
 	fmt.Fprintf(out, "%-31s http://%s (admin http://%s)\n", "starting the gateway", a.gateway, a.admin)
 	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger), gateway.WithClients(issuer.GraphClients(registry)))
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -25,6 +26,11 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, drain time.Dura
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	err := srv.Shutdown(shutdown)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The drain time is up: what is still open, such as a long poll
+		// of a follower, is cut. That ends the drain; it is no failure.
+		err = srv.Close()
+	}
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}
@@ -36,4 +42,12 @@ func newMux(path string, h http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	return mux
+}
+
+// named prefixes a part's error with its name.
+func named(part string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", part, err)
+	}
+	return nil
 }

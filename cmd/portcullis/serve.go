@@ -10,7 +10,8 @@ import (
 )
 
 // serve serves h on ln over HTTP/1.1 and h2c until ctx is done, then shuts
-// down gracefully, draining calls in flight for up to drain.
+// down gracefully, draining calls in flight for up to drain and closing
+// what is still open then.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, drain time.Duration) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -87,25 +88,30 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 //  2. the address guard refuses, with ResourceExhausted and before any
 //     cryptography, an address whose calls keep failing authentication,
 //     unless the call's token is one already verified; it counts the
-//     Unauthenticated refusals of the next step.
-//  3. the authorizer verifies the token (signature, issuer, audience,
+//     Unauthenticated refusals of the next two steps.
+//  3. on a route that accepts an external issuer's tokens, such a token is
+//     exchanged for an internal one (RFC 8693), which takes its place.
+//  4. the authorizer verifies the token (signature, issuer, audience,
 //     times, type; not revoked; or introspected, for an opaque issuer),
 //     AND-checks the method's required permissions, and applies its
 //     step-up (max token age) and high-value (fresh revocations) rules;
 //     the caller's principal goes into the context.
-//  4. the rate limiter spends the caller's budget for the method: per
+//  5. the rate limiter spends the caller's budget for the method: per
 //     client id, or per address for a public method called anonymously.
 //
 // Calls the gate lets through then pass the interceptors, outermost first:
 //
-//  5. telemetry's server interceptor: the call's span (continuing the one
+//  6. telemetry's server interceptor: the call's span (continuing the one
 //     the gate's time started), its decision, counts and access line.
-//  6. the rate limiter's interceptor: the RateLimit response headers, and
+//  7. the rate limiter's interceptor: the RateLimit response headers, and
 //     the message rate of client and bidi streams.
 //
 // and reach the forwarding handler.
-func (c *chain) handlerOptions() []connect.HandlerOption {
+func (c *chain) handlerOptions(exchange connect.RequestGateFunc) []connect.HandlerOption {
 	authenticate := c.authorizer.Gate()
+	if exchange != nil {
+		authenticate = sequence(exchange, authenticate)
+	}
 	if c.guard != nil {
 		authenticate = c.guard.Wrap(authenticate)
 	}
@@ -138,5 +144,19 @@ func (c *chain) edgeConfig(cfg *config.Config, services []protoreflect.ServiceDe
 	if cfg.REST.IsEnabled() {
 		c.rest = services
 		c.restOption = []rest.Option{rest.WithMaxMessageBytes(int64(cfg.Limits.MaxMessageBytes))}
+	}
+}
+
+// sequence runs gate a, then b with the context a returned, as one gate.
+func sequence(a, b connect.RequestGateFunc) connect.RequestGateFunc {
+	return func(ctx context.Context, spec connect.Spec, peer connect.Peer, header http.Header) (context.Context, error) {
+		next, err := a(ctx, spec, peer, header)
+		if err != nil {
+			return next, err
+		}
+		if next != nil {
+			ctx = next
+		}
+		return b(ctx, spec, peer, header)
 	}
 }

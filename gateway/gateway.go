@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	}
 
 	mux := http.NewServeMux()
-	handlerOptions := c.handlerOptions()
+	handlerOptions := c.handlerOptions(nil)
 	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
 	checker := &health{g: g, backends: make(map[string]*forward.Backend, len(services))}
 	for i, route := range cfg.Routes {
@@ -109,8 +109,16 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 			g.backends = append(g.backends, backend)
 		}
 		checker.backends[route.Service] = backend
+		routeOptions := handlerOptions
+		if route.Exchange != nil {
+			gate, err := newExchangeGate(route.Exchange)
+			if err != nil {
+				return nil, fmt.Errorf("routes[%d].exchange: %w", i, err)
+			}
+			routeOptions = c.handlerOptions(gate)
+		}
 		path, handler, err := forward.NewHandler(services[i], backend,
-			forward.WithHandlerOptions(handlerOptions...),
+			forward.WithHandlerOptions(routeOptions...),
 			forward.WithMaxTimeout(cfg.Limits.MaxTimeout.Std()),
 			forward.WithMaxStreamTimeout(cfg.Limits.MaxStreamTimeout.Std()),
 			forward.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),

@@ -199,6 +199,9 @@ type Route struct {
 	// CORS, when set, replaces the gateway's CORS policy for this
 	// service's calls, RPC and REST alike.
 	CORS *CORS `json:"cors,omitempty"`
+	// Exchange, when set, lets the route accept an external issuer's
+	// tokens, exchanged for internal ones at the bundled issuer.
+	Exchange *RouteExchange `json:"exchange,omitempty"`
 	// Identity says how the backend learns who is calling: "forward"
 	// (default) forwards the caller's token unchanged in Authorization,
 	// with the Portcullis-Client-Id and Portcullis-Tier headers, which the

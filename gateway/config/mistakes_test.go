@@ -145,7 +145,7 @@ func TestParseSuggestsKeys(t *testing.T) {
 		{"misplaced, valid in several places", "period: 1s\n" + base, "period", `unknown key here; it belongs in guard, rate_limit.default or rate_limit.tiers.<name>.override`},
 		{"misplaced into a list", "audiences: [x]\n" + base, "audiences", `unknown key here; it belongs in issuers[]`},
 		{"misplaced to the top", "limits: {admin: x}\n" + base, "limits.admin", `unknown key here; it belongs in the top level`},
-		{"misspelt here, valid elsewhere", "issuer: x\n" + base, "issuer", `unknown key; did you mean "issuers"? (issuer belongs in issuers[], revocation.feeds[] or internal_tokens)`},
+		{"misspelt here, valid elsewhere", "issuer: x\n" + base, "issuer", `unknown key; did you mean "issuers"? (issuer belongs in issuers[], routes[].exchange, revocation.feeds[] or ...)`},
 		{"misspelt and misplaced", "max_timout: 1s\n" + base, "max_timout", `unknown key; did you mean limits.max_timeout?`},
 		{"secret never read from the file", "rate_limit: {redis: {password: x}}\n" + base, "rate_limit.redis.password", `unknown key; did you mean "password_env"?`},
 	}

@@ -33,6 +33,7 @@ func TestSampleParses(t *testing.T) {
 	t.Chdir(dir) // the sample's paths are relative to the working directory
 	t.Setenv("PORTCULLIS_HMAC_SECRET", strings.Repeat("s", 32))
 	t.Setenv("PORTCULLIS_INTROSPECTION_SECRET", "secret")
+	t.Setenv("PORTCULLIS_EXCHANGE_SECRET", "secret")
 	cfg, err := config.Load(sample)
 	if err != nil {
 		t.Fatal(err)

@@ -90,6 +90,7 @@ func (c *Config) validate(v *validator) {
 			v.file(path+".ca_file", r.CAFile)
 		}
 		r.CORS.validate(v, path+".cors")
+		c.Routes[i].Exchange.validate(v, path+".exchange")
 	}
 	c.CORS.validate(v, "cors")
 	c.Resource.validate(v)

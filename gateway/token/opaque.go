@@ -3,6 +3,7 @@ package token
 import (
 	"bytes"
 	"context"
+	"time"
 )
 
 // Introspect answers for a token the verifier does not verify itself: it
@@ -43,33 +44,81 @@ func WithOpaque(issuer string, introspect Introspect) Option {
 // or one whose iss claim, read unverified, names the opaque issuer. It
 // does not allocate for tokens of up to 2 KiB of claims.
 func (o *opaque) owns(raw string) bool {
+	var pbuf [2048]byte
+	payload, jws := unverifiedPayload(raw, pbuf[:])
+	if !jws {
+		return true
+	}
+	iss, ok := unverifiedMember(payload, "iss")
+	if !ok {
+		return false
+	}
+	s, ok := jsonString(iss)
+	return ok && string(s) == o.issuer
+}
+
+// unverifiedPayload returns the decoded payload of raw, a compact JWS,
+// into buf when it fits; jws is false when raw is not one.
+func unverifiedPayload(raw string, buf []byte) (payload []byte, jws bool) {
 	b := bytesOf(raw)
 	d1 := bytes.IndexByte(b, '.')
 	if d1 < 0 {
-		return true
+		return nil, false
 	}
 	d2 := bytes.IndexByte(b[d1+1:], '.')
 	if d2 < 0 {
-		return true
+		return nil, false
 	}
 	d2 += d1 + 1
 	if bytes.IndexByte(b[d2+1:], '.') >= 0 {
-		return true
+		return nil, false
 	}
-	var pbuf [2048]byte
-	payload, err := decodeSegment(pbuf[:], b[d1+1:d2])
+	payload, err := decodeSegment(buf, b[d1+1:d2])
 	if err != nil {
-		return true
+		return nil, false
 	}
+	return payload, true
+}
+
+// unverifiedMember returns the raw value of the member name of payload.
+func unverifiedMember(payload []byte, name string) ([]byte, bool) {
 	var m members
 	for m.start(payload, maxClaims); m.next(payload); {
-		if string(m.name(payload)) == "iss" {
-			iss, ok := jsonString(m.value(payload))
-			return ok && string(iss) == o.issuer
+		if string(m.name(payload)) == name {
+			return m.value(payload), true
 		}
 	}
-	return false
+	return nil, false
 }
+
+// Peek reads the iss and exp claims of raw, a compact JWS, WITHOUT
+// verifying it: for sending a token to whoever verifies it, such as a
+// token exchange, never for a decision; the caller bounds raw's size. ok
+// is false when raw is not a compact JWS whose claims hold a string iss;
+// exp is zero when absent or not a NumericDate.
+func Peek(raw string) (iss string, exp time.Time, ok bool) {
+	var pbuf [2048]byte
+	payload, jws := unverifiedPayload(raw, pbuf[:])
+	if !jws {
+		return "", time.Time{}, false
+	}
+	v, ok := unverifiedMember(payload, "iss")
+	if !ok {
+		return "", time.Time{}, false
+	}
+	s, ok := jsonString(v)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	if v, found := unverifiedMember(payload, "exp"); found {
+		exp, _ = numericDate(v, errPeek, errPeek)
+	}
+	return string(s), exp, true
+}
+
+// errPeek stands for any claim [Peek] cannot read; it never reaches a
+// caller.
+var errPeek = &Error{Kind: ErrMalformed, Reason: "unreadable claim"}
 
 // introspected answers for a token of the opaque issuer.
 func (v *Verifier) introspected(ctx context.Context, raw string) (*Principal, error) {

@@ -339,3 +339,28 @@ func TestFeedClose(t *testing.T) {
 		t.Fatalf("a request after Close waited %v", d)
 	}
 }
+
+// Sources that load at once, while the set is still being made, each see
+// the whole list of sources: the set is loaded only when all are.
+func TestSourcesLoadingAtOnce(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	var opts []revocation.Option
+	for i := range 16 {
+		name := fmt.Sprintf("/i%d", i)
+		mux.HandleFunc("/.well-known/oauth-authorization-server"+name, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"issuer":%q}`, srv.URL+name)
+		})
+		opts = append(opts, revocation.WithDiscoveredFeed(srv.URL+name))
+	}
+	for range 5 {
+		set := newSet(t, opts...)
+		ready(t, set)
+		if !set.Loaded() || set.Ready() != nil {
+			t.Fatalf("ready but not loaded: %v", set.Ready())
+		}
+	}
+}

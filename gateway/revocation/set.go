@@ -38,18 +38,24 @@ func New(ctx context.Context, opts ...Option) (*Set, error) {
 	}
 	s := &Set{cfg: cfg, tokens: newTokenTable()}
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	// Every source exists before any follower runs: a follower that
+	// loads reads the whole list.
+	var followers []func()
 	for _, f := range cfg.feeds {
 		src := s.newSource("feed of " + f.issuer)
 		if f.url != "" {
 			src.setName("feed " + f.url)
 		}
-		s.run(func() { s.followFeed(src, f) })
+		followers = append(followers, func() { s.followFeed(src, f) })
 	}
 	for _, r := range cfg.redis {
 		src := s.newSource("redis " + r.name())
-		s.run(func() { s.followRedis(src, r) })
+		followers = append(followers, func() { s.followRedis(src, r) })
 	}
 	s.updateLoaded()
+	for _, f := range followers {
+		s.run(f)
+	}
 	s.run(s.sweepLoop)
 	return s, nil
 }

@@ -84,6 +84,10 @@ type Method struct {
 	MaxTokenAge time.Duration
 	// HighValue methods fail closed while the revocations are stale.
 	HighValue bool
+	// SenderConstrained methods need a token bound to the call's client
+	// certificate or DPoP key (see [token.Confirmation]): a bearer token
+	// is refused.
+	SenderConstrained bool
 }
 
 // Allows reports whether a caller holding masks (domain → mask) holds every

@@ -34,6 +34,7 @@ const (
 	RuleUnreadableOption    Rule = "unreadable-option"    // an option can be decoded
 	RuleStreamMessageLimit  Rule = "stream-message-limit" // message limits apply to client and bidi streams only
 	RuleMaxTokenAge         Rule = "max-token-age"        // a maximum token age is whole seconds, at least 1s, on a method needing a token
+	RuleSenderConstrained   Rule = "sender-constrained"   // a method that needs a sender-constrained token is not public
 )
 
 // Severity says whether a problem stops [New].

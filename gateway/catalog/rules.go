@@ -28,6 +28,7 @@ var validationRules = []Rule{
 	RuleMaskPowerOfTwo, RuleMaskRange, RuleDuplicateMask, RuleMissingPermission, RuleStrayPermission,
 	RuleNoAccess, RuleEmptyAccess, RulePublicAndRequires, RuleBadReference, RuleUnknownDomain,
 	RuleUnknownPermission, RuleRateLimit, RuleUnreadableOption, RuleStreamMessageLimit, RuleMaxTokenAge,
+	RuleSenderConstrained,
 }
 
 // changeRules lists the rules of [Diff], loosening first.
@@ -58,6 +59,7 @@ var rules = map[Rule]ruleInfo{
 	RuleUnreadableOption:    {purpose: "The access options can be decoded."},
 	RuleStreamMessageLimit:  {purpose: "A stream message limit is set only on client and bidi streaming methods."},
 	RuleMaxTokenAge:         {purpose: "A maximum token age is whole seconds, at least 1s, on a method that needs a token."},
+	RuleSenderConstrained:   {purpose: "A method that needs a sender-constrained token is not public: it needs a token."},
 
 	RuleMethodPublic:       {purpose: "A method that required permissions does not become public.", kind: Loosened},
 	RuleRequirementRemoved: {purpose: "A method does not stop requiring a permission.", kind: Loosened},

@@ -181,6 +181,10 @@ func (b *builder) method(in scope, md protoreflect.MethodDescriptor, access *gat
 		ok = false
 	}
 	m.HighValue = access.GetHighValue()
+	if m.SenderConstrained = access.GetSenderConstrained(); m.SenderConstrained && m.Public {
+		b.report(in, md, RuleSenderConstrained, "sender_constrained is set, but the method is public: it needs no token")
+		ok = false
+	}
 	if m.MaxTokenAge, valid = b.maxTokenAge(in, md, m.Public, access); !valid {
 		ok = false
 	}

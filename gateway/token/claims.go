@@ -17,7 +17,7 @@ const dateRange = "later than 2242-03-16"
 
 // claims holds the raw values of the claims the verifier reads.
 type claims struct {
-	iss, aud, exp, nbf, iat, sub, clientID, jti, tier, perms, scope, scp, authTime []byte
+	iss, aud, exp, nbf, iat, sub, clientID, jti, tier, perms, scope, scp, authTime, cnf []byte
 }
 
 func (c claims) member(name, value []byte, permName string) claims {
@@ -50,6 +50,8 @@ func (c claims) member(name, value []byte, permName string) claims {
 		c.scp = value
 	case "auth_time":
 		c.authTime = value
+	case "cnf":
+		c.cnf = value
 	}
 	return c
 }
@@ -133,6 +135,11 @@ func (v *Verifier) principal(is *issuer, c *claims, kept [][]byte, now time.Time
 	}
 	if p.Tier, err = optionalString(c.tier, errTierType, &v.strings); err != nil {
 		return nil, 0, err
+	}
+	if c.cnf != nil {
+		if p.Confirmation, err = confirmation(c.cnf); err != nil {
+			return nil, 0, err
+		}
 	}
 	if is.scopes != nil {
 		if p.Masks, err = is.scopes.scopeMasks(c.scope, c.scp); err != nil {

@@ -36,6 +36,9 @@ type Principal struct {
 	// RFC 9470 §4): when the user behind it last authenticated; the zero
 	// time when it has none.
 	AuthTime time.Time
+	// Confirmation is the token's cnf claim (RFC 7800): what the token is
+	// bound to. Zero for a bearer token, which anyone holding it can use.
+	Confirmation Confirmation
 	// Claims holds the claims the verifier was configured to keep (see
 	// WithClaims), by name, decoded from JSON with numbers as json.Number;
 	// nil when there are none.

@@ -188,6 +188,12 @@ var Invalid = []Case{
 		},
 	},
 	{
+		Name:   "sender-constrained public method",
+		Source: Service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {public: true, sender_constrained: true}; }
+				rpc Ok(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], sender_constrained: true}; }`),
+		Want: []Problem{{"test.v1.Svc.Get", catalog.RuleSenderConstrained, "sender_constrained is set, but the method is public"}},
+	},
+	{
 		Name: "every problem at once",
 		Source: Header + `enum P { option (gateway.v1.domain) = {name: "p"}; P_NONE = 0; P_A = 1 [(gateway.v1.permission) = {mask: 6}]; }
 				message Req {}

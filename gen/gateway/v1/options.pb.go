@@ -270,9 +270,17 @@ type Access struct {
 	// while the gateway's revocation feed is stale, calls to it fail closed
 	// with Unavailable (reason REVOCATIONS_STALE) while other methods go on.
 	// Taken, like requires, from the access that applies.
-	HighValue     bool `protobuf:"varint,6,opt,name=high_value,json=highValue,proto3" json:"high_value,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	HighValue bool `protobuf:"varint,6,opt,name=high_value,json=highValue,proto3" json:"high_value,omitempty"`
+	// The method needs a sender-constrained token: one bound, by its cnf
+	// claim, to the client certificate of the call's mutual TLS connection
+	// (RFC 8705, cnf.x5t#S256) or to the key that signed the call's DPoP
+	// proof (RFC 9449, cnf.jkt). A bearer token, which works for whoever
+	// copied it, is refused with Unauthenticated (HTTP 401, invalid_token).
+	// Taken, like requires, from the access that applies. Not allowed on a
+	// public method.
+	SenderConstrained bool `protobuf:"varint,7,opt,name=sender_constrained,json=senderConstrained,proto3" json:"sender_constrained,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Access) Reset() {
@@ -343,6 +351,13 @@ func (x *Access) GetMaxTokenAge() *durationpb.Duration {
 func (x *Access) GetHighValue() bool {
 	if x != nil {
 		return x.HighValue
+	}
+	return false
+}
+
+func (x *Access) GetSenderConstrained() bool {
+	if x != nil {
+		return x.SenderConstrained
 	}
 	return false
 }
@@ -432,7 +447,7 @@ const file_gateway_v1_options_proto_rawDesc = "" +
 	"\tRateLimit\x12\x1a\n" +
 	"\brequests\x18\x01 \x01(\rR\brequests\x121\n" +
 	"\x06period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06period\x12\x14\n" +
-	"\x05burst\x18\x03 \x01(\rR\x05burst\"\x99\x02\n" +
+	"\x05burst\x18\x03 \x01(\rR\x05burst\"\xc8\x02\n" +
 	"\x06Access\x12\x1a\n" +
 	"\brequires\x18\x01 \x03(\tR\brequires\x12\x16\n" +
 	"\x06public\x18\x02 \x01(\bR\x06public\x124\n" +
@@ -441,7 +456,8 @@ const file_gateway_v1_options_proto_rawDesc = "" +
 	"\x14stream_message_limit\x18\x04 \x01(\v2\x15.gateway.v1.RateLimitR\x12streamMessageLimit\x12=\n" +
 	"\rmax_token_age\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vmaxTokenAge\x12\x1d\n" +
 	"\n" +
-	"high_value\x18\x06 \x01(\bR\thighValue:J\n" +
+	"high_value\x18\x06 \x01(\bR\thighValue\x12-\n" +
+	"\x12sender_constrained\x18\a \x01(\bR\x11senderConstrained:J\n" +
 	"\x06domain\x12\x1c.google.protobuf.EnumOptions\x18\xbd\xc7\x03 \x01(\v2\x12.gateway.v1.DomainR\x06domain:[\n" +
 	"\n" +
 	"permission\x12!.google.protobuf.EnumValueOptions\x18\xbe\xc7\x03 \x01(\v2\x16.gateway.v1.PermissionR\n" +

@@ -45,7 +45,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gateway/v1/options.proto.
  */
 export const file_gateway_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("ChhnYXRld2F5L3YxL29wdGlvbnMucHJvdG8SCmdhdGV3YXkudjEiKwoGRG9tYWluEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLwoKUGVybWlzc2lvbhIMCgRtYXNrGAEgASgEEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlcKCVJhdGVMaW1pdBIQCghyZXF1ZXN0cxgBIAEoDRIpCgZwZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFYnVyc3QYAyABKA0i0AEKBkFjY2VzcxIQCghyZXF1aXJlcxgBIAMoCRIOCgZwdWJsaWMYAiABKAgSKQoKcmF0ZV9saW1pdBgDIAEoCzIVLmdhdGV3YXkudjEuUmF0ZUxpbWl0EjMKFHN0cmVhbV9tZXNzYWdlX2xpbWl0GAQgASgLMhUuZ2F0ZXdheS52MS5SYXRlTGltaXQSMAoNbWF4X3Rva2VuX2FnZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpoaWdoX3ZhbHVlGAYgASgIOkoKBmRvbWFpbhIcLmdvb2dsZS5wcm90b2J1Zi5FbnVtT3B0aW9ucxi9xwMgASgLMhIuZ2F0ZXdheS52MS5Eb21haW5SBmRvbWFpbjpbCgpwZXJtaXNzaW9uEiEuZ29vZ2xlLnByb3RvYnVmLkVudW1WYWx1ZU9wdGlvbnMYvscDIAEoCzIWLmdhdGV3YXkudjEuUGVybWlzc2lvblIKcGVybWlzc2lvbjpcCg5kZWZhdWx0X2FjY2VzcxIfLmdvb2dsZS5wcm90b2J1Zi5TZXJ2aWNlT3B0aW9ucxi/xwMgASgLMhIuZ2F0ZXdheS52MS5BY2Nlc3NSDWRlZmF1bHRBY2Nlc3M6TAoGYWNjZXNzEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMYwMcDIAEoCzISLmdhdGV3YXkudjEuQWNjZXNzUgZhY2Nlc3NCO1o5Z2l0aHViLmNvbS9wb3J0Y3VsbGlzL3BvcnRjdWxsaXMvZ2VuL2dhdGV3YXkvdjE7Z2F0ZXdheXYxYgZwcm90bzM", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
+  fileDesc("ChhnYXRld2F5L3YxL29wdGlvbnMucHJvdG8SCmdhdGV3YXkudjEiKwoGRG9tYWluEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiLwoKUGVybWlzc2lvbhIMCgRtYXNrGAEgASgEEhMKC2Rlc2NyaXB0aW9uGAIgASgJIlcKCVJhdGVMaW1pdBIQCghyZXF1ZXN0cxgBIAEoDRIpCgZwZXJpb2QYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFYnVyc3QYAyABKA0i7AEKBkFjY2VzcxIQCghyZXF1aXJlcxgBIAMoCRIOCgZwdWJsaWMYAiABKAgSKQoKcmF0ZV9saW1pdBgDIAEoCzIVLmdhdGV3YXkudjEuUmF0ZUxpbWl0EjMKFHN0cmVhbV9tZXNzYWdlX2xpbWl0GAQgASgLMhUuZ2F0ZXdheS52MS5SYXRlTGltaXQSMAoNbWF4X3Rva2VuX2FnZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhISCgpoaWdoX3ZhbHVlGAYgASgIEhoKEnNlbmRlcl9jb25zdHJhaW5lZBgHIAEoCDpKCgZkb21haW4SHC5nb29nbGUucHJvdG9idWYuRW51bU9wdGlvbnMYvccDIAEoCzISLmdhdGV3YXkudjEuRG9tYWluUgZkb21haW46WwoKcGVybWlzc2lvbhIhLmdvb2dsZS5wcm90b2J1Zi5FbnVtVmFsdWVPcHRpb25zGL7HAyABKAsyFi5nYXRld2F5LnYxLlBlcm1pc3Npb25SCnBlcm1pc3Npb246XAoOZGVmYXVsdF9hY2Nlc3MSHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMYv8cDIAEoCzISLmdhdGV3YXkudjEuQWNjZXNzUg1kZWZhdWx0QWNjZXNzOkwKBmFjY2VzcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGMDHAyABKAsyEi5nYXRld2F5LnYxLkFjY2Vzc1IGYWNjZXNzQjtaOWdpdGh1Yi5jb20vcG9ydGN1bGxpcy9wb3J0Y3VsbGlzL2dlbi9nYXRld2F5L3YxO2dhdGV3YXl2MWIGcHJvdG8z", [file_google_protobuf_descriptor, file_google_protobuf_duration]);
 
 /**
  * Domain names a permission domain. Set it on an enum whose values are the
@@ -211,6 +211,19 @@ export type Access = Message<"gateway.v1.Access"> & {
    * @generated from field: bool high_value = 6;
    */
   highValue: boolean;
+
+  /**
+   * The method needs a sender-constrained token: one bound, by its cnf
+   * claim, to the client certificate of the call's mutual TLS connection
+   * (RFC 8705, cnf.x5t#S256) or to the key that signed the call's DPoP
+   * proof (RFC 9449, cnf.jkt). A bearer token, which works for whoever
+   * copied it, is refused with Unauthenticated (HTTP 401, invalid_token).
+   * Taken, like requires, from the access that applies. Not allowed on a
+   * public method.
+   *
+   * @generated from field: bool sender_constrained = 7;
+   */
+  senderConstrained: boolean;
 };
 
 /**

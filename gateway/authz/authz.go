@@ -106,6 +106,9 @@ func (a *Authorizer) check(ctx context.Context, m *catalog.Method, header http.H
 	if err != nil {
 		return nil, a.tokenError(err, header)
 	}
+	if err := binding(ctx, m, p); err != nil {
+		return nil, a.tokenError(err, header)
+	}
 	if !m.Public && !m.Allows(p.Masks) {
 		return nil, a.deniedError(&DeniedError{Procedure: m.Procedure, Missing: m.Missing(p.Masks), Caller: p.ClientID}, header)
 	}

@@ -79,6 +79,7 @@ const (
 	ReasonOverloaded             = "TOKEN_VERIFICATION_OVERLOADED"
 	ReasonPermissionMissing      = "PERMISSION_MISSING"
 	ReasonMethodUndeclared       = "METHOD_UNDECLARED"
+	ReasonTokenUnbound           = "TOKEN_BINDING_NOT_PROVEN"
 )
 
 var tokenReasons = []struct {
@@ -96,6 +97,7 @@ var tokenReasons = []struct {
 	{token.ErrKeysUnavailable, ReasonKeysUnavailable},
 	{token.ErrRevocationsUnavailable, ReasonRevocationsUnavailable},
 	{token.ErrOverloaded, ReasonOverloaded},
+	{token.ErrUnbound, ReasonTokenUnbound},
 }
 
 // overloadRetryAfter is the delay a caller refused for overload is told

@@ -39,6 +39,10 @@ var (
 	// token can be known not to be revoked. Like [ErrKeysUnavailable], it
 	// says the verifier cannot decide, not that the token is bad.
 	ErrRevocationsUnavailable = errors.New("revocations unavailable")
+	// ErrUnbound: the token is bound (cnf) to a client certificate or a
+	// DPoP key that the call does not prove it holds, or the method needs
+	// a bound token and the token is a bearer token.
+	ErrUnbound = errors.New("token binding not proven")
 )
 
 // Error is why a token was refused. Its Reason is safe to show the caller:

@@ -133,7 +133,7 @@ var Changes = []ChangeCase{
 		},
 	},
 	{
-		Name: "safeguards are dropped",
+		Name:  "safeguards are dropped",
 		After: edit(hotAccess, `rpc Hot(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 600}, rate_limit: {requests: 20, period: {seconds: 1}, burst: 5}}; }`),
 		Want: []Change{
 			{catalog.Loosened, catalog.RuleSafeguardDropped, "/test.v1.Svc/Hot", "max_token_age is now 10m0s, was 5m0s"},

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+
+	"connectrpc.com/connect"
 )
 
 // decodeHeader returns the JOSE header of a compact JWS.
@@ -48,4 +51,9 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// asConnectError is errors.As for a connect error.
+func asConnectError(err error, ce **connect.Error) bool {
+	return errors.As(err, ce)
 }

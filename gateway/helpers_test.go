@@ -5,11 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
 	"connectrpc.com/connect"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 )
 
 // decodeHeader returns the JOSE header of a compact JWS.
@@ -56,4 +59,15 @@ func (b *logBuffer) String() string {
 // asConnectError is errors.As for a connect error.
 func asConnectError(err error, ce **connect.Error) bool {
 	return errors.As(err, ce)
+}
+
+// contains is strings.Contains.
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// http2Cleartext is an h2c transport whose idle connections close when
+// the test ends.
+func http2Cleartext(t *testing.T) http.RoundTripper {
+	tr := h2ctest.Transport()
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
 }

@@ -105,11 +105,11 @@ func parseXFCC(v string) (*x509.Certificate, []*x509.Certificate, error) {
 	for _, p := range pairs {
 		key, value, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok {
-			return nil, nil, fmt.Errorf("x-forwarded-client-cert: %q is not key=value", truncate(p))
+			return nil, nil, fmt.Errorf("%q is not key=value", truncate(p))
 		}
 		key = strings.ToLower(key)
 		if _, dup := fields[key]; dup && key != "uri" && key != "dns" {
-			return nil, nil, fmt.Errorf("x-forwarded-client-cert: %s is given twice", key)
+			return nil, nil, fmt.Errorf("%s is given twice", key)
 		}
 		if fields[key], err = unquote(value); err != nil {
 			return nil, nil, err
@@ -120,14 +120,14 @@ func parseXFCC(v string) (*x509.Certificate, []*x509.Certificate, error) {
 	if c, ok := fields["cert"]; ok {
 		certs, err := unescapePEM(c)
 		if err != nil {
-			return nil, nil, fmt.Errorf("x-forwarded-client-cert Cert: %w", err)
+			return nil, nil, fmt.Errorf("Cert: %w", err)
 		}
 		leaf = certs[0]
 	}
 	if c, ok := fields["chain"]; ok {
 		certs, err := unescapePEM(c)
 		if err != nil {
-			return nil, nil, fmt.Errorf("x-forwarded-client-cert Chain: %w", err)
+			return nil, nil, fmt.Errorf("Chain: %w", err)
 		}
 		if leaf == nil {
 			leaf = certs[0]
@@ -139,12 +139,12 @@ func parseXFCC(v string) (*x509.Certificate, []*x509.Certificate, error) {
 		}
 	}
 	if leaf == nil {
-		return nil, nil, errors.New("x-forwarded-client-cert has no Cert")
+		return nil, nil, errors.New("no Cert is given")
 	}
 	if h, ok := fields["hash"]; ok {
 		sum := sha256.Sum256(leaf.Raw)
 		if !strings.EqualFold(h, hex.EncodeToString(sum[:])) {
-			return nil, nil, errors.New("x-forwarded-client-cert Hash is not the certificate's")
+			return nil, nil, errors.New("Hash is not the certificate's")
 		}
 	}
 	return leaf, chain, nil
@@ -166,7 +166,7 @@ func split(v string, sep byte) ([]string, error) {
 		}
 	}
 	if quoted {
-		return nil, errors.New("x-forwarded-client-cert: a quote is not closed")
+		return nil, errors.New("a quote is not closed")
 	}
 	return append(parts, v[start:]), nil
 }
@@ -177,7 +177,7 @@ func unquote(v string) (string, error) {
 		return v, nil
 	}
 	if v[len(v)-1] != '"' {
-		return "", errors.New("x-forwarded-client-cert: a quoted value has text after its quote")
+		return "", errors.New("a quoted value has text after its quote")
 	}
 	var b strings.Builder
 	for i := 1; i < len(v)-1; i++ {

@@ -35,7 +35,7 @@ func TestParseHeader(t *testing.T) {
 		{"pem url-encoded", []string{url.PathEscape(string(leaf.CertPEM()))}, 0, ""},
 		{"pem plain with chain", []string{string(leaf.CertPEM()) + string(ca.PEM())}, 1, ""},
 		{"hash of another", []string{`Hash=00ff;Cert="` + enc + `"`}, 0, "Hash is not the certificate's"},
-		{"no cert", []string{`Hash=` + hash + `;Subject="CN=billing"`}, 0, "has no Cert"},
+		{"no cert", []string{`Hash=` + hash + `;Subject="CN=billing"`}, 0, "no Cert is given"},
 		{"open quote", []string{`Cert="` + enc}, 0, "a quote is not closed"},
 		{"not key=value", []string{`Cert`}, 0, "is not key=value"},
 		{"garbage pem", []string{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, 0, "does not parse"},

@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/portcullis/portcullis/gateway/tlsfiles"
 	"github.com/portcullis/portcullis/internal/certtest"
@@ -58,6 +60,65 @@ func BenchmarkHandshake(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHandshakePaired alternates a plain and a mutual handshake in
+// each iteration, so that both meet the same load on a shared machine,
+// and reports the median of each and their ratio (mutual/plain).
+func BenchmarkHandshakePaired(b *testing.B) {
+	ca := certtest.NewCA(b, "CA")
+	dir := b.TempDir()
+	certFile, keyFile := ca.Leaf(b, certtest.Spec{CommonName: "server", IPs: certtest.Loopback}).WriteFiles(b, dir, "server")
+	caFile := filepath.Join(dir, "ca.pem")
+	ca.WriteFile(b, caFile)
+	cert, err := tlsfiles.LoadKeyPair(certFile, keyFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cas, err := tlsfiles.LoadPool([]string{caFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	listen := func(auth tls.ClientAuthType) net.Listener {
+		ln, err := tls.Listen("tcp", "127.0.0.1:0", tlsfiles.ServerConfig(&tls.Config{MinVersion: tls.VersionTLS13}, cert, cas, auth))
+		if err != nil {
+			b.Fatal(err)
+		}
+		go serveOneByte(ln)
+		return ln
+	}
+	plain, mutual := listen(tls.NoClientCert), listen(tls.RequireAndVerifyClientCert)
+	defer plain.Close()
+	defer mutual.Close()
+	plainCfg := &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS13}
+	mutualCfg := plainCfg.Clone()
+	mutualCfg.Certificates = []tls.Certificate{ca.Leaf(b, certtest.Spec{CommonName: "client"}).TLS()}
+	handshake := func(ln net.Listener, cfg *tls.Config) time.Duration {
+		start := time.Now()
+		c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(start)
+		c.Close()
+		return d
+	}
+	var p, m []time.Duration
+	for b.Loop() {
+		p = append(p, handshake(plain, plainCfg))
+		m = append(m, handshake(mutual, mutualCfg))
+	}
+	median := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2])
+	}
+	mp, mm := median(p), median(m)
+	b.ReportMetric(mp, "plain-ns")
+	b.ReportMetric(mm, "mutual-ns")
+	b.ReportMetric(mm/mp, "mutual/plain")
 }
 
 // serveOneByte completes each handshake and writes one byte.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/ratelimit"
 	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/telemetry"
+	"github.com/portcullis/portcullis/gateway/tlsfiles"
 	"github.com/portcullis/portcullis/gateway/token"
 )
 
@@ -37,6 +40,8 @@ type Gateway struct {
 	admin     http.Handler
 	closers   []func() error
 
+	tlsConfig   *tls.Config           // the main listener's; nil: cleartext
+	clientCAs   *tlsfiles.Pool        // nil without tls.client_ca_files
 	minter      *internaltoken.Minter // nil when no route has identity internal
 	revocations *revocation.Set       // nil without issuers or with revocation.source none
 
@@ -74,8 +79,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
 	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })
+	if err := g.newListenerTLS(cfg.TLS); err != nil {
+		return nil, err
+	}
 	c := &chain{telemetry: g.telemetry}
 	c.edgeConfig(cfg, services)
+	c.edgeCertificates(cfg, g.clientCAs)
 	if err := g.newRevocations(ctx, o); err != nil {
 		return nil, fmt.Errorf("revocation: %w", err)
 	}
@@ -95,11 +104,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	}
 
 	mux := http.NewServeMux()
-	handlerOptions := c.handlerOptions(nil)
+	handlerOptions := c.handlerOptions(nil, nil)
 	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
 	checker := &health{g: g, backends: make(map[string]*forward.Backend, len(services))}
 	for i, route := range cfg.Routes {
-		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile}
+		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile, ClientCertFile: route.ClientCertFile, ClientKeyFile: route.ClientKeyFile}
 		backend, ok := backends[key]
 		if !ok {
 			if backend, err = g.newBackend(route); err != nil {
@@ -110,12 +119,17 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		}
 		checker.backends[route.Service] = backend
 		routeOptions := handlerOptions
+		var exchange, certificate connect.RequestGateFunc
 		if route.Exchange != nil {
-			gate, err := newExchangeGate(route.Exchange)
-			if err != nil {
+			if exchange, err = newExchangeGate(route.Exchange); err != nil {
 				return nil, fmt.Errorf("routes[%d].exchange: %w", i, err)
 			}
-			routeOptions = c.handlerOptions(gate)
+		}
+		if route.ClientCertificate == config.ClientCertificateRequired {
+			certificate = requireCertificate
+		}
+		if exchange != nil || certificate != nil {
+			routeOptions = c.handlerOptions(exchange, certificate)
 		}
 		path, handler, err := forward.NewHandler(services[i], backend,
 			forward.WithHandlerOptions(routeOptions...),
@@ -124,7 +138,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 			forward.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
 			forward.WithRequestBodyTimeout(cfg.Limits.RequestBodyTimeout.Std()),
 			forward.WithStreamIdleTimeout(cfg.Limits.StreamIdleTimeout.Std()),
-			forward.WithSensitiveHeaders(append(alwaysDropped[:len(alwaysDropped):len(alwaysDropped)], cfg.Limits.SensitiveHeaders...)...),
+			forward.WithSensitiveHeaders(droppedHeaders(cfg)...),
 			forward.WithRequestHeaders(g.requestHeaders(route)),
 			forward.WithStop(g.stop),
 			forward.WithLogger(g.logger),

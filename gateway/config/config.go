@@ -35,8 +35,9 @@ type Config struct {
 	// Admin is the operator listener's address (/healthz, /readyz,
 	// /metrics). Default "127.0.0.1:9090".
 	Admin string `json:"admin"`
-	// TLS, when set, serves the main listener over TLS; otherwise it
-	// serves cleartext HTTP/1.1 and HTTP/2 (h2c).
+	// TLS, when it names a certificate, serves the main listener over TLS;
+	// otherwise it serves cleartext HTTP/1.1 and HTTP/2 (h2c). It also
+	// says how calls prove a client certificate: see [TLS.Serves].
 	TLS *TLS `json:"tls,omitempty"`
 	// Descriptors says where the services' descriptors come from.
 	Descriptors Descriptors `json:"descriptors"`
@@ -75,12 +76,29 @@ type Config struct {
 	InternalTokens *InternalTokens `json:"internal_tokens,omitempty"`
 }
 
-// TLS names a certificate and key in PEM files.
+// TLS names the main listener's certificate and key in PEM files, and
+// says which client certificates calls may present. Every file is read
+// again when it changes on disk: new handshakes use the new files.
 type TLS struct {
-	// CertFile is the certificate chain, leaf first.
-	CertFile string `json:"cert_file"`
+	// CertFile is the certificate chain, leaf first. Unset (with KeyFile):
+	// the listener serves cleartext, behind a proxy that terminates TLS.
+	CertFile string `json:"cert_file,omitempty"`
 	// KeyFile is the certificate's private key.
-	KeyFile string `json:"key_file"`
+	KeyFile string `json:"key_file,omitempty"`
+	// ClientCAFiles are PEM files of the CAs whose client certificates
+	// are accepted, in the handshake and in ClientCertHeader.
+	ClientCAFiles []string `json:"client_ca_files,omitempty"`
+	// ClientAuth asks clients for a certificate in the handshake: "none"
+	// (default), "request" (asked for, verified when presented) or
+	// "require" (the handshake fails without a valid one). See
+	// [ClientAuthNone] and the others.
+	ClientAuth string `json:"client_auth,omitempty"`
+	// ClientCertHeader names the request header in which a TLS-terminating
+	// proxy passes the client's certificate: Envoy's
+	// x-forwarded-client-cert, or a header holding a URL-encoded PEM.
+	// Believed only from the peers in rate_limit.trusted_proxies, and
+	// never forwarded to backends.
+	ClientCertHeader string `json:"client_cert_header,omitempty"`
 }
 
 // Descriptors lists descriptor sources. Files from every source are merged.
@@ -213,6 +231,15 @@ type Route struct {
 	// Audience is the aud of the internal tokens minted for this route.
 	// Default: the service's name.
 	Audience string `json:"audience,omitempty"`
+	// ClientCertificate is "optional" (default) or "required": a call
+	// without a verified client certificate is then refused with
+	// Unauthenticated.
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	// ClientCertFile, for https backends, is a PEM certificate chain the
+	// gateway presents to the backend (mutual TLS), with ClientKeyFile.
+	ClientCertFile string `json:"client_cert_file,omitempty"`
+	// ClientKeyFile is ClientCertFile's private key.
+	ClientKeyFile string `json:"client_key_file,omitempty"`
 }
 
 // IdentityInternal is the [Route.Identity] of routes whose backends get

@@ -21,7 +21,7 @@ func TestSampleParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"tls/cert.pem", "tls/key.pem", "image.binpb", "keys/offline.jwks", "ca.pem"} {
+	for _, name := range []string{"tls/cert.pem", "tls/key.pem", "tls/clients-ca.pem", "tls/orders-client.pem", "tls/orders-client-key.pem", "image.binpb", "keys/offline.jwks", "ca.pem"} {
 		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			t.Fatal(err)

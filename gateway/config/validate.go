@@ -23,10 +23,7 @@ func (c *Config) validate(v *validator) {
 	if c.Listen == c.Admin {
 		v.add("admin", "must differ from listen (%s)", c.Listen)
 	}
-	if c.TLS != nil {
-		v.file("tls.cert_file", c.TLS.CertFile)
-		v.file("tls.key_file", c.TLS.KeyFile)
-	}
+	c.TLS.validate(v, c.RateLimit.TrustedProxies)
 	for i, img := range c.Descriptors.Images {
 		v.file(fmt.Sprintf("descriptors.images[%d]", i), img)
 	}
@@ -89,6 +86,7 @@ func (c *Config) validate(v *validator) {
 		if r.CAFile != "" {
 			v.file(path+".ca_file", r.CAFile)
 		}
+		r.validateClientCertificates(v, path, c.TLS)
 		r.CORS.validate(v, path+".cors")
 		c.Routes[i].Exchange.validate(v, path+".exchange")
 	}

@@ -79,6 +79,8 @@ func (t *Telemetry) atEdge(c *edgeCall, r *http.Request, panicked bool) {
 	var d decision
 	if c.gated != nil {
 		d.caller(c.gated)
+	} else {
+		d.caller(&c.call)
 	}
 	if panicked {
 		d.code, d.message, d.outcome = connect.CodeInternal, "the handler panicked", outcomeError

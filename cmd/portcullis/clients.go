@@ -110,7 +110,7 @@ func clientsList(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tTIER\tLIFETIME\tGRANTS")
+	fmt.Fprintln(w, "ID\tTIER\tLIFETIME\tAUTH\tGRANTS")
 	for _, c := range clients {
 		tier, lifetime, granted := c.Tier, "default", strings.Join(c.Grants, " ")
 		if tier == "" {
@@ -122,7 +122,14 @@ func clientsList(args []string, stdout, stderr io.Writer) error {
 		if granted == "" {
 			granted = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.ID, tier, lifetime, granted)
+		auth := c.CertificateAuth.Method()
+		if auth == "" {
+			auth = "secret"
+		}
+		if c.CertificateBoundTokens {
+			auth += ",bound"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ID, tier, lifetime, auth, granted)
 	}
 	return w.Flush()
 }

@@ -69,6 +69,7 @@ type config struct {
 	maxConcurrentHashes int
 	revocationPoll      time.Duration
 	revocationStore     *revocation.Redis
+	mtls                *mtlsConfig // nil: client certificates ignored
 }
 
 func newConfig(opts []Option) *config {

@@ -149,6 +149,9 @@ func (v *Verifier) remember(ctx context.Context, thumbprint string, jti []byte) 
 
 // check verifies everything but replay; it returns the proof and its jti.
 func (v *Verifier) check(raw string, r Request) (Proof, []byte, *Error) {
+	if r.Method == "" || r.URL == "" {
+		return Proof{}, nil, errNoTarget
+	}
 	if len(raw) > v.maxSize {
 		return Proof{}, nil, errTooLarge
 	}

@@ -134,7 +134,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"alg of another key type", headerWith(dpoptest.Raw(t, map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": pub(k)}, dpoptest.Claims("POST", target, tok), nil)), request(k), "does not fit its jwk"},
 		{"bad signature", headerWith(tamper(k.Proof(t, "POST", target, tok))), request(k), "signature does not verify"},
 		{"too large", headerWith(k.Proof(t, "POST", target, tok, dpoptest.Claim("pad", strings.Repeat("x", 9000)))), request(k), "too large"},
-		{"unknown request URL", headerWith(k.Proof(t, "POST", target, tok)), dpop.Request{Method: "POST", AccessToken: tok}, "htu does not match"},
+		{"unknown request URL", headerWith(k.Proof(t, "POST", target, tok)), dpop.Request{Method: "POST", AccessToken: tok}, "request URL of the DPoP proof is unknown"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -27,6 +27,8 @@ type metadata struct {
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	// The feed of revocations that gateways follow (revocation.Feed).
 	RevocationFeedEndpoint string `json:"revocation_feed_endpoint"`
+	// The algorithms of the DPoP proofs accepted (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -43,6 +45,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		RevocationFeedEndpoint:                    s.RevocationFeedURL(),
 		IntrospectionEndpoint:                     s.IntrospectionURL(),
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		DPoPSigningAlgValuesSupported:             s.dpopAlgorithms(),
 	}
 	if s.exchange != nil {
 		m.GrantTypesSupported = append(m.GrantTypesSupported, grantTokenExchange)

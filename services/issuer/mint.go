@@ -23,6 +23,8 @@ type accessClaims struct {
 	Tier      string            `json:"tier,omitempty"`
 	// Act names the actor of an exchanged token (RFC 8693 §4.1).
 	Act *actor `json:"act,omitempty"`
+	// Cnf binds the token to a key its caller must prove it holds.
+	Cnf *confirmation `json:"cnf,omitempty"`
 }
 
 // actor is an act claim (RFC 8693 §4.1): the party acting for the

@@ -43,6 +43,7 @@ type stack struct {
 	gateway *gateway.Gateway
 	url     string // the gateway's main listener
 	admin   string // the gateway's admin listener
+	yaml    string // the gateway's configuration
 }
 
 // newStack starts the issuer and backends, and a gateway whose
@@ -84,7 +85,7 @@ func startGateway(t *testing.T, iss *issuertest.Issuer, yaml string, opts ...gat
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	s := &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler())}
+	s := &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler()), yaml: yaml}
 	waitReady(t, s.admin)
 	return s
 }

@@ -48,7 +48,7 @@ type stack struct {
 
 // newStack starts the issuer and backends, and a gateway whose
 // configuration is extra appended to the issuer and routes.
-func newStack(t *testing.T, extra string, opts ...gateway.Option) *stack {
+func newStack(t testing.TB, extra string, opts ...gateway.Option) *stack {
 	t.Helper()
 	cat, err := catalog.New(protoregistry.GlobalFiles)
 	if err != nil {
@@ -73,7 +73,7 @@ routes:
 	return startGateway(t, iss, yaml, opts...)
 }
 
-func startGateway(t *testing.T, iss *issuertest.Issuer, yaml string, opts ...gateway.Option) *stack {
+func startGateway(t testing.TB, iss *issuertest.Issuer, yaml string, opts ...gateway.Option) *stack {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -90,7 +90,7 @@ func startGateway(t *testing.T, iss *issuertest.Issuer, yaml string, opts ...gat
 	return s
 }
 
-func waitReady(t *testing.T, admin string) {
+func waitReady(t testing.TB, admin string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

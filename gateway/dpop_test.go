@@ -390,3 +390,42 @@ func BenchmarkDPoPCall(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDPoPCallPaired makes a Bearer call and a DPoP call in turns,
+// in one loop, so that both see the same load, and reports each one's
+// time and their ratio.
+func BenchmarkDPoPCallPaired(b *testing.B) {
+	s := newStack(b, "guard: {enabled: false}\n")
+	secret := s.issuer.AddClient(b, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
+	client := dpopClient(s)
+	ctx := context.Background()
+	bearerTok := s.issuer.Token(b, "reader", secret)
+	k := dpoptest.NewKey(b, "ES256")
+	tok := dpopToken(b, s, "reader", secret, k)
+	proofs := make([]string, b.N)
+	for i := range proofs {
+		proofs[i] = k.Proof(b, "POST", s.url+listRequirements, tok)
+	}
+	var bearerTime, dpopTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		req := dpopListRequest()
+		req.Header().Set("Authorization", "Bearer "+bearerTok)
+		if _, err := client.ListRequirements(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		req = dpopListRequest()
+		req.Header().Set("Authorization", "DPoP "+tok)
+		req.Header().Set("DPoP", proofs[i])
+		if _, err := client.ListRequirements(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		bearerTime += mid.Sub(start)
+		dpopTime += time.Since(mid)
+	}
+	b.ReportMetric(float64(bearerTime.Nanoseconds())/float64(b.N), "bearer-ns/op")
+	b.ReportMetric(float64(dpopTime.Nanoseconds())/float64(b.N), "dpop-ns/op")
+	b.ReportMetric(float64(dpopTime)/float64(bearerTime), "dpop/bearer")
+}

@@ -314,8 +314,14 @@ func (v *Verifier) claims(raw []byte, r Request, p *Proof) ([]byte, *Error) {
 		return nil, errIAT
 	}
 	now := v.now()
+	if iat < 0 {
+		return nil, errOld
+	}
+	if iat > float64(math.MaxInt64/int64(time.Second)) {
+		return nil, errFuture
+	}
 	issued := time.Unix(0, int64(iat*float64(time.Second)))
-	if iat > float64(math.MaxInt64/int64(time.Second)) || issued.After(now.Add(v.skew)) {
+	if issued.After(now.Add(v.skew)) {
 		return nil, errFuture
 	}
 	if issued.Before(now.Add(-v.maxAge)) {

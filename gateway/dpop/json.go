@@ -25,8 +25,8 @@ type object struct {
 	done bool
 }
 
-func newObject(raw []byte) *object {
-	o := &object{raw: raw}
+func newObject(raw []byte) object {
+	o := object{raw: raw}
 	o.skipSpace()
 	if o.pos >= len(raw) || raw[o.pos] != '{' {
 		o.err = errJSON

@@ -122,7 +122,12 @@ func parseEC(crv, x, y []byte) (*publicKey, *Error) {
 	if err != nil {
 		return nil, invalid("jwk is not a point of its curve")
 	}
-	tp := thumbprint(`{"crv":"`, crv, `","kty":"EC","x":"`, x, `","y":"`, y, `"}`)
+	var buf [256]byte
+	b := append(buf[:0], `{"crv":"`...)
+	b = append(append(b, crv...), `","kty":"EC","x":"`...)
+	b = append(append(b, x...), `","y":"`...)
+	b = append(append(b, y...), `"}`...)
+	tp := thumbprint(b)
 	return &publicKey{key: pub, thumbprint: tp, alg: a}, nil
 }
 
@@ -134,7 +139,10 @@ func parseOKP(crv, x []byte) (*publicKey, *Error) {
 	if !ok {
 		return nil, invalid("jwk x is not a base64url Ed25519 key")
 	}
-	tp := thumbprint(`{"crv":"Ed25519","kty":"OKP","x":"`, x, `"}`)
+	var buf [128]byte
+	b := append(buf[:0], `{"crv":"Ed25519","kty":"OKP","x":"`...)
+	b = append(append(b, x...), `"}`...)
+	tp := thumbprint(b)
 	return &publicKey{key: ed25519.PublicKey(xb), thumbprint: tp, alg: algEdDSA}, nil
 }
 
@@ -158,25 +166,20 @@ func parseRSA(n, e []byte) (*publicKey, *Error) {
 	if E < 3 || E%2 == 0 {
 		return nil, invalid("jwk RSA exponent is not an odd number above 2")
 	}
-	tp := thumbprint(`{"e":"`, e, `","kty":"RSA","n":"`, n, `"}`)
+	var buf [1024]byte
+	b := append(buf[:0], `{"e":"`...)
+	b = append(append(b, e...), `","kty":"RSA","n":"`...)
+	b = append(append(b, n...), `"}`...)
+	tp := thumbprint(b)
 	return &publicKey{key: &rsa.PublicKey{N: N, E: E}, thumbprint: tp, alg: algRS256}, nil
 }
 
-// thumbprint returns the RFC 7638 SHA-256 thumbprint of the key whose
-// canonical JSON the parts spell, alternately literal and member value.
-// Member values are base64url or curve names: no JSON escaping needed.
-func thumbprint(parts ...any) string {
-	h := sha256.New()
-	for _, p := range parts {
-		switch p := p.(type) {
-		case string:
-			h.Write([]byte(p))
-		case []byte:
-			h.Write(p)
-		}
-	}
-	var sum [sha256.Size]byte
-	return b64.EncodeToString(h.Sum(sum[:0]))
+// thumbprint returns the RFC 7638 SHA-256 thumbprint, base64url, of the
+// canonical JSON of a key's required members. Member values are base64url
+// or curve names: no JSON escaping needed.
+func thumbprint(canonical []byte) string {
+	sum := sha256.Sum256(canonical)
+	return b64.EncodeToString(sum[:])
 }
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint, base64url, of the

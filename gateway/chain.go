@@ -11,6 +11,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/cors"
+	"github.com/portcullis/portcullis/gateway/dpop"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
 	"github.com/portcullis/portcullis/gateway/rest"
 	"github.com/portcullis/portcullis/gateway/telemetry"
@@ -31,6 +32,7 @@ type chain struct {
 	routeCORS  map[string]cors.Policy           // by service path "/pkg.Service/"
 	rest       []protoreflect.ServiceDescriptor // services whose REST routes are served; nil: none
 	restOption []rest.Option
+	dpop       bool // DPoP proofs are verified: calls bearing one carry their URL
 }
 
 // edge wraps the main listener's handler, outermost first:
@@ -48,10 +50,14 @@ type chain struct {
 //     decision below recorded it: calls connect refuses on their framing
 //     (content type, timeout header) and calls refused while their body is
 //     read or decoded (size limit, malformed body).
-//  4. REST: a request on a google.api.http route becomes a Connect call of
+//  4. dpop.RecordTarget: a request bearing a DPoP proof carries, in its
+//     context, the method and URL the client sent it to, which its proof
+//     must name; outside REST, since the proof of a REST call names its
+//     REST URL; requests without a proof pass at no cost.
+//  5. REST: a request on a google.api.http route becomes a Connect call of
 //     its method, which then passes the same decision as any RPC; RPC
 //     paths pass through untouched.
-//  5. mux: the routed services' forwarding handlers (each a connect
+//  6. mux: the routed services' forwarding handlers (each a connect
 //     handler with the options of [chain.handlerOptions]), gRPC health,
 //     gRPC reflection, and Unimplemented, in the caller's protocol, for
 //     everything else.
@@ -64,6 +70,9 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 			return nil, fmt.Errorf("rest: %w", err)
 		}
 		h, resolver = r, r.ServicePath
+	}
+	if c.dpop {
+		h = dpop.RecordTarget(h)
 	}
 	h = c.telemetry.WrapHandler(h)
 	if c.certificates != nil {

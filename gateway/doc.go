@@ -17,10 +17,12 @@
 //
 // The path of a call is stated in one place, chain.go, first is
 // outermost: at the edge, CORS, the identity of the call's client
-// certificate, telemetry of calls refused before the decision, and REST
-// routes; then a request gate that decides on the headers alone, before
-// the body is read (a route's required client certificate, the address
-// guard, the token and the AND check, the rate limit), telemetry's server interceptor and the
+// certificate, telemetry of calls refused before the decision, the URL a
+// DPoP proof must name, and REST routes; then a request gate that decides
+// on the headers alone, before the body is read (a route's required
+// client certificate, the address guard, the token, its DPoP proof or
+// client certificate binding and the AND check, the rate limit),
+// telemetry's server interceptor and the
 // stream message limit; then the forwarding handler, which passes the
 // payload bytes to a backend without decoding them.
 //

@@ -92,7 +92,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
-	if err := g.newAuthorizer(ctx, c, o, meta.authzOptions()...); err != nil {
+	dpopOptions, err := g.dpopOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.newAuthorizer(ctx, c, o, append(meta.authzOptions(), dpopOptions...)...); err != nil {
 		return nil, err
 	}
 	if err := g.newLimiters(c); err != nil {

@@ -66,6 +66,8 @@ type Config struct {
 	REST REST `json:"rest"`
 	// Revocation says where revoked tokens are learnt of.
 	Revocation Revocation `json:"revocation"`
+	// DPoP accepts DPoP-bound tokens (RFC 9449).
+	DPoP DPoP `json:"dpop"`
 	// Reflection serves gRPC server reflection for the routed services on
 	// the main listener. Default true; see [Config.ReflectionEnabled].
 	Reflection *bool `json:"reflection,omitempty"`

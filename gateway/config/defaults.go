@@ -71,6 +71,7 @@ func (c *Config) setDefaults() {
 	setDuration(&r.Redis.ProbeInterval, time.Second)
 	setInt(&r.MaxKeys, 100_000)
 	c.Revocation.setDefaults()
+	c.DPoP.setDefaults()
 
 	setString(&c.Telemetry.LogLevel, "info")
 }

@@ -34,6 +34,7 @@ func TestSampleParses(t *testing.T) {
 	t.Setenv("PORTCULLIS_HMAC_SECRET", strings.Repeat("s", 32))
 	t.Setenv("PORTCULLIS_INTROSPECTION_SECRET", "secret")
 	t.Setenv("PORTCULLIS_EXCHANGE_SECRET", "secret")
+	t.Setenv("PORTCULLIS_DPOP_NONCE_SECRET", strings.Repeat("n", 32))
 	cfg, err := config.Load(sample)
 	if err != nil {
 		t.Fatal(err)

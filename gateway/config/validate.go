@@ -109,6 +109,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.RateLimit.validate(v)
 	c.Revocation.validate(v, c.Issuers)
+	c.DPoP.validate(v)
 	switch c.Telemetry.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -29,6 +29,8 @@ type metadata struct {
 	RevocationFeedEndpoint string `json:"revocation_feed_endpoint"`
 	// RFC 8705 §3.3, with [WithMutualTLS].
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// The algorithms of the DPoP proofs accepted (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -45,6 +47,7 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		RevocationFeedEndpoint:                    s.RevocationFeedURL(),
 		IntrospectionEndpoint:                     s.IntrospectionURL(),
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		DPoPSigningAlgValuesSupported:             s.dpopAlgorithms(),
 	}
 	if s.cfg.mtls != nil {
 		// Every endpoint that authenticates clients takes certificates;

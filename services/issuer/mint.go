@@ -24,7 +24,8 @@ type accessClaims struct {
 	// Act names the actor of an exchanged token (RFC 8693 §4.1).
 	Act *actor `json:"act,omitempty"`
 	// Cnf binds the token to what its holder must prove it holds (RFC
-	// 7800): a client certificate (RFC 8705 §3).
+	// 7800): a client certificate (RFC 8705 §3) or a DPoP key (RFC 9449
+	// §6).
 	Cnf *confirmation `json:"cnf,omitempty"`
 }
 

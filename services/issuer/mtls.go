@@ -205,6 +205,18 @@ type confirmation struct {
 	// CertificateThumbprint binds the token to a client certificate (RFC
 	// 8705 §3.1).
 	CertificateThumbprint string `json:"x5t#S256,omitempty"`
+	// JKT binds the token to a DPoP key (RFC 9449 §6.1).
+	JKT string `json:"jkt,omitempty"`
+}
+
+// withKey returns c, or a new confirmation when c is nil, binding also to
+// the DPoP key of thumbprint jkt.
+func (c *confirmation) withKey(jkt string) *confirmation {
+	if c == nil {
+		c = &confirmation{}
+	}
+	c.JKT = jkt
+	return c
 }
 
 // certificateBinding returns the cnf of a token issued to c (or to no

@@ -80,6 +80,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 	if oerr != nil {
 		return nil, oerr
 	}
+	jkt, oerr := s.dpopProof(r)
+	if oerr != nil {
+		return nil, oerr
+	}
 	if wait := s.revokedUntil(c.id, s.cfg.now()); wait > 0 {
 		// The client was revoked, and added again, within this second: a
 		// token minted now would be covered by the revocation (iat has
@@ -106,12 +110,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 		lifetime = s.lifetime
 	}
 	now := s.cfg.now()
+	if jkt != "" {
+		cnf = cnf.withKey(jkt)
+	}
 	token, err := s.mint(v.active, c, masks, scope, cnf, now, lifetime)
 	if err != nil {
 		s.logger().Error("issuer: sign", "kid", v.active.kid, "error", err)
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "could not sign the token"}
 	}
-	return &tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(lifetime / time.Second), Scope: scope}, nil
+	return &tokenResponse{AccessToken: token, TokenType: tokenType(jkt), ExpiresIn: int64(lifetime / time.Second), Scope: scope}, nil
 }
 
 // parseTokenRequest reads and checks a token request, and finds the

@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/dpop"
+)
+
+// dpopOptions returns the authorizer's option accepting DPoP-bound tokens,
+// with the verifier of the dpop section; none when DPoP is disabled.
+func (g *Gateway) dpopOptions(c *chain) ([]authz.Option, error) {
+	d := g.cfg.DPoP
+	if !d.IsEnabled() {
+		return nil, nil
+	}
+	opts := []dpop.Option{
+		dpop.WithWindow(d.MaxAge.Std(), d.Skew.Std()),
+		dpop.WithAlgorithms(d.Algorithms...),
+		dpop.WithMaxSize(d.MaxProofSize),
+	}
+	if d.Replay.Store == "redis" {
+		// The Redis of rate_limit.redis, built as the rate limit store
+		// builds its own: each round trip bounded, none retried. A failed
+		// replay check refuses the call.
+		r := g.cfg.RateLimit.Redis
+		client := redis.NewClient(&redis.Options{
+			Addr:                  r.Addr,
+			Password:              r.Password,
+			DB:                    r.DB,
+			DialTimeout:           max(r.Timeout.Std()*4, 200*time.Millisecond),
+			ReadTimeout:           r.Timeout.Std(),
+			WriteTimeout:          r.Timeout.Std(),
+			ContextTimeoutEnabled: true,
+			MaxRetries:            -1,
+			DialerRetries:         1,
+		})
+		g.closers = append(g.closers, client.Close)
+		store, err := dpop.NewRedis(client, d.Replay.Prefix, r.Timeout.Std())
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, dpop.WithReplayStore(store))
+	} else {
+		opts = append(opts, dpop.WithReplayStore(dpop.NewMemory(d.Replay.MaxEntries)))
+	}
+	if d.Nonce.Required {
+		key := d.Nonce.Secret
+		if key == nil {
+			key = make([]byte, 32)
+			rand.Read(key)
+		}
+		n, err := dpop.NewNonces(key, d.Nonce.Rotation.Std())
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, dpop.WithNonces(n))
+	}
+	v, err := dpop.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dpop: %w", err)
+	}
+	c.dpop = true
+	return []authz.Option{authz.WithDPoP(v)}, nil
+}

@@ -21,6 +21,7 @@ import (
 // themselves do not know their position.
 type chain struct {
 	telemetry  *telemetry.Telemetry
+	generation uint64 // the configuration generation the chain belongs to
 	guard      *ratelimit.Guard // nil when the address guard is off
 	authorizer *authz.Authorizer
 	limiter    *ratelimit.Interceptor
@@ -58,7 +59,7 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 		}
 		h, resolver = r, r.ServicePath
 	}
-	h = c.telemetry.WrapHandler(h)
+	h = c.telemetry.WrapGeneration(h, c.generation)
 	if c.cors != nil || len(c.routeCORS) > 0 {
 		var def cors.Policy
 		if c.cors != nil {

@@ -73,6 +73,9 @@ type Config struct {
 	// InternalTokens configures the tokens the gateway mints for the
 	// routes with identity internal. Required when a route has it.
 	InternalTokens *InternalTokens `json:"internal_tokens,omitempty"`
+	// Reload says when the configuration is read again while the gateway
+	// runs.
+	Reload Reload `json:"reload"`
 }
 
 // TLS names a certificate and key in PEM files.

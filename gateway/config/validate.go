@@ -110,6 +110,7 @@ func (c *Config) validate(v *validator) {
 		v.atLeast("health.interval", *h, 100*time.Millisecond)
 	}
 	c.RateLimit.validate(v)
+	c.Reload.validate(v)
 	c.Revocation.validate(v, c.Issuers)
 	switch c.Telemetry.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -14,7 +14,8 @@ import (
 type call struct {
 	context.Context
 
-	start     time.Time   // when the edge, the first wrapped gate or the interceptor saw the call
+	start      time.Time   // when the edge, the first wrapped gate or the interceptor saw the call
+	generation uint64      // the configuration generation serving the call; 0: not said
 	forwarded atomic.Bool // a forwarding client sent the call to a backend
 	recorded  atomic.Bool // a gate or the interceptor recorded the call: the edge need not
 

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
-
 )
 
 // AdminHandler returns the handler of the operator listener: /healthz (the

@@ -21,7 +21,7 @@ import (
 // themselves do not know their position.
 type chain struct {
 	telemetry  *telemetry.Telemetry
-	generation uint64 // the configuration generation the chain belongs to
+	generation uint64           // the configuration generation the chain belongs to
 	guard      *ratelimit.Guard // nil when the address guard is off
 	authorizer *authz.Authorizer
 	limiter    *ratelimit.Interceptor

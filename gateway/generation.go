@@ -45,7 +45,7 @@ type generation struct {
 	store     ratelimit.Store
 	backends  []*forward.Backend
 	handler   http.Handler
-	graph     http.Handler  // the permission graph of the admin listener
+	graph     http.Handler   // the permission graph of the admin listener
 	closers   []func() error // of the parts this generation alone owns
 	stop      chan struct{}  // the gateway's: closed at the drain deadline
 
@@ -198,9 +198,14 @@ func (g *generation) scopePermissions() []string {
 }
 
 // carryStore builds the rate limit store, or carries it over, with every
-// caller's budget, when rate_limit is unchanged.
+// caller's budget, when where it keeps them is unchanged: rate_limit's
+// store, redis and max_keys. The limits themselves (default, tiers) and the
+// trusted proxies are the limiter's, built anew: a changed limit applies to
+// the budgets already spent.
 func (g *generation) carryStore() error {
-	return carry(g, "store", g.cfg.RateLimit, &g.store, func() error {
+	r := g.cfg.RateLimit
+	key := config.RateLimit{Store: r.Store, Redis: r.Redis, MaxKeys: r.MaxKeys}
+	return carry(g, "store", key, &g.store, func() error {
 		var err error
 		g.store, err = g.newStore(g.cfg.RateLimit)
 		return err

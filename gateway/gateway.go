@@ -68,6 +68,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 	g.handler = http.HandlerFunc(g.serveCurrent)
 	g.admin = g.newAdmin()
 	g.watch(cfg)
+	g.refreshReflection()
 	return g, nil
 }
 
@@ -92,11 +93,17 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 	if err != nil {
 		return nil, err
 	}
+	if files, err = gen.addReflection(ctx, files, cfg.Routes); err != nil {
+		return nil, err
+	}
 	if gen.catalog, err = newCatalog(files, cfg.Routes, g.logger); err != nil {
 		return nil, err
 	}
 	services, err := routedServices(cfg.Routes, gen.catalog)
 	if err != nil {
+		return nil, err
+	}
+	if err := gen.checkReflectionPins(cfg.Routes, services); err != nil {
 		return nil, err
 	}
 

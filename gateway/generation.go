@@ -52,6 +52,8 @@ type generation struct {
 	minter      *internaltoken.Minter // nil when no route has identity internal
 	revocations *revocation.Set       // nil without issuers or with revocation.source none
 
+	reflected map[string]reflected // what the backends of routes with descriptors reflection gave, by reflectionKey
+
 	parts []*part     // the parts it may share with other generations
 	prev  *generation // while it is built: the generation whose parts it may carry over
 

@@ -80,6 +80,14 @@ func (g *Gateway) ReloadFile(ctx context.Context) (uint64, error) {
 	return g.reload(ctx, cfg)
 }
 
+// rebuild reloads the configuration serving, for descriptors that
+// changed.
+func (g *Gateway) rebuild(ctx context.Context) (uint64, error) {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	return g.reload(ctx, g.current().cfg)
+}
+
 func (g *Gateway) reload(ctx context.Context, cfg *config.Config) (uint64, error) {
 	start := time.Now()
 	prev := g.current()

@@ -216,7 +216,23 @@ type Route struct {
 	// Audience is the aud of the internal tokens minted for this route.
 	// Default: the service's name.
 	Audience string `json:"audience,omitempty"`
+	// Descriptors says where the service's descriptors come from: "image"
+	// (default), the gateway's descriptor sources; or "reflection", the
+	// backend's gRPC server reflection, trusted for this service alone.
+	Descriptors string `json:"descriptors,omitempty"`
+	// ReflectionRefresh is how often, with descriptors reflection, the
+	// backend is asked again; changed descriptors reload the gateway.
+	// Default 30s; at least 100ms.
+	ReflectionRefresh Duration `json:"reflection_refresh,omitempty"`
+	// ReflectionAllowPublic lets, with descriptors reflection, the
+	// backend's descriptors declare a method public. Default false: a
+	// backend cannot open its methods to anonymous callers on its own.
+	ReflectionAllowPublic bool `json:"reflection_allow_public,omitempty"`
 }
+
+// DescriptorsReflection is the [Route.Descriptors] of routes whose
+// descriptors come from their backend's gRPC reflection.
+const DescriptorsReflection = "reflection"
 
 // IdentityInternal is the [Route.Identity] of routes whose backends get
 // internal tokens.

@@ -21,6 +21,10 @@ func (c *Config) setDefaults() {
 	setString(&c.Admin, "127.0.0.1:9090")
 	for i := range c.Routes {
 		setString(&c.Routes[i].Protocol, "grpc")
+		setString(&c.Routes[i].Descriptors, "image")
+		if c.Routes[i].Descriptors == DescriptorsReflection {
+			setDuration(&c.Routes[i].ReflectionRefresh, 30*time.Second)
+		}
 	}
 	for i := range c.Issuers {
 		if in := c.Issuers[i].Introspection; in != nil {

@@ -26,6 +26,22 @@ func (r Reload) WatchEvery() time.Duration {
 	return r.WatchInterval.Std()
 }
 
+func (r Route) validateReflection(v *validator, path string) {
+	switch r.Descriptors {
+	case "image":
+		if r.ReflectionRefresh != 0 {
+			v.add(path+".reflection_refresh", "is set, but descriptors is not reflection")
+		}
+		if r.ReflectionAllowPublic {
+			v.add(path+".reflection_allow_public", "is set, but descriptors is not reflection")
+		}
+	case DescriptorsReflection:
+		v.atLeast(path+".reflection_refresh", r.ReflectionRefresh, 100*time.Millisecond)
+	default:
+		v.add(path+".descriptors", "%q is not image or reflection", r.Descriptors)
+	}
+}
+
 func (r Reload) validate(v *validator) {
 	if w := r.WatchInterval; w != nil && *w != 0 {
 		v.atLeast("reload.watch_interval", *w, 100*time.Millisecond)

@@ -89,6 +89,7 @@ func (c *Config) validate(v *validator) {
 		if r.CAFile != "" {
 			v.file(path+".ca_file", r.CAFile)
 		}
+		r.validateReflection(v, path)
 		r.CORS.validate(v, path+".cors")
 		c.Routes[i].Exchange.validate(v, path+".exchange")
 	}

@@ -62,7 +62,9 @@ message Nothing {}
 )
 
 // swappable resolves descriptors from files the test replaces.
-type swappable struct{ files atomic.Pointer[protoregistry.Files] }
+type swappable struct {
+	files atomic.Pointer[protoregistry.Files]
+}
 
 func (s *swappable) FindFileByPath(path string) (protoreflect.FileDescriptor, error) {
 	return s.files.Load().FindFileByPath(path)
@@ -183,7 +185,6 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
 
 // TestReflectionRefusedAtStart: a gateway does not start on descriptors
 // from reflection it cannot trust: a backend whose gateway/v1/options.proto

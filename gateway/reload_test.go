@@ -20,9 +20,13 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
@@ -48,7 +52,7 @@ type reloadStack struct {
 	logs       *logBuffer
 }
 
-func newReloadStack(t *testing.T, extra string) *reloadStack {
+func newReloadStack(t *testing.T, extra string, opts ...gateway.Option) *reloadStack {
 	t.Helper()
 	s := &reloadStack{t: t, signer: jwttest.NewEC("k1"), logs: &logBuffer{}}
 	s.idp = jwttest.NewIdP(t, s.signer)
@@ -61,8 +65,8 @@ func newReloadStack(t *testing.T, extra string) *reloadStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.gw, err = gateway.New(context.Background(), cfg,
-		gateway.WithLogger(slog.New(slog.NewJSONHandler(s.logs, nil))), gateway.WithConfigFile(s.file))
+	s.gw, err = gateway.New(context.Background(), cfg, append([]gateway.Option{
+		gateway.WithLogger(slog.New(slog.NewJSONHandler(s.logs, nil))), gateway.WithConfigFile(s.file)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,10 +453,13 @@ func TestReloadWatch(t *testing.T) {
 // TestReloadKeepsCaches reloads a configuration whose issuers, tokens and
 // rate limits did not change: a token verified before is answered from the
 // verifier's cache after, with no fetch of the issuer's keys, and a
-// caller's spent budget stays spent.
+// caller's spent budget stays spent. The access lines say which generation
+// decided each call.
 func TestReloadKeepsCaches(t *testing.T) {
 	t.Parallel()
-	s := newReloadStack(t, limit(2))
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	s := newReloadStack(t, limit(2), gateway.WithTelemetryOptions(telemetry.WithTracerProvider(tp)))
 	tok := s.token("cached")
 	client := s.licensing(tok)
 	for range 2 {
@@ -476,5 +483,32 @@ func TestReloadKeepsCaches(t *testing.T) {
 	}
 	if got := s.idp.Hits.Load(); got != fetches {
 		t.Errorf("the reload fetched the issuer's keys again: %d fetches, want %d", got, fetches)
+	}
+	// Each access line names the generation that decided the call.
+	generations := map[float64]int{}
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["msg"] == "call" {
+			g, _ := entry["generation"].(float64)
+			generations[g]++
+		}
+	}
+	if generations[1] != 2 || generations[2] != 2 || len(generations) != 2 {
+		t.Errorf("access lines by generation = %v, want 2 of generation 1 and 2 of generation 2", generations)
+	}
+	// And so does each server span.
+	bySpan := map[int64]int{}
+	for _, span := range spans.Ended() {
+		if span.SpanKind() != trace.SpanKindServer {
+			continue
+		}
+		for _, kv := range span.Attributes() {
+			if kv.Key == "portcullis.generation" {
+				bySpan[kv.Value.AsInt64()]++
+			}
+		}
+	}
+	if bySpan[1] != 2 || bySpan[2] != 2 {
+		t.Errorf("server spans by portcullis.generation = %v, want 2 of generation 1 and 2 of generation 2", bySpan)
 	}
 }

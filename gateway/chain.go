@@ -38,10 +38,12 @@ type chain struct {
 //     authentication, and never reach a backend; every answer to an
 //     allowed origin, refusals included, carries the CORS headers, so a
 //     page can read why it was refused.
-//  2. telemetry.WrapHandler records every call that ends before the
-//     decision below recorded it: calls connect refuses on their framing
-//     (content type, timeout header) and calls refused while their body is
-//     read or decoded (size limit, malformed body).
+//  2. telemetry.WrapGeneration (WrapHandler, naming the configuration
+//     generation in every call's span and access line) records every call
+//     that ends before the decision below recorded it: calls connect
+//     refuses on their framing (content type, timeout header) and calls
+//     refused while their body is read or decoded (size limit, malformed
+//     body).
 //  3. REST: a request on a google.api.http route becomes a Connect call of
 //     its method, which then passes the same decision as any RPC; RPC
 //     paths pass through untouched.

@@ -31,7 +31,7 @@ func principalHeaders(ctx context.Context, h http.Header) {
 
 // newBackend returns the client of a route's backend, probed for health
 // every health.interval.
-func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
+func (g *generation) newBackend(route config.Route) (*forward.Backend, error) {
 	opts := []forward.BackendOption{
 		forward.WithClientOptions(connect.WithInterceptors(g.telemetry.ClientInterceptor())),
 		forward.WithBackendLogger(g.logger),

@@ -22,6 +22,7 @@ import (
 // themselves do not know their position.
 type chain struct {
 	telemetry  *telemetry.Telemetry
+	generation uint64           // the configuration generation the chain belongs to
 	guard      *ratelimit.Guard // nil when the address guard is off
 	authorizer *authz.Authorizer
 	limiter    *ratelimit.Interceptor
@@ -46,10 +47,12 @@ type chain struct {
 //     proxy passes in tls.client_cert_header, verified here) goes into the
 //     request context, for the decision, the access log and the trace.
 //     It sits outside telemetry so that every recorded call carries it.
-//  3. telemetry.WrapHandler records every call that ends before the
-//     decision below recorded it: calls connect refuses on their framing
-//     (content type, timeout header) and calls refused while their body is
-//     read or decoded (size limit, malformed body).
+//  3. telemetry.WrapGeneration (WrapHandler, naming the configuration
+//     generation in every call's span and access line) records every call
+//     that ends before the decision below recorded it: calls connect
+//     refuses on their framing (content type, timeout header) and calls
+//     refused while their body is read or decoded (size limit, malformed
+//     body).
 //  4. dpop.RecordTarget: a request bearing a DPoP proof carries, in its
 //     context, the method and URL the client sent it to, which its proof
 //     must name; outside REST, since the proof of a REST call names its
@@ -74,7 +77,7 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 	if c.dpop {
 		h = dpop.RecordTarget(h)
 	}
-	h = c.telemetry.WrapHandler(h)
+	h = c.telemetry.WrapGeneration(h, c.generation)
 	if c.certificates != nil {
 		c.certificates.next = h
 		h = c.certificates

@@ -8,16 +8,41 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/dpop"
 )
 
-// dpopOptions returns the authorizer's option accepting DPoP-bound tokens,
-// with the verifier of the dpop section; none when DPoP is disabled.
-func (g *Gateway) dpopOptions(c *chain) ([]authz.Option, error) {
+// carryDPoP returns the authorizer's option accepting DPoP-bound tokens,
+// with the verifier of the dpop section; none when DPoP is disabled. The
+// verifier is carried over from the generation before, with the proofs it
+// has seen and its nonce key, when the dpop section and the Redis it uses
+// are unchanged: a reload must not reopen a replay window.
+func (g *generation) carryDPoP(c *chain) ([]authz.Option, error) {
 	d := g.cfg.DPoP
 	if !d.IsEnabled() {
 		return nil, nil
 	}
+	key := struct {
+		DPoP  config.DPoP
+		Redis config.Redis
+	}{DPoP: d}
+	if d.Replay.Store == "redis" {
+		key.Redis = g.cfg.RateLimit.Redis
+	}
+	var v *dpop.Verifier
+	if err := carry(g, "dpop", key, &v, func() (err error) {
+		v, err = g.newDPoP()
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	c.dpop = true
+	return []authz.Option{authz.WithDPoP(v)}, nil
+}
+
+// newDPoP builds the verifier of the dpop section.
+func (g *generation) newDPoP() (*dpop.Verifier, error) {
+	d := g.cfg.DPoP
 	opts := []dpop.Option{
 		dpop.WithWindow(d.MaxAge.Std(), d.Skew.Std()),
 		dpop.WithAlgorithms(d.Algorithms...),
@@ -64,6 +89,5 @@ func (g *Gateway) dpopOptions(c *chain) ([]authz.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dpop: %w", err)
 	}
-	c.dpop = true
-	return []authz.Option{authz.WithDPoP(v)}, nil
+	return v, nil
 }

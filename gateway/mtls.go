@@ -200,7 +200,7 @@ func droppedHeaders(cfg *config.Config) []string {
 // backendTLS returns the TLS configuration of a route's https backend: its
 // CAs instead of the system's, and the client certificate the gateway
 // presents, followed as its files change; nil for neither.
-func (g *Gateway) backendTLS(route config.Route) (*tls.Config, error) {
+func (g *generation) backendTLS(route config.Route) (*tls.Config, error) {
 	if route.CAFile == "" && route.ClientCertFile == "" {
 		return nil, nil
 	}

@@ -76,6 +76,9 @@ type Config struct {
 	// InternalTokens configures the tokens the gateway mints for the
 	// routes with identity internal. Required when a route has it.
 	InternalTokens *InternalTokens `json:"internal_tokens,omitempty"`
+	// Reload says when the configuration is read again while the gateway
+	// runs.
+	Reload Reload `json:"reload"`
 }
 
 // TLS names the main listener's certificate and key in PEM files, and
@@ -242,7 +245,23 @@ type Route struct {
 	ClientCertFile string `json:"client_cert_file,omitempty"`
 	// ClientKeyFile is ClientCertFile's private key.
 	ClientKeyFile string `json:"client_key_file,omitempty"`
+	// Descriptors says where the service's descriptors come from: "image"
+	// (default), the gateway's descriptor sources; or "reflection", the
+	// backend's gRPC server reflection, trusted for this service alone.
+	Descriptors string `json:"descriptors,omitempty"`
+	// ReflectionRefresh is how often, with descriptors reflection, the
+	// backend is asked again; changed descriptors reload the gateway.
+	// Default 30s; at least 100ms.
+	ReflectionRefresh Duration `json:"reflection_refresh,omitempty"`
+	// ReflectionAllowPublic lets, with descriptors reflection, the
+	// backend's descriptors declare a method public. Default false: a
+	// backend cannot open its methods to anonymous callers on its own.
+	ReflectionAllowPublic bool `json:"reflection_allow_public,omitempty"`
 }
+
+// DescriptorsReflection is the [Route.Descriptors] of routes whose
+// descriptors come from their backend's gRPC reflection.
+const DescriptorsReflection = "reflection"
 
 // IdentityInternal is the [Route.Identity] of routes whose backends get
 // internal tokens.

@@ -22,6 +22,10 @@ func (c *Config) setDefaults() {
 	for i := range c.Routes {
 		setString(&c.Routes[i].Protocol, "grpc")
 		setString(&c.Routes[i].ClientCertificate, "optional")
+		setString(&c.Routes[i].Descriptors, "image")
+		if c.Routes[i].Descriptors == DescriptorsReflection {
+			setDuration(&c.Routes[i].ReflectionRefresh, 30*time.Second)
+		}
 	}
 	if c.TLS != nil {
 		setString(&c.TLS.ClientAuth, ClientAuthNone)

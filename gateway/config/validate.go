@@ -87,6 +87,7 @@ func (c *Config) validate(v *validator) {
 			v.file(path+".ca_file", r.CAFile)
 		}
 		r.validateClientCertificates(v, path, c.TLS)
+		r.validateReflection(v, path)
 		r.CORS.validate(v, path+".cors")
 		c.Routes[i].Exchange.validate(v, path+".exchange")
 	}
@@ -108,6 +109,7 @@ func (c *Config) validate(v *validator) {
 		v.atLeast("health.interval", *h, 100*time.Millisecond)
 	}
 	c.RateLimit.validate(v)
+	c.Reload.validate(v)
 	c.Revocation.validate(v, c.Issuers)
 	c.DPoP.validate(v)
 	switch c.Telemetry.LogLevel {

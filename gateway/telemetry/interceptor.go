@@ -122,9 +122,13 @@ var outcomeAttributes = func() (attrs [numOutcomes]attribute.KeyValue) {
 // tier, its client certificate, what a denial lacked and the limit that
 // fired. Never the token, nor the certificate.
 func annotate(span trace.Span, d *decision) {
-	var attrs [5]attribute.KeyValue
+	var attrs [6]attribute.KeyValue
 	attrs[0] = outcomeAttributes[d.outcome]
 	n := 1
+	if d.generation != 0 {
+		attrs[n] = keyGeneration.Int64(int64(d.generation))
+		n++
+	}
 	if d.clientID != "" {
 		attrs[n] = keyClientID.String(d.clientID)
 		n++

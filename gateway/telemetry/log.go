@@ -35,7 +35,7 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	var attrs [19]slog.Attr
+	var attrs [20]slog.Attr
 	attrs[0] = slog.String("procedure", procedure)
 	attrs[1] = slog.String("protocol", peer.Protocol)
 	attrs[2] = slog.String("code", codeName(d.code))
@@ -80,6 +80,10 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	}
 	if sc.IsValid() {
 		attrs[n] = slog.String("trace_id", sc.TraceID().String())
+		n++
+	}
+	if d.generation != 0 {
+		attrs[n] = slog.Uint64("generation", d.generation)
 		n++
 	}
 	l.LogAttrs(ctx, level, "call", attrs[:n]...)

@@ -66,6 +66,7 @@ type decision struct {
 	policy     string               // the RateLimit-Policy of a rate-limited call
 	httpStatus int                  // the response's HTTP status, for calls the edge records
 	cert       *clientcert.Identity // the call's verified client certificate, if any
+	generation uint64               // the configuration generation that decided; 0: not said
 }
 
 // caller records who called, from the principal and the client
@@ -84,6 +85,9 @@ func (d *decision) caller(ctx context.Context) {
 func decide(ctx context.Context, err error, forwarded bool) decision {
 	var d decision
 	d.caller(ctx)
+	if c := callFrom(ctx); c != nil {
+		d.generation = c.generation
+	}
 	if err == nil {
 		return d
 	}

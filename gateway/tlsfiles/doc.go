@@ -13,8 +13,9 @@
 //	ln := tls.NewListener(tcp, cfg)
 //
 // The files are checked when they are used, in the handshake, at most once
-// per check interval (one second by default): a stat of each file, and
-// only when one changed, a read and a parse. This needs no goroutine to
+// per check interval (one second by default): a read and a hash of each
+// file (a stat would miss two writes within the file system's timestamp
+// granularity), and only when one changed, a parse. This needs no goroutine to
 // start or stop, costs a handshake an atomic load in all other cases, and
 // picks up a change at the first handshake after it. A new file that does
 // not parse, or a certificate that does not match its key, is logged and

@@ -1,18 +1,21 @@
 package tlsfiles
 
 import (
+	"crypto/sha256"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// stamp is what a stat says of a file: a change to either is a change.
-type stamp struct {
-	mod  time.Time
-	size int64
-}
+// stamp is the SHA-256 of a file's content. A stat is not enough: two
+// writes within the file system's timestamp granularity leave the same
+// modification time, and a rotated key or certificate is often the same
+// size. The files are a few kilobytes, read at most once per check
+// interval.
+type stamp [sha256.Size]byte
 
 // loaded is one reading of the files.
 type loaded[T any] struct {
@@ -35,11 +38,11 @@ type watched[T any] struct {
 
 // load reads the files the first time: an error here is the caller's.
 func (w *watched[T]) load() error {
-	stamps, err := w.stat()
+	data, stamps, err := w.readAll()
 	if err != nil {
 		return err
 	}
-	v, err := w.read()
+	v, err := w.parse(data)
 	if err != nil {
 		return err
 	}
@@ -60,10 +63,10 @@ func (w *watched[T]) get() *loaded[T] {
 	return w.current.Load()
 }
 
-// check reads the files again if a stat says one changed. w.mu is held.
+// check parses the files again if one changed. w.mu is held.
 func (w *watched[T]) check(now time.Time) {
 	w.next.Store(now.Add(w.o.interval).UnixNano())
-	stamps, err := w.stat()
+	data, stamps, err := w.readAll()
 	if err != nil {
 		// A file missing for a moment, as some rotations do: keep the
 		// old value, log once per state of the files.
@@ -77,7 +80,7 @@ func (w *watched[T]) check(now time.Time) {
 		return
 	}
 	w.tried = stamps
-	v, err := w.read()
+	v, err := w.parse(data)
 	if err != nil {
 		w.o.logger.Warn("tls: the changed "+w.what+" files are refused; the previous one is kept", "files", w.files, "error", err.Error())
 		return
@@ -86,41 +89,20 @@ func (w *watched[T]) check(now time.Time) {
 	w.o.logger.Info("tls: "+w.what+" reloaded", "files", w.files)
 }
 
-func (w *watched[T]) stat() ([]stamp, error) {
-	stamps := make([]stamp, len(w.files))
-	for i, f := range w.files {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return nil, err
-		}
-		stamps[i] = stamp{fi.ModTime(), fi.Size()}
-	}
-	return stamps, nil
-}
-
-func (w *watched[T]) read() (T, error) {
+// readAll reads every file and returns their contents and stamps.
+func (w *watched[T]) readAll() ([][]byte, []stamp, error) {
 	data := make([][]byte, len(w.files))
+	stamps := make([]stamp, len(w.files))
 	for i, f := range w.files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			var zero T
-			return zero, err
+			return nil, nil, err
 		}
-		data[i] = b
+		data[i], stamps[i] = b, sha256.Sum256(b)
 	}
-	return w.parse(data)
+	return data, stamps, nil
 }
 
-func sameStamps(a, b []stamp) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !a[i].mod.Equal(b[i].mod) || a[i].size != b[i].size {
-			return false
-		}
-	}
-	return true
-}
+func sameStamps(a, b []stamp) bool { return slices.Equal(a, b) }
 
 var errNoFiles = errors.New("no files")

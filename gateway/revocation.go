@@ -103,11 +103,11 @@ func (g *generation) revocationStatus(body map[string]any) {
 		return
 	}
 	status := map[string]any{"entries": set.Len(), "status": "fresh"}
-	switch {
-	case set.Ready() != nil:
-		status["status"], status["reason"] = "loading", set.Ready().Error()
-	case set.Err() != nil:
-		status["status"], status["reason"] = "stale", set.Err().Error()
+	// Each asked once: the set may load or go stale between two calls.
+	if err := set.Ready(); err != nil {
+		status["status"], status["reason"] = "loading", err.Error()
+	} else if err := set.Err(); err != nil {
+		status["status"], status["reason"] = "stale", err.Error()
 	}
 	body["revocations"] = status
 }

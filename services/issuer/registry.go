@@ -72,8 +72,8 @@ type CertificateAuth struct {
 	Certificates []*x509.Certificate
 }
 
-// Method returns the RFC 8705 token_endpoint_auth_method of a: tls_client_auth,
-// self_signed_tls_client_auth, or "" when a names nothing.
+// Method returns the token_endpoint_auth_method of a (RFC 8705 §2):
+// [AuthTLSClient], [AuthSelfSignedTLSClient], or "" when a names nothing.
 func (a CertificateAuth) Method() string {
 	switch {
 	case len(a.Certificates) > 0:
@@ -120,13 +120,15 @@ type registryFile struct {
 }
 
 type clientEntry struct {
-	ID               string   `json:"id" yaml:"id"`
-	SecretHash       string   `json:"secret_hash,omitempty" yaml:"secret_hash,omitempty"`
-	Grants           []string `json:"grants" yaml:"grants,flow"`
-	Tier             string   `json:"tier,omitempty" yaml:"tier,omitempty"`
-	TokenLifetime    duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
-	Introspect       bool     `json:"introspect,omitempty" yaml:"introspect,omitempty"`
-	Exchange         bool     `json:"exchange,omitempty" yaml:"exchange,omitempty"`
+	ID            string   `json:"id" yaml:"id"`
+	SecretHash    string   `json:"secret_hash,omitempty" yaml:"secret_hash,omitempty"`
+	Grants        []string `json:"grants" yaml:"grants,flow"`
+	Tier          string   `json:"tier,omitempty" yaml:"tier,omitempty"`
+	TokenLifetime duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
+	Introspect    bool     `json:"introspect,omitempty" yaml:"introspect,omitempty"`
+	Exchange      bool     `json:"exchange,omitempty" yaml:"exchange,omitempty"`
+
+	// How the client authenticates with a certificate (RFC 8705 §2).
 	certificateEntry `yaml:",inline"`
 }
 
@@ -384,8 +386,8 @@ func lockBeside(path string) (unlock func(), err error) {
 // directory, if missing) and returns its new secret: 32 random bytes,
 // base64url. Only the secret's hash is stored: show the secret to the
 // operator once, and never log it. A client with [Client].CertificateAuth
-// gets no secret, and AddClient returns "". Every grant must name a permission of
-// cat. It honours [WithHasher] and [WithMaxLifetime].
+// gets no secret, and AddClient returns "". Every grant must name a
+// permission of cat. It honours [WithHasher] and [WithMaxLifetime].
 func AddClient(path string, cat *catalog.Catalog, c Client, opts ...Option) (string, error) {
 	if cat == nil {
 		return "", errors.New("no catalog")
@@ -419,13 +421,14 @@ func addClient(path string, cat *catalog.Catalog, hasher Hasher, maxLifetime tim
 			}
 		}
 		f.Clients = append(f.Clients, clientEntry{
-			ID:               c.ID,
-			SecretHash:       hash,
-			Grants:           append([]string{}, c.Grants...),
-			Tier:             c.Tier,
-			TokenLifetime:    duration(c.TokenLifetime),
-			Introspect:       c.Introspect,
-			Exchange:         c.Exchange,
+			ID:            c.ID,
+			SecretHash:    hash,
+			Grants:        append([]string{}, c.Grants...),
+			Tier:          c.Tier,
+			TokenLifetime: duration(c.TokenLifetime),
+			Introspect:    c.Introspect,
+			Exchange:      c.Exchange,
+
 			certificateEntry: cert,
 		})
 		return nil

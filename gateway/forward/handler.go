@@ -145,12 +145,13 @@ func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, 
 		filter:         filter,
 		requestHeaders: cfg.requestHeaders,
 		logger:         cfg.logger,
-		scrub:          strings.HasPrefix(backend.base, "https:") && backend.protocol != ProtocolGRPC,
+		scrub:          backend.scheme == "https" && backend.protocol != ProtocolGRPC,
 	}
 	if md.IsStreamingClient() || md.IsStreamingServer() {
 		m.maxTimeout = cfg.maxStreamTimeout
 	}
 	level := idempotency(md)
+	do := &caller{b: backend, retry: level != connect.IdempotencyUnknown && !md.IsStreamingClient() && !md.IsStreamingServer()}
 	for i, codec := range [2]connect.Codec{protoCodec, jsonCodec} {
 		opts := []connect.ClientOption{
 			backend.protocol.clientOption(),
@@ -164,7 +165,7 @@ func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, 
 			opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes))
 		}
 		opts = append(opts, backend.clientOptions...)
-		m.clients[i] = connect.NewClient[Message, Message](backend.pool, backend.base+m.procedure, opts...)
+		m.clients[i] = connect.NewClient[Message, Message](do, backend.placeholderURL(m.procedure), opts...)
 	}
 	return m
 }
@@ -261,7 +262,6 @@ func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*con
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
-	m.backend.health.reached(ctx, "call")
 	if m.scrub {
 		scrubResponse(res.Header())
 		scrubResponse(res.Trailer())

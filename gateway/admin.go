@@ -38,14 +38,15 @@ func (g *Gateway) newAdmin(clients graph.ClientsFunc) http.Handler {
 	return mux
 }
 
-// readyz answers whether the gateway takes calls. It is not ready (503)
+// readyz answers whether the gateway takes calls, and lists the endpoints
+// of each route's backend with their state (up, ejected, down). It is not ready (503)
 // until every issuer's keys are fetched, once it has begun to drain, and
 // while every backend is failing, since then no routed call can succeed. A
 // gateway with some backends failing stays ready, as "degraded", and names
 // them: taking it out of a load balancer would fail the calls of every
 // other route too.
 func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
-	body := map[string]any{"routes": len(g.cfg.Routes), "backends": len(g.backends)}
+	body := map[string]any{"routes": len(g.cfg.Routes), "backends": len(g.backends), "endpoints": g.endpointsByRoute()}
 	failing := g.failingBackends()
 	if len(failing) > 0 {
 		body["failing_backends"] = failing

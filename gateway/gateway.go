@@ -33,6 +33,7 @@ type Gateway struct {
 	telemetry *telemetry.Telemetry
 	store     ratelimit.Store
 	backends  []*forward.Backend
+	byRoute   map[string]*forward.Backend // by routed service, for /readyz and metrics
 	handler   http.Handler
 	admin     http.Handler
 	closers   []func() error
@@ -96,10 +97,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 
 	mux := http.NewServeMux()
 	handlerOptions := c.handlerOptions(nil)
-	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
+	backends := make(map[string]*forward.Backend) // routes to one backend share its connections
 	checker := &health{g: g, backends: make(map[string]*forward.Backend, len(services))}
 	for i, route := range cfg.Routes {
-		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile}
+		key := backendKey(route)
 		backend, ok := backends[key]
 		if !ok {
 			if backend, err = g.newBackend(route); err != nil {
@@ -135,6 +136,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		mux.Handle(path, handler)
 	}
 	mux.Handle(grpchealth.NewHandler(checker))
+	if err := g.observeEndpoints(checker.backends); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	meta.mount(mux)
 	if cfg.ReflectionEnabled() {
 		reflector, err := newReflector(services)

@@ -67,6 +67,7 @@ func (c *Config) setDefaults() {
 	setDuration(&r.Redis.ProbeInterval, time.Second)
 	setInt(&r.MaxKeys, 100_000)
 	c.Revocation.setDefaults()
+	c.Health.setDefaults()
 
 	setString(&c.Telemetry.LogLevel, "info")
 }

@@ -27,6 +27,7 @@ type replica struct {
 	t     *testing.T
 	addr  string
 	calls atomic.Int64
+	delay atomic.Int64 // added to every call, in nanoseconds
 	mu    sync.Mutex
 	srv   *httptest.Server
 }
@@ -61,6 +62,7 @@ func (r *replica) start() {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !strings.HasPrefix(req.URL.Path, "/grpc.health.v1.") {
 			r.calls.Add(1)
+			time.Sleep(time.Duration(r.delay.Load()))
 		}
 		mux.ServeHTTP(w, req)
 	}))
@@ -170,6 +172,47 @@ func TestBalancedSpread(t *testing.T) {
 				if s.State != forward.EndpointUp || s.InFlight != 0 {
 					t.Errorf("endpoint %+v, want up with no call in flight", s)
 				}
+			}
+		})
+	}
+}
+
+// TestLeastRequestAvoidsSlowReplica makes one of three replicas slow:
+// least_request sends it far fewer calls than its third, since its calls
+// stay in flight longer, while round_robin gives it its third.
+func TestLeastRequestAvoidsSlowReplica(t *testing.T) {
+	t.Parallel()
+	for _, balancer := range []forward.Balancer{forward.RoundRobin, forward.LeastRequest} {
+		t.Run(balancer.String(), func(t *testing.T) {
+			t.Parallel()
+			rs, urls := replicas(t, 3)
+			rs[0].delay.Store(int64(50 * time.Millisecond))
+			be, err := forward.NewBackendEndpoints(urls, forward.WithBalancer(balancer), forward.WithBackendLogger(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := ordersClient(balancedGateway(t, be), protocols[2])
+			const calls, workers = 600, 12
+			var wg sync.WaitGroup
+			for range workers {
+				wg.Go(func() {
+					for range calls / workers {
+						if _, err := getOrder(t.Context(), client); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			got := counts(rs)
+			share := float64(got[0]) / calls
+			t.Logf("calls per replica %v: the slow one served %.0f%%", got, 100*share)
+			if balancer == forward.LeastRequest && share > 0.25 {
+				t.Errorf("least_request sent %.0f%% of the calls to the slow replica, want under 25%%", 100*share)
+			}
+			if balancer == forward.RoundRobin && (share < 0.3 || share > 0.37) {
+				t.Errorf("round_robin sent %.0f%% of the calls to the slow replica, want a third", 100*share)
 			}
 		})
 	}

@@ -139,7 +139,9 @@ func TestDNSEndpoints(t *testing.T) {
 	}
 	dns.set(ip(second), ip(third))
 	changed := time.Now()
-	waitFor(t, 5*time.Second, func() bool { return strings.Contains(endpoints(), "127.0.0.3") && !strings.Contains(endpoints(), "127.0.0.1") })
+	waitFor(t, 5*time.Second, func() bool {
+		return strings.Contains(endpoints(), "127.0.0.3") && !strings.Contains(endpoints(), "127.0.0.1")
+	})
 	t.Logf("endpoints %s after %v", endpoints(), time.Since(changed).Round(time.Millisecond))
 	if got := callAll(30); got[0] != 0 || got[1] != 15 || got[2] != 15 {
 		t.Errorf("calls per replica %v, want [0 15 15]", got)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,54 +68,71 @@ type caller struct {
 }
 
 // Do implements connect.HTTPClient. connect builds req for a URL whose
-// host is a placeholder; Do points it at the chosen endpoint.
+// host is a placeholder; Do points it at the chosen endpoint, one that
+// the call (when it may be retried) has not tried yet.
 func (c *caller) Do(req *http.Request) (*http.Response, error) {
 	b := c.b
 	ctx := req.Context()
-	set := b.set.Load()
-	path := req.URL.Path
-	retry := c.retry && b.cfg.retry.MaxAttempts > 1 && req.GetBody != nil &&
-		req.ContentLength >= 0 && req.ContentLength <= int64(b.cfg.retry.MaxBodyBytes)
-	if retry {
-		b.budget.call(time.Now())
+	var at *attempts
+	var tried []*endpoint
+	if c.retry {
+		if at, _ = ctx.Value(attemptsKey{}).(*attempts); at != nil {
+			tried = at.tried[:at.n]
+		}
 	}
-	var tried [maxAttempts]*endpoint
-	e := b.pick(set, nil)
+	e := b.pick(b.set.Load(), tried)
 	if e == nil {
 		return nil, errNoEndpoint
 	}
-	for n := 1; ; n++ {
-		tried[n-1] = e
-		e.target(req, path)
-		e.inflight.Add(1)
-		e.requests.Add(1)
-		res, err := e.pool.Do(req)
-		if err == nil {
-			e.answered(ctx)
-			if n > 1 {
-				res.Header.Set(RetriesHeader, strconv.Itoa(n-1))
-			}
-			res.Body = &endpointBody{ReadCloser: res.Body, e: e, b: b, ctx: ctx, path: path}
-			return res, nil
-		}
-		e.inflight.Add(-1)
-		if ctx.Err() != nil {
-			return nil, err // the caller gave up: nothing learnt of the endpoint
-		}
-		b.failed(ctx, e, path, err)
-		if !retry || n >= b.cfg.retry.MaxAttempts {
-			return nil, err
-		}
-		if e = b.pick(set, tried[:n]); e == nil || !b.budget.retry(time.Now()) {
-			return nil, err
-		}
-		body, bodyErr := req.GetBody()
-		if bodyErr != nil {
-			return nil, err
-		}
-		req.Body = body
-		b.retries.Add(1)
+	if at != nil && at.n < maxAttempts {
+		at.tried[at.n] = e
+		at.n++
 	}
+	path := req.URL.Path
+	e.target(req, path)
+	e.inflight.Add(1)
+	e.requests.Add(1)
+	res, err := e.pool.Do(req)
+	if err != nil {
+		e.inflight.Add(-1)
+		if ctx.Err() == nil { // else the caller gave up: nothing learnt of the endpoint
+			b.failed(ctx, e, path, err)
+		}
+		return nil, err
+	}
+	e.answered(ctx)
+	res.Body = &endpointBody{ReadCloser: res.Body, e: e, b: b, ctx: ctx, path: path}
+	return res, nil
+}
+
+// attemptsKey carries the *attempts of a call that may be retried.
+type attemptsKey struct{}
+
+// attempts are the endpoints a call has tried, in order.
+type attempts struct {
+	tried [maxAttempts]*endpoint
+	n     int
+}
+
+// retryAgain reports whether a call that has made the attempts at may be
+// sent again: it has attempts left, an endpoint it has not tried, and the
+// budget allows one more retry, which is then counted.
+func (b *Backend) retryAgain(at *attempts) bool {
+	if at.n >= b.cfg.retry.MaxAttempts || !untried(b.set.Load().all, at.tried[:at.n]) || !b.budget.retry(time.Now()) {
+		return false
+	}
+	b.retries.Add(1)
+	return true
+}
+
+// mayRetry reports whether a unary call of size bytes may be retried at
+// all, and if so counts it for the budget.
+func (b *Backend) mayRetry(size int) bool {
+	if b.cfg.retry.MaxAttempts < 2 || size > b.cfg.retry.MaxBodyBytes {
+		return false
+	}
+	b.budget.call(time.Now())
+	return true
 }
 
 // pick returns the endpoint of the next attempt: a usable one not in
@@ -161,6 +177,16 @@ func (b *Backend) choose(list, tried []*endpoint) *endpoint {
 		}
 	}
 	return nil
+}
+
+// untried reports whether list holds an endpoint not in tried.
+func untried(list, tried []*endpoint) bool {
+	for _, e := range list {
+		if !contains(tried, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(list []*endpoint, e *endpoint) bool {

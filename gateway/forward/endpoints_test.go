@@ -135,7 +135,8 @@ func getOrder(ctx context.Context, c interface {
 // one gateway to three replicas: each balancer gives each replica its
 // third, within 10%.
 func TestBalancedSpread(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: it counts calls under
+	// load, and its load would slow the tests that measure time.
 	for _, balancer := range []forward.Balancer{forward.RoundRobin, forward.LeastRequest} {
 		t.Run(balancer.String(), func(t *testing.T) {
 			t.Parallel()
@@ -145,7 +146,7 @@ func TestBalancedSpread(t *testing.T) {
 				t.Fatal(err)
 			}
 			client := ordersClient(balancedGateway(t, be), protocols[2]) // gRPC: one HTTP/2 connection
-			const calls, workers = 1500, 8
+			const calls, workers = 900, 6
 			var wg sync.WaitGroup
 			var failed atomic.Int64
 			for range workers {
@@ -181,12 +182,13 @@ func TestBalancedSpread(t *testing.T) {
 // least_request sends it far fewer calls than its third, since its calls
 // stay in flight longer, while round_robin gives it its third.
 func TestLeastRequestAvoidsSlowReplica(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: it counts calls under
+	// load, and its load would slow the tests that measure time.
 	for _, balancer := range []forward.Balancer{forward.RoundRobin, forward.LeastRequest} {
 		t.Run(balancer.String(), func(t *testing.T) {
 			t.Parallel()
 			rs, urls := replicas(t, 3)
-			rs[0].delay.Store(int64(50 * time.Millisecond))
+			rs[0].delay.Store(int64(200 * time.Millisecond))
 			be, err := forward.NewBackendEndpoints(urls, forward.WithBalancer(balancer), forward.WithBackendLogger(nil))
 			if err != nil {
 				t.Fatal(err)
@@ -223,7 +225,8 @@ func TestLeastRequestAvoidsSlowReplica(t *testing.T) {
 // ones fail only with Unavailable; the dead replica leaves the rotation,
 // and takes calls again once it is back on its port.
 func TestReplicaKilled(t *testing.T) {
-	t.Parallel()
+	// Not parallel with the package's other tests: it counts calls under
+	// load, and its load would slow the tests that measure time.
 	for _, balancer := range []forward.Balancer{forward.RoundRobin, forward.LeastRequest} {
 		for _, probe := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/probe=%v", balancer, probe), func(t *testing.T) {
@@ -300,13 +303,12 @@ func replicaKilled(t *testing.T, balancer forward.Balancer, probe bool) {
 	rs[0].kill()
 	left := waitFor(t, 5*time.Second, func() bool { return be.Endpoints()[0].State != forward.EndpointUp })
 	t.Logf("killed replica out of rotation after %v (%s)", left.Sub(killed).Round(time.Millisecond), be.Endpoints()[0].State)
-	time.Sleep(200 * time.Millisecond)
 	before := counts(rs)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, 10*time.Second, func() bool {
+		now := counts(rs)
+		return now[1] > before[1]+3 && now[2] > before[2]+3
+	})
 	during := counts(rs)
-	if during[1] == before[1] || during[2] == before[2] {
-		t.Errorf("the live replicas got no calls: %v then %v", before, during)
-	}
 
 	restarted := time.Now()
 	rs[0].start()
@@ -315,8 +317,8 @@ func replicaKilled(t *testing.T, balancer forward.Balancer, probe bool) {
 	stopLoad()
 	t.Logf("calls per replica %v; GetOrder %d, failed %d, retried %d; PlaceOrder %d, Unavailable %d; Retries() %d",
 		counts(rs), gets.Load(), getFailed.Load(), retried.Load(), places.Load(), placeFailed.Load(), be.Retries())
-	if s := be.Endpoints()[0]; s.Failures == 0 || (!probe && s.Ejections == 0) {
-		t.Errorf("killed endpoint %+v: want failures counted, and an ejection without a probe", s)
+	if s := be.Endpoints()[0]; !probe && (s.Failures == 0 || s.Ejections == 0) {
+		t.Errorf("killed endpoint %+v: want failures counted and an ejection (no probe found it first)", s)
 	}
 }
 

@@ -75,6 +75,21 @@ func (m *method) backendError(ctx context.Context, err error, trailer http.Heade
 	return m.synthesized(ctx, ce.Code(), err)
 }
 
+// retryable reports whether err, the failure of an attempt, showed the
+// endpoint unreachable (refused, reset, lost before the whole answer
+// came) rather than being the backend's answer, while the call itself is
+// still wanted.
+func (m *method) retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) && connect.IsWireError(ce) {
+		return false
+	}
+	return connect.CodeOf(err) == connect.CodeUnavailable || brokenConnection(err)
+}
+
 // synthesized maps a failure of the outbound call that the backend did not
 // send.
 func (m *method) synthesized(ctx context.Context, code connect.Code, err error) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +135,7 @@ type method struct {
 	requestHeaders func(context.Context, http.Header)
 	logger         *slog.Logger
 	scrub          bool // the backend may answer over HTTP/1.1
+	retry          bool // unary and idempotent: see WithRetries
 }
 
 func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, filter *headerFilter) *method {
@@ -151,7 +153,8 @@ func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, 
 		m.maxTimeout = cfg.maxStreamTimeout
 	}
 	level := idempotency(md)
-	do := &caller{b: backend, retry: level != connect.IdempotencyUnknown && !md.IsStreamingClient() && !md.IsStreamingServer()}
+	m.retry = level != connect.IdempotencyUnknown && !md.IsStreamingClient() && !md.IsStreamingServer()
+	do := &caller{b: backend, retry: m.retry}
 	for i, codec := range [2]connect.Codec{protoCodec, jsonCodec} {
 		opts := []connect.ClientOption{
 			backend.protocol.clientOption(),
@@ -256,11 +259,27 @@ func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*con
 	if cancel != nil {
 		defer cancel()
 	}
+	client := m.client(req.Header(), req.Peer())
 	out := connect.NewRequest(req.Msg)
 	m.header(ctx, out.Header(), req.Header())
-	res, err := m.client(req.Header(), req.Peer()).CallUnary(ctx, out)
+	var at *attempts
+	if m.retry && m.backend.mayRetry(req.Msg.Len()) {
+		at = new(attempts)
+		ctx = context.WithValue(ctx, attemptsKey{}, at)
+	}
+	res, err := client.CallUnary(ctx, out)
+	for err != nil && at != nil && m.retryable(ctx, err) && m.backend.retryAgain(at) {
+		// The answer is held whole before the client gets any of it: the
+		// call is sent again, to another endpoint, as if for the first time.
+		out = connect.NewRequest(req.Msg)
+		m.header(ctx, out.Header(), req.Header())
+		res, err = client.CallUnary(ctx, out)
+	}
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
+	}
+	if at != nil && at.n > 1 {
+		res.Header().Set(RetriesHeader, strconv.Itoa(at.n-1))
 	}
 	if m.scrub {
 		scrubResponse(res.Header())

@@ -9,10 +9,12 @@ import (
 // endpoint. Only calls a retry cannot harm are retried: unary methods
 // declared idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT, whose request
 // is at most MaxBodyBytes (it is held in memory anyway), when the attempt
-// found its endpoint unreachable before any byte of a response came back
-// (a refused or broken connection). An error the backend sent, even
-// Unavailable, is the answer, and a call whose deadline has passed is not
-// tried again. A retry budget keeps an outage from multiplying the load:
+// found its endpoint unreachable (a refused connection, or one reset or
+// lost before the whole answer came: the gateway holds a unary answer
+// whole before the client gets any byte of it). An error the backend
+// sent, even Unavailable, is the answer, and a call whose deadline has
+// passed is not tried again. Each retry goes to an endpoint the call has
+// not tried, and a retried answer carries [RetriesHeader]. A retry budget keeps an outage from multiplying the load:
 // over the last Window, retries may be BudgetRatio of the calls that
 // could be retried, plus MinPerSecond in each second.
 type RetryPolicy struct {

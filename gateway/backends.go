@@ -48,16 +48,12 @@ func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
 		return nil, err
 	}
 	opts = append(opts, forward.WithProtocol(protocol))
-	if route.CAFile != "" {
-		pem, err := os.ReadFile(route.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", route.CAFile)
-		}
-		opts = append(opts, forward.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	tlsConfig, err := backendTLS(route)
+	if err != nil {
+		return nil, err
+	}
+	if tlsConfig != nil {
+		opts = append(opts, forward.WithTLSConfig(tlsConfig))
 	}
 	spread, err := g.balancing(route)
 	if err != nil {
@@ -69,4 +65,21 @@ func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
 		targets = []string{route.Backend}
 	}
 	return forward.NewBackendEndpoints(targets, opts...)
+}
+
+// backendTLS returns the TLS configuration of a route's https endpoints,
+// or nil for the system's defaults.
+func backendTLS(route config.Route) (*tls.Config, error) {
+	if route.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(route.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", route.CAFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -45,7 +45,8 @@ func (g *Gateway) newAdmin() http.Handler {
 	return mux
 }
 
-// readyz answers whether the gateway takes calls. It is not ready (503)
+// readyz answers whether the gateway takes calls, and lists the endpoints
+// of each route's backend with their state (up, ejected, down). It is not ready (503)
 // until every issuer's keys are fetched, once it has begun to drain, and
 // while every backend is failing, since then no routed call can succeed. A
 // gateway with some backends failing stays ready, as "degraded", and names
@@ -53,7 +54,7 @@ func (g *Gateway) newAdmin() http.Handler {
 // other route too.
 func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
 	gen := g.current()
-	body := map[string]any{"routes": len(gen.cfg.Routes), "backends": len(gen.backends)}
+	body := map[string]any{"routes": len(gen.cfg.Routes), "backends": len(gen.backends), "endpoints": gen.endpointsByRoute()}
 	failing := gen.failingBackends()
 	if len(failing) > 0 {
 		body["failing_backends"] = failing

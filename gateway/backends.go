@@ -29,8 +29,9 @@ func principalHeaders(ctx context.Context, h http.Header) {
 	}
 }
 
-// newBackend returns the client of a route's backend, probed for health
-// every health.interval.
+// newBackend returns the client of a route's backend: its endpoints
+// balanced, each probed for health every health.interval, ejected and
+// retried as health.outlier and health.retries say.
 func (g *generation) newBackend(route config.Route) (*forward.Backend, error) {
 	opts := []forward.BackendOption{
 		forward.WithClientOptions(connect.WithInterceptors(g.telemetry.ClientInterceptor())),
@@ -51,5 +52,14 @@ func (g *generation) newBackend(route config.Route) (*forward.Backend, error) {
 	if tlsConfig != nil {
 		opts = append(opts, forward.WithTLSConfig(tlsConfig))
 	}
-	return forward.NewBackend(route.Backend, opts...)
+	spread, err := g.balancing(route)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, spread...)
+	targets := route.Endpoints
+	if route.Backend != "" {
+		targets = []string{route.Backend}
+	}
+	return forward.NewBackendEndpoints(targets, opts...)
 }

@@ -74,6 +74,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		return nil, err
 	}
 	g.commit(gen)
+	if err := g.observeEndpoints(); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
 	g.handler = http.HandlerFunc(g.serveCurrent)
 	g.admin = g.newAdmin()
 	g.watch(cfg)
@@ -149,10 +152,10 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 
 	mux := http.NewServeMux()
 	handlerOptions := c.handlerOptions(nil, nil)
-	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
+	backends := make(map[string]*forward.Backend) // routes to one backend share its connections
 	checker := &health{g: g, backends: make(map[string]*forward.Backend, len(services))}
 	for i, route := range cfg.Routes {
-		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile, ClientCertFile: route.ClientCertFile, ClientKeyFile: route.ClientKeyFile}
+		key := backendKey(route)
 		backend, ok := backends[key]
 		if !ok {
 			if backend, err = gen.carryBackend(route, key); err != nil {
@@ -193,6 +196,7 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 		mux.Handle(path, handler)
 	}
 	mux.Handle(grpchealth.NewHandler(checker))
+	gen.byRoute = checker.backends
 	meta.mount(mux)
 	if cfg.ReflectionEnabled() {
 		reflector, err := newReflector(services)

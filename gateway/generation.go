@@ -44,6 +44,7 @@ type generation struct {
 	verifier  *token.Verifier // nil when no issuer is configured
 	store     ratelimit.Store
 	backends  []*forward.Backend
+	byRoute   map[string]*forward.Backend // by routed service, for /readyz
 	handler   http.Handler
 	graph     http.Handler   // the permission graph of the admin listener
 	closers   []func() error // of the parts this generation alone owns
@@ -229,14 +230,15 @@ func (g *generation) carryMinter() error {
 }
 
 // carryBackend builds the client of a route's backend, or carries it over,
-// with its connections, when the backend, its protocol, its CA file's
-// content and the health interval are unchanged.
-func (g *generation) carryBackend(route config.Route, key config.Route) (*forward.Backend, error) {
+// with its connections, when its endpoints, protocol, balancer, TLS files
+// (the CA file's content; client certificates follow their files anyway)
+// and the health settings (probes, ejection, retries) are unchanged.
+func (g *generation) carryBackend(route config.Route, key string) (*forward.Backend, error) {
 	settings := struct {
-		Route    config.Route
-		Interval string
-		CA       [sha256.Size]byte
-	}{Route: key, Interval: g.cfg.Health.ProbeInterval().String()}
+		Key    string
+		Health config.Health
+		CA     [sha256.Size]byte
+	}{Key: key, Health: g.cfg.Health}
 	if route.CAFile != "" {
 		if pem, err := os.ReadFile(route.CAFile); err == nil {
 			settings.CA = sha256.Sum256(pem)

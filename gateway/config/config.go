@@ -212,7 +212,17 @@ type Route struct {
 	// "example.licensing.v1.LicensingService".
 	Service string `json:"service"`
 	// Backend is the backend's base URL: http:// for h2c, https:// for TLS.
-	Backend string `json:"backend"`
+	// Set it, or Endpoints and/or DNS.
+	Backend string `json:"backend,omitempty"`
+	// Endpoints are the base URLs of the backend's replicas, all of one
+	// scheme; calls are balanced over them.
+	Endpoints []string `json:"endpoints,omitempty"`
+	// DNS adds the replicas a name resolves to, resolved periodically.
+	DNS *RouteDNS `json:"dns,omitempty"`
+	// Balancer spreads the calls over the replicas: "round_robin"
+	// (default) or "least_request" (the less busy of two picked at
+	// random).
+	Balancer string `json:"balancer,omitempty"`
 	// Protocol is the outbound protocol: "grpc" (default), "connect" or
 	// "grpcweb".
 	Protocol string `json:"protocol,omitempty"`
@@ -329,13 +339,18 @@ type Guard struct {
 	MaxAddresses int `json:"max_addresses,omitempty"`
 }
 
-// Health configures the probing of backends.
+// Health configures the probing of backends' endpoints, their ejection
+// and the retry of safe calls.
 type Health struct {
 	// Interval is how often each backend is probed. Default 5s when the
 	// key is absent; at least 100ms. Unlike other durations, an explicit
 	// "0s" is not the default: it turns probing off. Read it with
 	// [Health.ProbeInterval].
 	Interval *Duration `json:"interval,omitempty"`
+	// Outlier ejects endpoints that fail calls in a row.
+	Outlier Outlier `json:"outlier"`
+	// Retries says when safe calls are retried on another endpoint.
+	Retries Retries `json:"retries"`
 }
 
 // RateLimit configures rate limiting.

@@ -76,6 +76,7 @@ func (c *Config) setDefaults() {
 	setInt(&r.MaxKeys, 100_000)
 	c.Revocation.setDefaults()
 	c.DPoP.setDefaults()
+	c.Health.setDefaults()
 
 	setString(&c.Telemetry.LogLevel, "info")
 }

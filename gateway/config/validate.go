@@ -66,11 +66,7 @@ func (c *Config) validate(v *validator) {
 			v.add(path+".service", "%q is already routed by routes[%d]", r.Service, j)
 		}
 		seenRoutes[r.Service] = i
-		if u, err := url.Parse(r.Backend); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.add(path+".backend", "%q is not an http:// (h2c) or https:// URL", r.Backend)
-		} else if r.CAFile != "" && u.Scheme != "https" {
-			v.add(path+".ca_file", "is set, but the backend is not https")
-		}
+		c.Routes[i].validateEndpoints(v, path)
 		switch r.Identity {
 		case "", "forward":
 		case IdentityInternal:
@@ -105,9 +101,7 @@ func (c *Config) validate(v *validator) {
 	v.positive("limits.max_stream_timeout", l.MaxStreamTimeout)
 	v.positive("limits.shutdown_timeout", l.ShutdownTimeout)
 	c.Guard.validate(v)
-	if h := c.Health.Interval; h != nil && *h != 0 {
-		v.atLeast("health.interval", *h, 100*time.Millisecond)
-	}
+	c.Health.validate(v)
 	c.RateLimit.validate(v)
 	c.Reload.validate(v)
 	c.Revocation.validate(v, c.Issuers)

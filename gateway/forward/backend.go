@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,19 +32,44 @@ const (
 	DefaultConnections = 1
 )
 
-// Backend is one upstream server: its base URL, the protocol the gateway
-// speaks to it and a pool of HTTP/2 connections shared by every method
-// routed to it. Create one per backend with [NewBackend], share it between
-// handlers, and Close it when the gateway stops.
+// Backend is one upstream service: the base URLs of its replicas (its
+// endpoints, fixed or resolved from DNS), the protocol the gateway speaks
+// to it and, per endpoint, a pool of HTTP/2 connections shared by every
+// method routed to it. Each call goes to one endpoint chosen by the
+// balancer (see [WithBalancer]); an endpoint that fails calls in a row is
+// ejected for a while (see [WithOutlierDetection]); safe calls that find
+// an endpoint unreachable are retried on another (see [WithRetries]).
+// Create one per backend with [NewBackend] or [NewBackendEndpoints], share
+// it between handlers, and Close it when the gateway stops.
 type Backend struct {
-	base          string // scheme://host[/prefix], without trailing slash
+	name          string // what URL returns
+	scheme        string // http or https, the same for every endpoint
 	protocol      Protocol
-	pool          *connPool
 	clientOptions []connect.ClientOption
-	health        health
-	closeOnce     sync.Once
-	stopProbe     context.CancelFunc // nil without a probe
-	probeDone     chan struct{}      // closed when the probe has stopped
+	cfg           backendConfig // for endpoints added later (DNS)
+
+	set     atomic.Pointer[endpointSet]
+	next    atomic.Uint32 // round robin
+	retries atomic.Uint64
+	budget  retryBudget
+	// failedGone keeps the failures of endpoints DNS removed, so that
+	// FailedCalls only grows.
+	failedGone atomic.Uint64
+
+	mu     sync.Mutex // endpoint set changes, ejections
+	static []string
+
+	ctx       context.Context // background work: probes, DNS
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// endpointSet is an immutable snapshot of a backend's endpoints: all of
+// them, and those the balancer may choose now.
+type endpointSet struct {
+	all    []*endpoint
+	usable []*endpoint
 }
 
 // connPool spreads requests over several transports, each of which holds
@@ -59,25 +85,21 @@ type connPool struct {
 // "http://127.0.0.1:8081", "https://orders.internal:443/api". It reports
 // invalid option values, naming the option.
 func NewBackend(target string, opts ...BackendOption) (*Backend, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, fmt.Errorf("forward: backend URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("forward: backend URL %q: scheme must be http or https", target)
-	case u.Host == "":
-		return nil, fmt.Errorf("forward: backend URL %q: no host", target)
-	case u.User != nil:
-		return nil, errors.New("forward: backend URL must not carry user info")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("forward: backend URL %q: no query or fragment allowed", target)
-	}
+	return NewBackendEndpoints([]string{target}, opts...)
+}
+
+// NewBackendEndpoints returns a Backend whose calls are balanced over the
+// replicas at targets, URLs as [NewBackend] takes, all of the same
+// scheme, and over those [WithDNS] resolves. targets may be empty when
+// WithDNS is given.
+func NewBackendEndpoints(targets []string, opts ...BackendOption) (*Backend, error) {
 	cfg := backendConfig{
 		protocol:    ProtocolGRPC,
 		dialTimeout: DefaultDialTimeout,
 		connections: DefaultConnections,
 		logger:      slog.Default(),
+		outlier:     DefaultOutlierDetection,
+		retry:       DefaultRetryPolicy,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -86,35 +108,100 @@ func NewBackend(target string, opts ...BackendOption) (*Backend, error) {
 		}
 		opt.applyToBackend(&cfg)
 	}
-	if cfg.tls != nil && u.Scheme != "https" {
-		cfg.invalid("backend URL %q: WithTLSConfig given for a cleartext URL", target)
+	b := &Backend{protocol: cfg.protocol, clientOptions: cfg.clientOptions, static: targets}
+	var names []string
+	for _, target := range targets {
+		u, err := parseEndpoint(target)
+		if err != nil {
+			return nil, err
+		}
+		if b.scheme == "" {
+			b.scheme = u.Scheme
+		} else if u.Scheme != b.scheme {
+			cfg.invalid("backend URL %q: every endpoint must be %s://", target, b.scheme)
+		}
+		names = append(names, baseURL(u))
+	}
+	if cfg.dns != nil {
+		if b.scheme == "" {
+			b.scheme = cfg.dns.scheme
+		} else if cfg.dns.scheme != b.scheme {
+			cfg.invalid("WithDNS(%q, %q): the endpoints are %s://", cfg.dns.name, cfg.dns.scheme, b.scheme)
+		}
+		names = append(names, "dns:///"+cfg.dns.name)
+	}
+	if len(names) == 0 {
+		cfg.invalid("NewBackendEndpoints: no endpoint URL and no WithDNS")
+	}
+	if cfg.tls != nil && b.scheme != "https" {
+		cfg.invalid("backend URL %q: WithTLSConfig given for a cleartext URL", strings.Join(targets, ","))
 	}
 	if err := errors.Join(cfg.errs...); err != nil {
 		return nil, err
 	}
-	b := &Backend{
-		base:          u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/"),
-		protocol:      cfg.protocol,
-		pool:          &connPool{transports: make([]*http.Transport, cfg.connections)},
-		clientOptions: cfg.clientOptions,
+	b.name = strings.Join(names, ",")
+	b.cfg = cfg
+	b.budget.init(cfg.retry)
+	b.ctx, b.stop = context.WithCancel(context.Background())
+	set := &endpointSet{}
+	for _, target := range targets {
+		u, _ := url.Parse(target)
+		set.all = append(set.all, b.newEndpoint(u, ""))
 	}
-	b.health.logger = cfg.logger
-	b.health.backend = b.base
-	for i := range b.pool.transports {
-		b.pool.transports[i] = newTransport(u.Scheme == "https", &cfg)
-	}
-	if cfg.healthInterval > 0 {
-		var ctx context.Context
-		ctx, b.stopProbe = context.WithCancel(context.Background())
-		b.probeDone = make(chan struct{})
-		go b.probe(ctx, cfg.healthInterval, 2*cfg.dialTimeout)
+	b.publish(set.all)
+	if cfg.dns != nil {
+		b.startDNS(cfg.dns)
 	}
 	return b, nil
 }
 
+// newEndpoint returns the endpoint at u, its probe started. authority,
+// when set, is the name the endpoint is known by (DNS), while u holds its
+// address.
+func (b *Backend) newEndpoint(u *url.URL, authority string) *endpoint {
+	e := &endpoint{
+		url:       baseURL(u),
+		host:      u.Host,
+		authority: authority,
+		prefix:    strings.TrimSuffix(u.Path, "/"),
+		pool:      &connPool{transports: make([]*http.Transport, b.cfg.connections)},
+	}
+	e.health.logger = b.cfg.logger
+	e.health.backend = e.url
+	for i := range e.pool.transports {
+		e.pool.transports[i] = newTransport(u.Scheme == "https", authority, &b.cfg)
+	}
+	if b.cfg.healthInterval > 0 {
+		var ctx context.Context
+		ctx, e.stopProbe = context.WithCancel(b.ctx)
+		e.probeDone = make(chan struct{})
+		go b.probe(ctx, e, b.cfg.healthInterval, 2*b.cfg.dialTimeout)
+	}
+	return e
+}
+
+// publish makes all the backend's endpoints, and recomputes which of them
+// the balancer may choose. The caller holds b.mu, or is the constructor.
+func (b *Backend) publish(all []*endpoint) {
+	set := &endpointSet{all: all}
+	for _, e := range all {
+		if e.usable() {
+			set.usable = append(set.usable, e)
+		}
+	}
+	b.set.Store(set)
+}
+
+// refresh recomputes the usable endpoints after a change of state.
+func (b *Backend) refresh() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.publish(b.set.Load().all)
+}
+
 // newTransport returns a transport that keeps one HTTP/2 connection to the
 // backend (more only when the backend's stream limit is reached).
-func newTransport(secure bool, cfg *backendConfig) *http.Transport {
+func newTransport(secure bool, serverName string, cfg *backendConfig) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.dialTimeout, KeepAlive: 30 * time.Second}
 	protocols := new(http.Protocols)
 	t := &http.Transport{
@@ -139,6 +226,14 @@ func newTransport(secure bool, cfg *backendConfig) *http.Transport {
 		if cfg.tls != nil {
 			t.TLSClientConfig = cfg.tls.Clone()
 		}
+		if serverName != "" {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			}
+			if t.TLSClientConfig.ServerName == "" {
+				t.TLSClientConfig.ServerName, _, _ = net.SplitHostPort(serverName)
+			}
+		}
 		protocols.SetHTTP2(true)
 		// gRPC needs HTTP/2; Connect and gRPC-Web unary and server
 		// streaming calls work over HTTP/1.1 too.
@@ -158,26 +253,63 @@ func (p *connPool) Do(req *http.Request) (*http.Response, error) {
 	return t.RoundTrip(req)
 }
 
-// URL returns the backend's base URL.
-func (b *Backend) URL() string { return b.base }
+// URL returns the backend's base URL, or its endpoints' URLs (and its
+// DNS name as dns:///host:port) separated by commas.
+func (b *Backend) URL() string { return b.name }
 
 // Protocol returns the protocol the gateway speaks to the backend.
 func (b *Backend) Protocol() Protocol { return b.protocol }
 
-// Close stops the health probe, if any, and closes the backend's idle
-// connections. Calls in flight are not interrupted; stop the servers that
-// use the backend first. Closing a closed Backend does nothing.
+// Close stops the health probes and the DNS refresh, if any, and closes
+// the endpoints' idle connections. Calls in flight are not interrupted;
+// stop the servers that use the backend first. Closing a closed Backend
+// does nothing.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
-		if b.stopProbe != nil {
-			b.stopProbe()
-			<-b.probeDone
+		b.stop()
+		b.wg.Wait()
+		b.mu.Lock()
+		all := b.set.Load().all
+		for _, e := range all {
+			b.retire(e)
+		}
+		b.mu.Unlock()
+		for _, e := range all {
+			e.waitProbe()
 		}
 	})
-	for _, t := range b.pool.transports {
-		t.CloseIdleConnections()
+	for _, e := range b.set.Load().all {
+		e.closeIdle()
 	}
 	return nil
 }
 
+// retire stops what runs for e; the caller holds b.mu, and then waits
+// for e's probe to stop (without holding it).
+func (b *Backend) retire(e *endpoint) {
+	e.removed = true
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	if e.stopProbe != nil {
+		e.stopProbe()
+	}
+}
+
+// waitProbe waits until e's probe, stopped by retire, has returned.
+func (e *endpoint) waitProbe() {
+	if e.probeDone != nil {
+		<-e.probeDone
+	}
+}
+
+func (e *endpoint) closeIdle() {
+	for _, t := range e.pool.transports {
+		t.CloseIdleConnections()
+	}
+}
+
 var _ connect.HTTPClient = (*connPool)(nil)
+
+// errorf returns an error of the package.
+func errorf(format string, args ...any) error { return fmt.Errorf("forward: "+format, args...) }

@@ -71,4 +71,22 @@
 // a metric, and an outage is logged when it starts and when it ends, not
 // once per failed call. [WithStop] ends the calls still in flight when a
 // graceful drain is over.
+//
+// A Backend may have many endpoints, the replicas of one service: fixed
+// URLs ([NewBackendEndpoints]) and the addresses of a DNS name
+// ([WithDNS]). Each call goes to one of them, chosen by [WithBalancer],
+// over that endpoint's own connections; an endpoint that fails its health
+// check, or calls in a row ([WithOutlierDetection]), leaves the rotation
+// for a while; a call that a retry cannot harm is sent again to another
+// endpoint, within a budget ([WithRetries]). [Backend.Endpoints] reports
+// each endpoint's state and counters.
+//
+// The balancing is the package's own, over connect-go clients, rather
+// than grpc-go's ClientConn with its resolvers, balancers and outlier
+// detection: a ClientConn speaks only gRPC, while a Backend also speaks
+// Connect and gRPC-Web, and it measured no cheaper per call carrying
+// bytes through (BenchmarkBalancing). Choosing an endpoint costs an
+// atomic load of the endpoint set and, for least_request, two random
+// numbers; nothing on the call's path takes a lock unless the call may be
+// retried.
 package forward

@@ -24,8 +24,8 @@ var (
 // and metadata. An error the outbound client synthesized reveals nothing
 // of the backend: a backend that could not be reached, or whose connection
 // broke, even in the middle of a stream, gives Unavailable ("backend
-// unavailable"), which clients may retry, and counts against the
-// backend's health; other failures (protocol errors) are logged and
+// unavailable"), which clients may retry (the endpoint's health is
+// recorded by the caller, which saw the failure first); other failures (protocol errors) are logged and
 // reported with a generic message; deadlines, cancellations and size
 // limits keep theirs. A call cut by the gateway's stop gives Unavailable
 // ("gateway shutting down").
@@ -42,7 +42,6 @@ func (m *method) backendError(ctx context.Context, err error, trailer http.Heade
 		return m.synthesized(ctx, connect.CodeUnknown, err)
 	}
 	if connect.IsWireError(ce) {
-		m.backend.health.reached(ctx, "call")
 		var cause error
 		if msg := ce.Message(); msg != "" {
 			cause = errors.New(msg)
@@ -60,20 +59,41 @@ func (m *method) backendError(ctx context.Context, err error, trailer http.Heade
 		return out
 	}
 	switch ce.Code() {
-	case connect.CodeCanceled, connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
+	case connect.CodeCanceled:
+		// connect reports a connection reset by the backend as the
+		// cancellation of a client that went away; the call was not
+		// cancelled, the backend was lost.
+		if ctx.Err() == nil && brokenConnection(err) {
+			return connect.NewError(connect.CodeUnavailable, errBackendUnavailable)
+		}
+		return ce
+	case connect.CodeDeadlineExceeded, connect.CodeResourceExhausted:
 		return ce
 	case connect.CodeUnavailable:
-		m.backend.health.callFailed(ctx, m.procedure, err)
 		return connect.NewError(connect.CodeUnavailable, errBackendUnavailable)
 	}
 	return m.synthesized(ctx, ce.Code(), err)
+}
+
+// retryable reports whether err, the failure of an attempt, showed the
+// endpoint unreachable (refused, reset, lost before the whole answer
+// came) rather than being the backend's answer, while the call itself is
+// still wanted.
+func (m *method) retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) && connect.IsWireError(ce) {
+		return false
+	}
+	return connect.CodeOf(err) == connect.CodeUnavailable || brokenConnection(err)
 }
 
 // synthesized maps a failure of the outbound call that the backend did not
 // send.
 func (m *method) synthesized(ctx context.Context, code connect.Code, err error) error {
 	if brokenConnection(err) {
-		m.backend.health.callFailed(ctx, m.procedure, err)
 		return connect.NewError(connect.CodeUnavailable, errBackendUnavailable)
 	}
 	m.logFailure(ctx, err)
@@ -111,7 +131,7 @@ func (m *method) logFailure(ctx context.Context, err error) {
 	}
 	m.logger.LogAttrs(ctx, slog.LevelWarn, "forward: backend call failed",
 		slog.String("procedure", m.procedure),
-		slog.String("backend", m.backend.base),
+		slog.String("backend", m.backend.name),
 		slog.String("error", err.Error()),
 	)
 }

@@ -60,3 +60,55 @@ func Example() {
 	// ord-0003 example-client
 	// not_found not_found: order "ord-9999" not found
 }
+
+func ExampleNewBackendEndpoints() {
+	// Two replicas of the orders service over cleartext HTTP/2, and one
+	// address where nothing listens.
+	var urls []string
+	for range 2 {
+		mux := http.NewServeMux()
+		mux.Handle(orders.New().Handler())
+		replica := httptest.NewUnstartedServer(mux)
+		replica.Config.Protocols = new(http.Protocols)
+		replica.Config.Protocols.SetUnencryptedHTTP2(true)
+		replica.Start()
+		defer replica.Close()
+		urls = append(urls, replica.URL)
+	}
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	urls = append(urls, dead.URL)
+
+	backend, err := forward.NewBackendEndpoints(urls, forward.WithBalancer(forward.RoundRobin), forward.WithBackendLogger(nil))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer backend.Close()
+	svc := ordersv1.File_example_orders_v1_orders_proto.Services().ByName("OrdersService")
+	path, handler, err := forward.NewHandler(svc, backend)
+	if err != nil {
+		log.Fatal(err)
+	}
+	gatewayMux := http.NewServeMux()
+	gatewayMux.Handle(path, handler)
+	gateway := httptest.NewServer(gatewayMux)
+	defer gateway.Close()
+
+	// GetOrder is declared NO_SIDE_EFFECTS: a call that finds the dead
+	// address is sent again to a live replica.
+	client := ordersv1connect.NewOrdersServiceClient(http.DefaultClient, gateway.URL)
+	for range 3 {
+		if _, err := client.GetOrder(context.Background(), connect.NewRequest(&ordersv1.GetOrderRequest{Id: "ord-0001"})); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println("retries:", backend.Retries())
+	for _, e := range backend.Endpoints() {
+		fmt.Println(e.URL == dead.URL, e.State, e.Failures)
+	}
+	// Output:
+	// retries: 1
+	// false up 0
+	// false up 0
+	// true up 1
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +135,7 @@ type method struct {
 	requestHeaders func(context.Context, http.Header)
 	logger         *slog.Logger
 	scrub          bool // the backend may answer over HTTP/1.1
+	retry          bool // unary and idempotent: see WithRetries
 }
 
 func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, filter *headerFilter) *method {
@@ -145,12 +147,14 @@ func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, 
 		filter:         filter,
 		requestHeaders: cfg.requestHeaders,
 		logger:         cfg.logger,
-		scrub:          strings.HasPrefix(backend.base, "https:") && backend.protocol != ProtocolGRPC,
+		scrub:          backend.scheme == "https" && backend.protocol != ProtocolGRPC,
 	}
 	if md.IsStreamingClient() || md.IsStreamingServer() {
 		m.maxTimeout = cfg.maxStreamTimeout
 	}
 	level := idempotency(md)
+	m.retry = level != connect.IdempotencyUnknown && !md.IsStreamingClient() && !md.IsStreamingServer()
+	do := &caller{b: backend, retry: m.retry}
 	for i, codec := range [2]connect.Codec{protoCodec, jsonCodec} {
 		opts := []connect.ClientOption{
 			backend.protocol.clientOption(),
@@ -164,7 +168,7 @@ func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, 
 			opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes))
 		}
 		opts = append(opts, backend.clientOptions...)
-		m.clients[i] = connect.NewClient[Message, Message](backend.pool, backend.base+m.procedure, opts...)
+		m.clients[i] = connect.NewClient[Message, Message](do, backend.placeholderURL(m.procedure), opts...)
 	}
 	return m
 }
@@ -255,13 +259,28 @@ func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*con
 	if cancel != nil {
 		defer cancel()
 	}
+	client := m.client(req.Header(), req.Peer())
 	out := connect.NewRequest(req.Msg)
 	m.header(ctx, out.Header(), req.Header())
-	res, err := m.client(req.Header(), req.Peer()).CallUnary(ctx, out)
+	var at *attempts
+	if m.retry && m.backend.mayRetry(req.Msg.Len()) {
+		at = new(attempts)
+		ctx = context.WithValue(ctx, attemptsKey{}, at)
+	}
+	res, err := client.CallUnary(ctx, out)
+	for err != nil && at != nil && m.retryable(ctx, err) && m.backend.retryAgain(at) {
+		// The answer is held whole before the client gets any of it: the
+		// call is sent again, to another endpoint, as if for the first time.
+		out = connect.NewRequest(req.Msg)
+		m.header(ctx, out.Header(), req.Header())
+		res, err = client.CallUnary(ctx, out)
+	}
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
-	m.backend.health.reached(ctx, "call")
+	if at != nil && at.n > 1 {
+		res.Header().Set(RetriesHeader, strconv.Itoa(at.n-1))
+	}
 	if m.scrub {
 		scrubResponse(res.Header())
 		scrubResponse(res.Trailer())

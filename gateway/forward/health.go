@@ -20,8 +20,7 @@ type health struct {
 	backend string // the backend's URL, for the log
 	logger  *slog.Logger
 
-	down   atomic.Bool
-	failed atomic.Uint64 // calls failed, unreachable, since the start
+	down atomic.Bool
 
 	mu     sync.Mutex
 	err    error  // why the backend is down
@@ -32,31 +31,54 @@ type health struct {
 // probe has shown otherwise), and otherwise the error that showed it
 // unreachable, such as a refused connection or a connection lost
 // mid-call. A call that the backend answers, even with an error, shows it
-// reachable again, as does a probe answered (see [WithHealthCheck]). The
-// error names the backend's address: it is for operators and readiness
-// checks, not for clients.
+// reachable again, as does a probe answered (see [WithHealthCheck]). A
+// backend of several endpoints is reachable while one of them is, and
+// unreachable when it has none (DNS resolved no address). The error names
+// the backend's address: it is for operators and readiness checks, not
+// for clients.
 func (b *Backend) Err() error {
-	if !b.health.down.Load() {
-		return nil
+	set := b.set.Load()
+	if len(set.all) == 0 {
+		return fmt.Errorf("forward: backend %s: %w", b.name, errNoEndpoint)
 	}
-	b.health.mu.Lock()
-	defer b.health.mu.Unlock()
-	if b.health.err == nil {
-		return nil
+	var first error
+	for _, e := range set.all {
+		if !e.health.down.Load() {
+			return nil
+		}
+		e.health.mu.Lock()
+		err := e.health.err
+		e.health.mu.Unlock()
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = fmt.Errorf("forward: backend %s: %w", e.url, err)
+		}
 	}
-	return fmt.Errorf("forward: backend %s: %w", b.base, b.health.err)
+	return first
 }
 
 // FailedCalls returns how many calls failed, since the backend was created,
 // because it could not be reached or its connection broke: the calls that
-// clients saw end with "backend unavailable". It only grows; use it as a
-// counter.
-func (b *Backend) FailedCalls() uint64 { return b.health.failed.Load() }
+// clients saw end with "backend unavailable", and the attempts that were
+// retried on another endpoint. It only grows; use it as a counter.
+func (b *Backend) FailedCalls() uint64 {
+	n := b.failedGone.Load()
+	for _, e := range b.set.Load().all {
+		n += e.failures.Load()
+	}
+	return n
+}
+
+// Retries returns how many calls were sent again to another endpoint
+// after the first found its endpoint unreachable (see [WithRetries]). It
+// only grows; use it as a counter.
+func (b *Backend) Retries() uint64 { return b.retries.Load() }
 
 // callFailed records a call that failed because the backend could not be
 // reached; the first one of an outage is logged.
 func (h *health) callFailed(ctx context.Context, procedure string, err error) {
-	h.failed.Add(1)
 	h.setDown(ctx, err, true, slog.String("check", "call"), slog.String("procedure", procedure))
 }
 
@@ -103,22 +125,29 @@ func (h *health) reached(ctx context.Context, check string) {
 // which is all the probe needs.
 const healthCheckProcedure = "/grpc.health.v1.Health/Check"
 
-// probe checks the backend every interval until ctx is done.
-func (b *Backend) probe(ctx context.Context, interval, timeout time.Duration) {
-	defer close(b.probeDone)
-	client := connect.NewClient[Message, Message](b.pool, b.base+healthCheckProcedure,
+// probe checks endpoint e every interval until ctx is done; a change of
+// outcome moves e in or out of the rotation.
+func (b *Backend) probe(ctx context.Context, e *endpoint, interval, timeout time.Duration) {
+	defer close(e.probeDone)
+	client := connect.NewClient[Message, Message](e.pool, b.scheme+"://"+e.host+e.prefix+healthCheckProcedure,
 		b.protocol.clientOption(), connect.WithCodec(protoCodec), connect.WithAcceptCompression("gzip", nil, nil))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		err := b.check(ctx, client, timeout)
+		err := check(ctx, client, timeout)
 		switch {
 		case ctx.Err() != nil:
 			return // closed: the outcome means nothing
 		case err != nil:
-			b.health.setDown(ctx, err, false, slog.String("check", "probe"))
+			e.health.setDown(ctx, err, false, slog.String("check", "probe"))
+			if !e.probeDown.Swap(true) {
+				b.refresh()
+			}
 		default:
-			b.health.reached(ctx, "probe")
+			e.health.reached(ctx, "probe")
+			if e.probeDown.Swap(false) {
+				b.refresh()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -132,7 +161,7 @@ func (b *Backend) probe(ctx context.Context, interval, timeout time.Duration) {
 var errNotServing = errors.New("health check: NOT_SERVING")
 
 // check sends one health check and returns nil if the backend answered.
-func (b *Backend) check(ctx context.Context, client *connect.Client[Message, Message], timeout time.Duration) error {
+func check(ctx context.Context, client *connect.Client[Message, Message], timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, err := client.CallUnary(ctx, connect.NewRequest(&Message{})) // HealthCheckRequest{service: ""}

@@ -233,7 +233,11 @@ type backendConfig struct {
 	clientOptions  []connect.ClientOption
 	healthInterval time.Duration
 	logger         *slog.Logger
-	errs           []error // invalid option values
+	balancer       Balancer
+	outlier        OutlierDetection
+	retry          RetryPolicy
+	dns            *dnsConfig // nil without WithDNS
+	errs           []error    // invalid option values
 }
 
 // invalid records an invalid option value, which NewBackend reports.

@@ -83,7 +83,6 @@ func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
-	m.backend.health.reached(ctx, "call")
 	if m.scrub {
 		scrubResponse(res.Header())
 		scrubResponse(res.Trailer())
@@ -190,18 +189,14 @@ func (m *method) relay(ctx context.Context, out connect.StreamingClientConn, in 
 		}
 	}
 	var msg Message // reused: each Send copies it out before the next Receive
-	for first := true; ; first = false {
+	for {
 		msg.data = msg.data[:0] // connect skips Unmarshal for an empty message
 		if err := out.Receive(&msg); err != nil {
 			if errors.Is(err, io.EOF) {
-				m.backend.health.reached(ctx, "call")
 				copyResponseHeaders(in.ResponseTrailer(), out.ResponseTrailer())
 				return nil
 			}
 			return m.backendError(ctx, err, out.ResponseTrailer())
-		}
-		if first {
-			m.backend.health.reached(ctx, "call")
 		}
 		if err := in.Send(&msg); err != nil {
 			return err // the client is gone; the deferred cancel reaches the backend

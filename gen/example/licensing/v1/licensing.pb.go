@@ -883,14 +883,14 @@ const file_example_licensing_v1_licensing_proto_rawDesc = "" +
 	" LICENCE_ORDER_STATUS_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dLICENCE_ORDER_STATUS_RECEIVED\x10\x01\x12\x1e\n" +
 	"\x1aLICENCE_ORDER_STATUS_FILED\x10\x02\x12 \n" +
-	"\x1cLICENCE_ORDER_STATUS_GRANTED\x10\x032\xa4\a\n" +
+	"\x1cLICENCE_ORDER_STATUS_GRANTED\x10\x032\xa7\a\n" +
 	"\x10LicensingService\x12\xa2\x01\n" +
 	"\x11ListJurisdictions\x12..example.licensing.v1.ListJurisdictionsRequest\x1a/.example.licensing.v1.ListJurisdictionsResponse\",\x82\xbc\x1c\f\x10\x01\x1a\b\b<\x12\x02\b<\x18\n" +
 	"\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/jurisdictions\x90\x02\x01\x12\xda\x01\n" +
 	"\x10ListRequirements\x12-.example.licensing.v1.ListRequirementsRequest\x1a..example.licensing.v1.ListRequirementsResponse\"g\x82\xbc\x1c\x17\n" +
-	"\x15LIC.READ_REQUIREMENTS\x82\xd3\xe4\x93\x02CZ/\x12-/v1/jurisdictions/{jurisdiction}/requirements\x12\x10/v1/requirements\x90\x02\x01\x12\xab\x01\n" +
-	"\x0fGetLicenceOrder\x12,.example.licensing.v1.GetLicenceOrderRequest\x1a-.example.licensing.v1.GetLicenceOrderResponse\";\x82\xbc\x1c\x11\n" +
-	"\x0fLIC.READ_ORDERS\x82\xd3\xe4\x93\x02 b\x05order\x12\x17/v1/licence-orders/{id}\x12\xcc\x01\n" +
+	"\x15LIC.READ_REQUIREMENTS\x82\xd3\xe4\x93\x02CZ/\x12-/v1/jurisdictions/{jurisdiction}/requirements\x12\x10/v1/requirements\x90\x02\x01\x12\xae\x01\n" +
+	"\x0fGetLicenceOrder\x12,.example.licensing.v1.GetLicenceOrderRequest\x1a-.example.licensing.v1.GetLicenceOrderResponse\">\x82\xbc\x1c\x11\n" +
+	"\x0fLIC.READ_ORDERS\x82\xd3\xe4\x93\x02 b\x05order\x12\x17/v1/licence-orders/{id}\x90\x02\x01\x12\xcc\x01\n" +
 	"\x12CreateLicenceOrder\x12/.example.licensing.v1.CreateLicenceOrderRequest\x1a0.example.licensing.v1.CreateLicenceOrderResponse\"S\x82\xbc\x1c2\n" +
 	"\x0fLIC.READ_ORDERS\n" +
 	"\x10LIC.WRITE_ORDERS\x1a\b\b\n" +

@@ -107,6 +107,7 @@ func NewLicensingServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			httpClient,
 			baseURL+LicensingServiceGetLicenceOrderProcedure,
 			connect.WithSchema(licensingServiceMethods.ByName("GetLicenceOrder")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
 		createLicenceOrder: connect.NewClient[v1.CreateLicenceOrderRequest, v1.CreateLicenceOrderResponse](
@@ -206,6 +207,7 @@ func NewLicensingServiceHandler(svc LicensingServiceHandler, opts ...connect.Han
 		LicensingServiceGetLicenceOrderProcedure,
 		svc.GetLicenceOrder,
 		connect.WithSchema(licensingServiceMethods.ByName("GetLicenceOrder")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
 	licensingServiceCreateLicenceOrderHandler := connect.NewUnaryHandler(

@@ -28,11 +28,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
 
 func main() {
+	if isRelayCommand() {
+		relayMain()
+		return
+	}
 	var opts options
 	flag.StringVar(&opts.bin, "bin", "", "the portcullis binary (default: build ./cmd/portcullis)")
 	flag.StringVar(&opts.out, "out", "benchmarks", "directory for results.json, results.md and the plots")
@@ -45,6 +51,12 @@ func main() {
 	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file")
 	flag.IntVar(&opts.instructions, "instructions", 0, "count the gateway's instructions per call under callgrind over this many calls (0: do not)")
 	flag.BoolVar(&opts.instructionsOnly, "instructions-only", false, "only count instructions per call (-instructions calls, default 1000), print them and exit")
+	flag.StringVar(&opts.experiment, "experiment", "", "measure an experiment beside the gateway: relay (the same-protocol byte relay of relay.go)")
+	flag.Func("only", "measure only the scenarios whose names match this `regexp`", func(v string) error {
+		re, err := regexp.Compile(v)
+		opts.only = re
+		return err
+	})
 	flag.Func("gateway-env", "`KEY=VALUE` added to the gateway's environment, e.g. GOGC=100 (repeatable)", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return fmt.Errorf("want KEY=VALUE, got %q", v)
@@ -74,6 +86,8 @@ type options struct {
 	gatewayEnv       []string
 	instructions     int
 	instructionsOnly bool
+	experiment       string
+	only             *regexp.Regexp
 }
 
 func run(ctx context.Context, opts options) error {
@@ -105,18 +119,32 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 	defer stack.stop()
-	for _, t := range []target{viaGateway, viaHAProxy} {
+	runTargets := targets
+	switch opts.experiment {
+	case "":
+	case "relay":
+		if err := stack.startRelay(ctx, stack.jwksFile); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		runTargets = append(slices.Clone(targets), viaRelay)
+	default:
+		return fmt.Errorf("unknown experiment %q", opts.experiment)
+	}
+	for _, t := range runTargets[1:] {
 		if err := stack.checkPolicy(ctx, t); err != nil {
 			return fmt.Errorf("policy: %w", err)
 		}
 	}
 
 	scenarios := allScenarios(opts.quick)
+	if opts.only != nil {
+		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return !opts.only.MatchString(sc.name()) })
+	}
 	results := make([]result, 0, opts.cycles*len(targets)*len(scenarios))
 	started := time.Now()
 	for cycle := 1; cycle <= opts.cycles; cycle++ {
 		for i, sc := range scenarios {
-			for _, t := range targets {
+			for _, t := range runTargets {
 				log.Printf("cycle %d/%d [%d/%d] %s %s", cycle, opts.cycles, i+1, len(scenarios), sc.name(), t)
 				r, err := stack.measure(ctx, sc, t, opts.warmup, opts.duration, "")
 				if err != nil {

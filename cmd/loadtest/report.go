@@ -198,6 +198,24 @@ func (r *report) markdown(outDir string) string {
 		}
 	}
 
+	if r.has(viaRelay) {
+		b.WriteString("\n### Experiment: the same-protocol byte relay (relay.go) against today's gateway\n\n")
+		b.WriteString("| scenario | relay CPU per call ÷ gateway's | relay CPU per call ÷ HAProxy's | relay calls/s ÷ gateway's | relay added p50 / p99 ms |\n")
+		b.WriteString("|---|---:|---:|---:|---:|\n")
+		for _, c := range append(unary, bidi...) {
+			cpu, cpuOK := c.median(ratioOf(viaRelay, viaGateway, proxyCPU))
+			hcpu, hcpuOK := c.median(ratioOf(viaRelay, viaHAProxy, proxyCPU))
+			rps, rpsOK := c.median(ratioOf(viaRelay, viaGateway, perSecond))
+			r50, r50OK := c.median(added(viaRelay, p50))
+			r99, r99OK := c.median(added(viaRelay, p99))
+			if c.scenario[:4] == "bidi" {
+				r50OK, r99OK = false, false // streams have no latency here
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s |\n", c.scenario, fmtX(cpu, cpuOK), fmtX(hcpu, hcpuOK), fmtX(rps, rpsOK),
+				fmtF("%+.2f", r50, r50OK), fmtF("%+.2f", r99, r99OK))
+		}
+	}
+
 	if len(r.Instructions) > 0 {
 		b.WriteString("\n### Instructions per call (callgrind; does not drift with the machine's load)\n\n")
 		b.WriteString(instructionsMarkdown(r.Instructions))
@@ -233,6 +251,16 @@ func (r *report) markdown(outDir string) string {
 	}
 	fmt.Fprintf(&b, "\n![latency](%s) ![cpu](%s)\n", filepath.ToSlash(filepath.Join(outDir, "latency.svg")), filepath.ToSlash(filepath.Join(outDir, "cpu.svg")))
 	return b.String()
+}
+
+// has reports whether some result is of target t.
+func (r *report) has(t target) bool {
+	for i := range r.Results {
+		if r.Results[i].Target == t {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *report) write(outDir string) error {

@@ -25,6 +25,9 @@ import (
 // the load generator needs to call them.
 type stack struct {
 	backend, gateway, haproxy *process
+	relay                     *process // with -experiment relay
+	relayURL                  string
+	jwksFile                  string
 	backendURL                string
 	gatewayURL                string
 	haproxyURL                string
@@ -61,6 +64,8 @@ func (s *stack) url(t target) string {
 		return s.gatewayURL
 	case viaHAProxy:
 		return s.haproxyURL
+	case viaRelay:
+		return s.relayURL
 	}
 	return s.backendURL
 }
@@ -72,6 +77,8 @@ func (s *stack) proxy(t target) *process {
 		return s.gateway
 	case viaHAProxy:
 		return s.haproxy
+	case viaRelay:
+		return s.relay
 	}
 	return nil
 }
@@ -106,6 +113,7 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 	set := jwk.NewSet()
 	_ = set.AddKey(pub)
 	jwksFile := filepath.Join(work, "jwks.json")
+	s.jwksFile = jwksFile
 	if err := writeJSON(jwksFile, set); err != nil {
 		return nil, err
 	}
@@ -218,7 +226,7 @@ func (s *stack) startTraceSink() (string, error) {
 }
 
 func (s *stack) stop() {
-	for _, p := range []*process{s.haproxy, s.gateway, s.backend} {
+	for _, p := range []*process{s.relay, s.haproxy, s.gateway, s.backend} {
 		if p != nil && p.cmd.Process != nil && p.cmd.ProcessState == nil {
 			if p == s.gateway && s.killGateway {
 				_ = p.cmd.Process.Kill()

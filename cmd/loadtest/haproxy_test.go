@@ -49,12 +49,12 @@ func peerStack(t *testing.T) *stack {
 	if err := checkHAProxy(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if s.haproxy, err = start(context.Background(), "haproxy", "haproxy", nil, "-db", "-f", cfg); err != nil {
+	if s.haproxy, err = start(context.Background(), "haproxy", nil, "haproxy", "-db", "-f", cfg); err != nil {
 		t.Fatal(err)
 	}
 	s.haproxyURL = "http://" + addr
 	t.Cleanup(s.stop)
-	if err := waitTCP(t.Context(), addr); err != nil {
+	if err := waitTCP(t.Context(), addr, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return s

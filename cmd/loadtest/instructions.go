@@ -34,9 +34,10 @@ import (
 // collector. perf stat -e instructions would do the same faster, where the
 // machine exposes the counter; valgrind works everywhere.
 
-// instructionCount is the gateway's instructions per call in one load.
+// instructionCount is the instructions per call of one process in one load.
 type instructionCount struct {
 	Scenario string `json:"scenario"`
+	Target   target `json:"target"`
 	Calls    int    `json:"calls"`
 	// PerCall are the instructions per call of each repetition.
 	PerCall []float64 `json:"per_call"`
@@ -55,6 +56,9 @@ var instructionScenarios = []scenario{
 	{kind: "unary", protocol: "grpc", size: small, conns: 1, streams: 1, generator: genConnect, freshToken: true},
 }
 
+// countInstructions counts the instructions per call of the gateway and
+// of HAProxy (and, with -experiment relay, of the relay), each under
+// callgrind, in the loads of instructionScenarios.
 func countInstructions(ctx context.Context, bin, work string, opts options) ([]instructionCount, error) {
 	for _, tool := range []string{"valgrind", "callgrind_control"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -65,60 +69,74 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	outFile := filepath.Join(dir, "callgrind.out")
-	log.Printf("starting the gateway under callgrind")
+	outFile := func(name string) string { return filepath.Join(dir, "callgrind.out."+name) }
+	log.Printf("starting the gateway and HAProxy under callgrind")
 	stack, err := startStack(ctx, bin, dir, stackOptions{
 		// Go preempts goroutines with signals, which callgrind 3.19
 		// cannot follow; cooperative preemption is enough for a server.
-		gatewayEnv:  append(slices.Clone(opts.gatewayEnv), "GODEBUG=asyncpreemptoff=1"),
-		gatewayWrap: []string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + outFile, "--dump-instr=no", "--dump-line=no"},
-		traceRatio:  opts.traceRatio,
-		noHAProxy:   true,
-		ready:       3 * time.Minute,
+		gatewayEnv: append(slices.Clone(opts.gatewayEnv), "GODEBUG=asyncpreemptoff=1"),
+		wrap: func(name string) []string {
+			if name == "backend" {
+				return nil
+			}
+			return []string{"valgrind", "--tool=callgrind", "--callgrind-out-file=" + outFile(name), "--dump-instr=no", "--dump-line=no"}
+		},
+		traceRatio: opts.traceRatio,
+		ready:      3 * time.Minute,
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer stack.stop()
-	pid := strconv.Itoa(stack.gateway.cmd.Process.Pid)
+	runTargets := []target{viaGateway, viaHAProxy}
+	if opts.experiment == "relay" {
+		if err := stack.startRelay(ctx, stack.jwksFile); err != nil {
+			return nil, err
+		}
+		runTargets = append(runTargets, viaRelay)
+	}
 
 	var counts []instructionCount
 	for _, sc := range instructionScenarios {
-		c := instructionCount{Scenario: sc.name(), Calls: opts.instructions}
-		call, err := stack.caller(sc)
-		if err != nil {
-			return nil, err
-		}
-		if err := call(ctx, 200); err != nil { // warm-up
-			return nil, fmt.Errorf("%s: warm-up: %w", sc.name(), err)
-		}
-		for rep := range instructionReps {
-			if err := callgrindControl(ctx, "-z", pid); err != nil {
-				return nil, err
-			}
-			if err := call(ctx, opts.instructions); err != nil {
-				return nil, fmt.Errorf("%s: %w", sc.name(), err)
-			}
-			total, err := callgrindDump(ctx, pid, outFile)
+		for _, t := range runTargets {
+			p := stack.proxy(t)
+			pid := strconv.Itoa(p.cmd.Process.Pid)
+			c := instructionCount{Scenario: sc.name(), Target: t, Calls: opts.instructions}
+			call, err := stack.caller(sc, t)
 			if err != nil {
 				return nil, err
 			}
-			c.PerCall = append(c.PerCall, float64(total)/float64(opts.instructions))
-			log.Printf("%s: repetition %d: %.0f instructions per call", sc.name(), rep+1, c.PerCall[rep])
+			if err := call(ctx, 200); err != nil { // warm-up
+				return nil, fmt.Errorf("%s %s: warm-up: %w", sc.name(), t, err)
+			}
+			for rep := range instructionReps {
+				if err := callgrindControl(ctx, "-z", pid); err != nil {
+					return nil, err
+				}
+				if err := call(ctx, opts.instructions); err != nil {
+					return nil, fmt.Errorf("%s %s: %w", sc.name(), t, err)
+				}
+				total, err := callgrindDump(ctx, pid, outFile(p.name))
+				if err != nil {
+					return nil, err
+				}
+				c.PerCall = append(c.PerCall, float64(total)/float64(opts.instructions))
+				log.Printf("%s %s: repetition %d: %.0f instructions per call", sc.name(), t, rep+1, c.PerCall[rep])
+			}
+			counts = append(counts, c)
 		}
-		counts = append(counts, c)
 	}
 	return counts, nil
 }
 
-// caller returns a function making n calls of sc through the gateway, one
-// at a time, failing at the first error.
-func (s *stack) caller(sc scenario) (func(ctx context.Context, n int) error, error) {
+// caller returns a function making n calls of sc to t, one at a time,
+// failing at the first error.
+func (s *stack) caller(sc scenario, t target) (func(ctx context.Context, n int) error, error) {
 	var opts []connect.ClientOption
 	if sc.protocol == "grpc" {
 		opts = append(opts, connect.WithGRPC())
 	}
-	client := ordersv1connect.NewOrdersServiceClient(newHTTPClient(), s.gatewayURL, opts...)
+	client := ordersv1connect.NewOrdersServiceClient(newHTTPClient(), s.url(t), opts...)
 	reused, err := s.tokens.token(claims{})
 	if err != nil {
 		return nil, err
@@ -127,8 +145,8 @@ func (s *stack) caller(sc scenario) (func(ctx context.Context, n int) error, err
 	return func(ctx context.Context, n int) error {
 		toks := []string{reused}
 		if sc.freshToken {
-			// Minted before the calls: the gateway's count must not
-			// depend on the generator.
+			// Minted before the calls: the count must not depend on the
+			// generator.
 			if toks, err = s.tokens.mint(n); err != nil {
 				return err
 			}
@@ -206,17 +224,45 @@ func callgrindTotal(file string) (int64, error) {
 	return total, nil
 }
 
-// instructionsMarkdown is the table of instruction counts.
+// instructionsMarkdown is the table of instruction counts: for each load,
+// the gateway's, HAProxy's and the relay's (when counted), medians of the
+// repetitions, with their ratios.
 func instructionsMarkdown(counts []instructionCount) string {
-	var b strings.Builder
-	b.WriteString("| load (through the gateway, one call at a time) | calls | instructions per call (median) | repetitions |\n")
-	b.WriteString("|---|---:|---:|---|\n")
+	var loads []string
+	byLoad := map[string]map[target]instructionCount{}
+	relay := false
 	for _, c := range counts {
-		reps := make([]string, len(c.PerCall))
-		for i, v := range c.PerCall {
+		if byLoad[c.Scenario] == nil {
+			byLoad[c.Scenario] = map[target]instructionCount{}
+			loads = append(loads, c.Scenario)
+		}
+		byLoad[c.Scenario][c.Target] = c
+		relay = relay || c.Target == viaRelay
+	}
+	var b strings.Builder
+	b.WriteString("| load (one call at a time) | calls | gateway instructions per call | HAProxy's | gateway ÷ HAProxy |")
+	if relay {
+		b.WriteString(" relay experiment's | relay ÷ gateway |")
+	}
+	b.WriteString(" gateway's repetitions |\n|---|---:|---:|---:|---:|")
+	if relay {
+		b.WriteString("---:|---:|")
+	}
+	b.WriteString("---|\n")
+	for _, load := range loads {
+		m := byLoad[load]
+		g, h, r := m[viaGateway], m[viaHAProxy], m[viaRelay]
+		reps := make([]string, len(g.PerCall))
+		for i, v := range g.PerCall {
 			reps[i] = fmt.Sprintf("%.0f", v)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.0f | %s |\n", c.Scenario, c.Calls, c.median(), strings.Join(reps, ", "))
+		count := func(c instructionCount) string { return fmtF("%.0f", c.median(), len(c.PerCall) > 0) }
+		calls := max(g.Calls, h.Calls, r.Calls)
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |", load, calls, count(g), count(h), fmtX(g.median()/h.median(), len(g.PerCall) > 0 && len(h.PerCall) > 0))
+		if relay {
+			fmt.Fprintf(&b, " %s | %s |", count(r), fmtX(r.median()/g.median(), len(g.PerCall) > 0 && len(r.PerCall) > 0))
+		}
+		fmt.Fprintf(&b, " %s |\n", strings.Join(reps, ", "))
 	}
 	return b.String()
 }

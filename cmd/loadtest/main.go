@@ -49,6 +49,7 @@ func main() {
 	flag.BoolVar(&opts.quick, "quick", false, "a few short scenarios, to check the harness")
 	flag.Float64Var(&opts.traceRatio, "trace-ratio", 0, "the gateway's trace_sample_ratio (HAProxy traces nothing)")
 	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file")
+	flag.DurationVar(&opts.profileDuration, "profile-duration", 10*time.Second, "how long -cpuprofile profiles")
 	flag.IntVar(&opts.instructions, "instructions", 0, "count the gateway's instructions per call under callgrind over this many calls (0: do not)")
 	flag.BoolVar(&opts.instructionsOnly, "instructions-only", false, "only count instructions per call (-instructions calls, default 1000), print them and exit")
 	flag.StringVar(&opts.experiment, "experiment", "", "measure an experiment beside the gateway: relay (the same-protocol byte relay of relay.go)")
@@ -79,6 +80,7 @@ var profiledScenario = scenario{kind: "unary", protocol: "grpc", size: small, co
 type options struct {
 	bin, out, update string
 	cpuprofile       string
+	profileDuration  time.Duration
 	duration, warmup time.Duration
 	cycles           int
 	quick            bool
@@ -163,7 +165,7 @@ func run(ctx context.Context, opts options) error {
 		// An extra run, left out of the report: profiling costs CPU.
 		sc := profiledScenario
 		log.Printf("profiling the gateway: %s", sc.name())
-		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, max(opts.duration, 3*time.Second), opts.cpuprofile); err != nil {
+		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, opts.profileDuration, opts.cpuprofile); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 		if report.Profile, err = breakdown(opts.cpuprofile); err != nil {

@@ -129,6 +129,7 @@ func value(t target, field func(*result) float64) func(map[target]*result) (floa
 func proxyCPU(r *result) float64   { return r.ProxyCPU }
 func backendCPU(r *result) float64 { return r.BackendCPU }
 func perSecond(r *result) float64  { return r.PerSecond }
+func sysShare(r *result) float64   { return r.ProxySysShare }
 func p50(r *result) time.Duration  { return r.P50 }
 func p90(r *result) time.Duration  { return r.P90 }
 func p99(r *result) time.Duration  { return r.P99 }
@@ -222,8 +223,8 @@ func (r *report) markdown(outDir string) string {
 	}
 
 	b.WriteString("\n### The figures behind the ratios (medians over the cycles)\n\n")
-	b.WriteString("| scenario | calls/s direct / gateway / HAProxy | p50 ms direct / gateway / HAProxy | p99 ms direct / gateway / HAProxy | CPU µs per call: backend / gateway / HAProxy |\n")
-	b.WriteString("|---|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | calls/s direct / gateway / HAProxy | p50 ms direct / gateway / HAProxy | p99 ms direct / gateway / HAProxy | CPU µs per call: backend / gateway / HAProxy | kernel's share of the CPU: gateway / HAProxy |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
 	for _, c := range unary {
 		three := func(verb string, field func(*result) float64, scale float64) string {
 			var parts []string
@@ -236,8 +237,10 @@ func (r *report) markdown(outDir string) string {
 		be, beOK := c.median(value(direct, backendCPU))
 		gw, gwOK := c.median(value(viaGateway, proxyCPU))
 		hp, hpOK := c.median(value(viaHAProxy, proxyCPU))
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s / %s |\n", c.scenario, three("%.0f", perSecond, 1), three("%.2f", p50ms, 1), three("%.2f", p99ms, 1),
-			fmtF("%.0f", be*1000, beOK), fmtF("%.0f", gw*1000, gwOK), fmtF("%.0f", hp*1000, hpOK))
+		gs, gsOK := c.median(value(viaGateway, sysShare))
+		hs, hsOK := c.median(value(viaHAProxy, sysShare))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s / %s | %s / %s |\n", c.scenario, three("%.0f", perSecond, 1), three("%.2f", p50ms, 1), three("%.2f", p99ms, 1),
+			fmtF("%.0f", be*1000, beOK), fmtF("%.0f", gw*1000, gwOK), fmtF("%.0f", hp*1000, hpOK), fmtF("%.0f%%", gs*100, gsOK), fmtF("%.0f%%", hs*100, hsOK))
 	}
 	b.WriteString("\nCPU per call: the backend's from the direct run, the gateway's and HAProxy's from the runs through them.\n")
 

@@ -135,6 +135,8 @@ type result struct {
 	// (the gateway or HAProxy; none for direct calls) and of the backend.
 	ProxyCPU   float64 `json:"proxy_cpu_per_1k"`
 	BackendCPU float64 `json:"backend_cpu_per_1k"`
+	// ProxySysShare is the share of ProxyCPU spent in the kernel.
+	ProxySysShare float64 `json:"proxy_sys_share"`
 }
 
 func newHTTPClient() *http.Client {
@@ -156,7 +158,9 @@ func (s *stack) order(sc scenario) *ordersv1.Order {
 // cpuMeter reads the CPU time of the backend and of the proxy in the path.
 type cpuMeter struct {
 	proxy, backend *process
-	p0, b0         time.Duration
+	p0, b0, ps0    time.Duration
+	// proxySys is the system part of the proxy's time, after stop.
+	proxySys time.Duration
 }
 
 func (s *stack) meter(t target) *cpuMeter { return &cpuMeter{proxy: s.proxy(t), backend: s.backend} }
@@ -164,21 +168,25 @@ func (s *stack) meter(t target) *cpuMeter { return &cpuMeter{proxy: s.proxy(t), 
 func (m *cpuMeter) start() error {
 	var err1, err2 error
 	m.b0, err1 = m.backend.cpu()
+	var err3 error
 	if m.proxy != nil {
 		m.p0, err2 = m.proxy.cpu()
+		m.ps0, err3 = m.proxy.sysCPU()
 	}
-	return errors.Join(err1, err2)
+	return errors.Join(err1, err2, err3)
 }
 
 // stop returns the CPU time each used since start.
 func (m *cpuMeter) stop() (proxy, backend time.Duration, err error) {
 	b1, err1 := m.backend.cpu()
-	var p1 time.Duration
-	var err2 error
+	var p1, ps1 time.Duration
+	var err2, err3 error
 	if m.proxy != nil {
 		p1, err2 = m.proxy.cpu()
+		ps1, err3 = m.proxy.sysCPU()
 	}
-	return p1 - m.p0, b1 - m.b0, errors.Join(err1, err2)
+	m.proxySys = ps1 - m.ps0
+	return p1 - m.p0, b1 - m.b0, errors.Join(err1, err2, err3)
 }
 
 // measure runs sc against t: warmup unmeasured, then duration measured.
@@ -214,12 +222,16 @@ func (s *stack) measure(ctx context.Context, sc scenario, t target, warmup, dura
 		return m.latencies[min(len(m.latencies)-1, int(p*float64(len(m.latencies))))]
 	}
 	per1k := func(d time.Duration) float64 { return d.Seconds() / float64(m.calls) * 1000 }
+	sysShare := 0.0
+	if m.proxyCPU > 0 {
+		sysShare = float64(cpus.proxySys) / float64(m.proxyCPU)
+	}
 	return result{
 		Scenario: sc.name(), Kind: sc.kind, Protocol: sc.protocol, Size: sc.size, Conns: sc.conns, Streams: sc.streams,
 		FreshToken: sc.freshToken, Generator: sc.generator, Target: t, Calls: m.calls, Elapsed: m.elapsed,
 		PerSecond: float64(m.calls) / m.elapsed.Seconds(),
 		P50:       pct(0.50), P90: pct(0.90), P99: pct(0.99),
-		ProxyCPU: per1k(m.proxyCPU), BackendCPU: per1k(m.backendCPU),
+		ProxyCPU: per1k(m.proxyCPU), BackendCPU: per1k(m.backendCPU), ProxySysShare: sysShare,
 	}, nil
 }
 

@@ -36,9 +36,9 @@ type stack struct {
 	sink                      *http.Server
 	tokens                    *tokenMint
 	work                      string
-	// killGateway stops the gateway with SIGKILL: callgrind cannot
-	// follow the signal of a graceful stop.
-	killGateway bool
+	// wrap and ready are those of stackOptions.
+	wrap  func(name string) []string
+	ready time.Duration
 	// rates is the fastest rate seen per scenario and target, to size the
 	// pre-minted fresh tokens.
 	rates map[string]float64
@@ -47,8 +47,11 @@ type stack struct {
 // stackOptions say how to start the stack.
 type stackOptions struct {
 	gatewayEnv []string
-	// gatewayWrap runs the gateway under another program (valgrind).
-	gatewayWrap []string
+	// wrap returns the command that runs the process of the name
+	// ("gateway", "haproxy", "relay") under another program, valgrind, or
+	// nil. Such processes are stopped with SIGKILL: callgrind cannot
+	// follow the signal of a graceful stop.
+	wrap func(name string) []string
 	// traceRatio is the gateway's trace_sample_ratio.
 	traceRatio float64
 	// noHAProxy leaves HAProxy out.
@@ -85,8 +88,9 @@ func (s *stack) proxy(t target) *process {
 
 // process is a child process whose CPU time we read from /proc.
 type process struct {
-	name string
-	cmd  *exec.Cmd
+	name       string
+	cmd        *exec.Cmd
+	killOnStop bool
 }
 
 func build(ctx context.Context, out string) error {
@@ -100,7 +104,7 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 	if opts.ready == 0 {
 		opts.ready = 30 * time.Second
 	}
-	s := &stack{work: work, rates: map[string]float64{}}
+	s := &stack{work: work, rates: map[string]float64{}, wrap: opts.wrap, ready: opts.ready}
 	var err error
 	if s.key, err = newSigningKey("loadtest"); err != nil {
 		return nil, err
@@ -125,7 +129,7 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 	backendAddr, gatewayAddr, adminAddr := freeAddr(), freeAddr(), freeAddr()
 	s.backendURL, s.gatewayURL, s.adminURL = "http://"+backendAddr, "http://"+gatewayAddr, "http://"+adminAddr
 
-	s.backend, err = start(ctx, "backend", bin, nil, "backend", "--service", "orders", "--listen", backendAddr)
+	s.backend, err = start(ctx, "backend", nil, bin, "backend", "--service", "orders", "--listen", backendAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -168,9 +172,7 @@ telemetry:
 		"OTEL_LOGS_EXPORTER=none",
 	}
 	env = append(env, opts.gatewayEnv...)
-	args := append(slices.Clone(opts.gatewayWrap), bin, "gateway", "--config", cfgFile)
-	s.killGateway = len(opts.gatewayWrap) > 0
-	s.gateway, err = start(ctx, "gateway", args[0], env, args[1:]...)
+	s.gateway, err = s.start(ctx, "gateway", env, bin, "gateway", "--config", cfgFile)
 	if err != nil {
 		s.stop()
 		return nil, err
@@ -197,13 +199,13 @@ telemetry:
 	if err == nil {
 		// -db: in the foreground, one process whose threads serve
 		// everything, so that /proc/PID/stat holds all its CPU time.
-		s.haproxy, err = start(ctx, "haproxy", "haproxy", nil, "-db", "-f", haproxyCfg)
+		s.haproxy, err = s.start(ctx, "haproxy", nil, "haproxy", "-db", "-f", haproxyCfg)
 	}
 	if err != nil {
 		s.stop()
 		return nil, err
 	}
-	if err := waitTCP(ctx, haproxyAddr); err != nil {
+	if err := waitTCP(ctx, haproxyAddr, opts.ready); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("haproxy: %w", err)
 	}
@@ -228,7 +230,7 @@ func (s *stack) startTraceSink() (string, error) {
 func (s *stack) stop() {
 	for _, p := range []*process{s.relay, s.haproxy, s.gateway, s.backend} {
 		if p != nil && p.cmd.Process != nil && p.cmd.ProcessState == nil {
-			if p == s.gateway && s.killGateway {
+			if p.killOnStop {
 				_ = p.cmd.Process.Kill()
 			} else {
 				_ = p.cmd.Process.Signal(os.Interrupt)
@@ -247,7 +249,21 @@ func (s *stack) stop() {
 	}
 }
 
-func start(ctx context.Context, name, bin string, env []string, args ...string) (*process, error) {
+// start starts the process of the name, under s.wrap's command if any.
+func (s *stack) start(ctx context.Context, name string, env []string, args ...string) (*process, error) {
+	var wrap []string
+	if s.wrap != nil {
+		wrap = s.wrap(name)
+	}
+	p, err := start(ctx, name, env, append(slices.Clone(wrap), args...)...)
+	if err == nil && len(wrap) > 0 {
+		p.killOnStop = true
+	}
+	return p, err
+}
+
+func start(ctx context.Context, name string, env []string, args ...string) (*process, error) {
+	bin, args := args[0], args[1:]
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -289,6 +305,20 @@ func (p *process) cpu() (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
 }
 
+// sysCPU returns the system part of the CPU time the process has used.
+func (p *process) sysCPU() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat line")
+	}
+	stime, err := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(stime) * time.Second / 100, err
+}
+
 func freeAddr() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -299,8 +329,8 @@ func freeAddr() string {
 }
 
 // waitTCP waits until addr accepts connections.
-func waitTCP(ctx context.Context, addr string) error {
-	for range 100 {
+func waitTCP(ctx context.Context, addr string, wait time.Duration) error {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			return c.Close()
 		}

@@ -74,7 +74,7 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 	stack, err := startStack(ctx, bin, dir, stackOptions{
 		// Go preempts goroutines with signals, which callgrind 3.19
 		// cannot follow; cooperative preemption is enough for a server.
-		gatewayEnv: append(slices.Clone(opts.gatewayEnv), "GODEBUG=asyncpreemptoff=1"),
+		gatewayEnv: withGODEBUG(opts.gatewayEnv, "asyncpreemptoff=1"),
 		wrap: func(name string) []string {
 			if name == "backend" {
 				return nil
@@ -127,6 +127,19 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 		}
 	}
 	return counts, nil
+}
+
+// withGODEBUG returns env with setting added to its GODEBUG, or to a new
+// one: of two GODEBUG variables, only the last would count.
+func withGODEBUG(env []string, setting string) []string {
+	out := slices.Clone(env)
+	for i, kv := range out {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			out[i] = "GODEBUG=" + v + "," + setting
+			return out
+		}
+	}
+	return append(out, "GODEBUG="+setting)
 }
 
 // caller returns a function making n calls of sc to t, one at a time,

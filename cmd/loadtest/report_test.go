@@ -95,3 +95,14 @@ func TestReport(t *testing.T) {
 		t.Errorf("updated document:\n%s", updated)
 	}
 }
+
+// TestWithGODEBUG: a setting joins the GODEBUG the caller gave.
+func TestWithGODEBUG(t *testing.T) {
+	t.Parallel()
+	if got := withGODEBUG([]string{"GOGC=100"}, "asyncpreemptoff=1"); strings.Join(got, " ") != "GOGC=100 GODEBUG=asyncpreemptoff=1" {
+		t.Errorf("without GODEBUG: %q", got)
+	}
+	if got := withGODEBUG([]string{"GODEBUG=adaptivestackstart=1"}, "asyncpreemptoff=1"); strings.Join(got, " ") != "GODEBUG=adaptivestackstart=1,asyncpreemptoff=1" {
+		t.Errorf("with GODEBUG: %q", got)
+	}
+}

@@ -55,15 +55,27 @@ run:
 	    '/^[^ :#]+$$/ { if (++c % 50 == 0) printf "  compiled %d of %d\n", c, n; next } { print } END { printf "  done: compiled %d of %d packages, the others were cached\n", c, n }'
 	@bin/portcullis dev $(DEV_FLAGS)
 
-## bench: micro-benchmarks (benchstat summary), redis-benchmark's baseline, and the end-to-end load harness; rewrites BENCHMARKS.md
-bench:
+## bench: micro-benchmarks (benchstat summary), redis-benchmark's baseline, and the end-to-end load harness against HAProxy with the same policy; rewrites BENCHMARKS.md
+bench: bench-tools
 	mkdir -p benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 300ms -count 6 ./gateway/... ./services/... > benchmarks/micro.txt
 	$(TOOL) benchstat benchmarks/micro.txt > benchmarks/micro-benchstat.txt
 	sha=$$(redis-cli -h 127.0.0.1 script load 'return 1') && \
 	  redis-benchmark -h 127.0.0.1 -q -c 50 -n 200000 evalsha $$sha 0 | tr '\r' '\n' | tail -n 1 > benchmarks/redis-benchmark.txt
-	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md -cpuprofile benchmarks/gateway-cpu.pprof
-	$(GO) run ./cmd/loadtest -quick -gateway-env GOGC=100 -out benchmarks/gogc100
+	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md -cpuprofile benchmarks/gateway-cpu.pprof -instructions 1000
+	$(GO) run ./cmd/loadtest -quick -cycles 3 -gateway-env GOGC=100 -out benchmarks/gogc100
+
+## bench-instructions: the gateway's instructions per call under valgrind's callgrind (a figure that does not drift with the machine's load)
+bench-instructions: bench-tools
+	$(GO) run ./cmd/loadtest -instructions-only
+
+# The load harness's peers and tools, from Debian: HAProxy, h2load
+# (nghttp2-client) and valgrind, installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: bench-tools bench-instructions
+bench-tools:
+	@command -v haproxy >/dev/null && command -v h2load >/dev/null && command -v valgrind >/dev/null || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y haproxy nghttp2-client valgrind; }
 
 clean:
 	rm -rf bin

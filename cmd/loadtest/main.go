@@ -1,15 +1,23 @@
-// Command loadtest measures what the gateway costs: it starts an example
-// backend and a gateway as separate processes, drives both with connect-go
-// clients in one run, scenario by scenario and interleaved (direct, then
-// through the gateway), and reports requests per second, latency
-// percentiles, and the CPU seconds each process spent per 1,000 calls.
+// Command loadtest measures what the gateway costs, beside a peer: it
+// starts an example backend, the gateway and HAProxy configured with the
+// same policy (JWT verification, the AND check of the method's masks, a
+// per-client rate limit) as separate processes, and drives them in one run:
+// each scenario direct to the backend, through the gateway and through
+// HAProxy, back to back, in several cycles. gRPC unary calls come from
+// h2load, Connect calls, fresh tokens and streams from connect-go clients.
+// It reports calls per second, latency percentiles and the CPU time each
+// process spent per call, read from /proc, as medians over the cycles of
+// the per-cycle ratios of the gateway to HAProxy and to direct calls.
 //
 //	go run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md
 //
 // It writes benchmarks/results.json, benchmarks/results.md and two plots
 // (latency.svg, cpu.svg), and with -update replaces the results section of
 // a Markdown file. Every process shares this machine's cores with the load
-// generator: read the figures as ratios, not absolutes.
+// generator: read the figures as ratios, not absolutes. With -instructions
+// N it also counts the instructions the gateway executes per call, under
+// valgrind's callgrind, a figure that does not depend on the machine's load;
+// -instructions-only counts them and prints nothing else.
 package main
 
 import (
@@ -20,19 +28,36 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
 
 func main() {
+	if isRelayCommand() {
+		relayMain()
+		return
+	}
 	var opts options
 	flag.StringVar(&opts.bin, "bin", "", "the portcullis binary (default: build ./cmd/portcullis)")
 	flag.StringVar(&opts.out, "out", "benchmarks", "directory for results.json, results.md and the plots")
 	flag.StringVar(&opts.update, "update", "", "a Markdown file whose results section to replace")
-	flag.DurationVar(&opts.duration, "duration", 3*time.Second, "measured time per scenario and target")
-	flag.DurationVar(&opts.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each measurement")
+	flag.DurationVar(&opts.duration, "duration", time.Second, "measured time per scenario, target and cycle")
+	flag.DurationVar(&opts.warmup, "warmup", 300*time.Millisecond, "unmeasured time before each measurement")
+	flag.IntVar(&opts.cycles, "cycles", 5, "times every scenario is measured against every target, interleaved")
 	flag.BoolVar(&opts.quick, "quick", false, "a few short scenarios, to check the harness")
-	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of unary connect 100B c=16, to this file")
+	flag.Float64Var(&opts.traceRatio, "trace-ratio", 0, "the gateway's trace_sample_ratio (HAProxy traces nothing)")
+	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file")
+	flag.DurationVar(&opts.profileDuration, "profile-duration", 10*time.Second, "how long -cpuprofile profiles")
+	flag.IntVar(&opts.instructions, "instructions", 0, "count the gateway's instructions per call under callgrind over this many calls (0: do not)")
+	flag.BoolVar(&opts.instructionsOnly, "instructions-only", false, "only count instructions per call (-instructions calls, default 1000), print them and exit")
+	flag.StringVar(&opts.experiment, "experiment", "", "measure an experiment beside the gateway: relay (the same-protocol byte relay of relay.go)")
+	flag.Func("only", "measure only the scenarios whose names match this `regexp`", func(v string) error {
+		re, err := regexp.Compile(v)
+		opts.only = re
+		return err
+	})
 	flag.Func("gateway-env", "`KEY=VALUE` added to the gateway's environment, e.g. GOGC=100 (repeatable)", func(v string) error {
 		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
 			return fmt.Errorf("want KEY=VALUE, got %q", v)
@@ -50,14 +75,21 @@ func main() {
 }
 
 // profiledScenario is the load under which -cpuprofile profiles the gateway.
-var profiledScenario = scenario{kind: "unary", protocol: "connect", size: small, concurrency: 16}
+var profiledScenario = scenario{kind: "unary", protocol: "grpc", size: small, conns: 1, streams: 16, generator: genH2load}
 
 type options struct {
 	bin, out, update string
 	cpuprofile       string
+	profileDuration  time.Duration
 	duration, warmup time.Duration
+	cycles           int
 	quick            bool
+	traceRatio       float64
 	gatewayEnv       []string
+	instructions     int
+	instructionsOnly bool
+	experiment       string
+	only             *regexp.Regexp
 }
 
 func run(ctx context.Context, opts options) error {
@@ -73,39 +105,77 @@ func run(ctx context.Context, opts options) error {
 			return err
 		}
 	}
-	stack, err := startStack(ctx, opts.bin, work, opts.gatewayEnv)
+	if opts.instructionsOnly {
+		if opts.instructions == 0 {
+			opts.instructions = 1000
+		}
+		counts, err := countInstructions(ctx, opts.bin, work, opts)
+		if err != nil {
+			return err
+		}
+		fmt.Print(instructionsMarkdown(counts))
+		return nil
+	}
+	stack, err := startStack(ctx, opts.bin, work, stackOptions{gatewayEnv: opts.gatewayEnv, traceRatio: opts.traceRatio})
 	if err != nil {
 		return err
 	}
 	defer stack.stop()
+	runTargets := targets
+	switch opts.experiment {
+	case "":
+	case "relay":
+		if err := stack.startRelay(ctx, stack.jwksFile); err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		runTargets = append(slices.Clone(targets), viaRelay)
+	default:
+		return fmt.Errorf("unknown experiment %q", opts.experiment)
+	}
+	for _, t := range runTargets[1:] {
+		if err := stack.checkPolicy(ctx, t); err != nil {
+			return fmt.Errorf("policy: %w", err)
+		}
+	}
 
 	scenarios := allScenarios(opts.quick)
-	results := make([]result, 0, 2*len(scenarios))
+	if opts.only != nil {
+		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return !opts.only.MatchString(sc.name()) })
+	}
+	results := make([]result, 0, opts.cycles*len(targets)*len(scenarios))
 	started := time.Now()
-	for i, sc := range scenarios {
-		for _, target := range []target{direct, viaGateway} {
-			if sc.freshToken && target == direct {
-				continue // the backend does not verify tokens
+	for cycle := 1; cycle <= opts.cycles; cycle++ {
+		for i, sc := range scenarios {
+			for _, t := range runTargets {
+				log.Printf("cycle %d/%d [%d/%d] %s %s", cycle, opts.cycles, i+1, len(scenarios), sc.name(), t)
+				r, err := stack.measure(ctx, sc, t, opts.warmup, opts.duration, "")
+				if err != nil {
+					return fmt.Errorf("cycle %d: %s %s: %w", cycle, sc.name(), t, err)
+				}
+				r.Cycle = cycle
+				results = append(results, r)
 			}
-			log.Printf("[%d/%d] %s %s", i+1, len(scenarios), sc.name(), target)
-			r, err := stack.measure(ctx, sc, target, opts.warmup, opts.duration, "")
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", sc.name(), target, err)
-			}
-			results = append(results, r)
 		}
 	}
 	report := newReport(results, time.Since(started))
 	report.GatewayEnv = opts.gatewayEnv
+	report.TraceRatio = opts.traceRatio
+	report.Cycles = opts.cycles
 	if opts.cpuprofile != "" {
 		// An extra run, left out of the report: profiling costs CPU.
 		sc := profiledScenario
 		log.Printf("profiling the gateway: %s", sc.name())
-		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, opts.duration, opts.cpuprofile); err != nil {
+		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, opts.profileDuration, opts.cpuprofile); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 		if report.Profile, err = breakdown(opts.cpuprofile); err != nil {
 			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	stack.stop()
+	if opts.instructions > 0 {
+		if report.Instructions, err = countInstructions(ctx, opts.bin, work, opts); err != nil {
+			return fmt.Errorf("instructions: %w", err)
 		}
 	}
 	if err := report.write(opts.out); err != nil {

@@ -79,7 +79,7 @@ func TestBreakdown(t *testing.T) {
 
 	r := &report{Profile: got}
 	md := r.markdown("benchmarks")
-	for _, line := range []string{"### Where the gateway's CPU goes (unary connect 100B c=16", "| net/http HTTP/2 client (to the backend) | 40.0% |"} {
+	for _, line := range []string{"### Where the gateway's CPU goes (unary grpc c=16 reused, h2load", "| net/http HTTP/2 client (to the backend) | 40.0% |"} {
 		if !strings.Contains(md, line) {
 			t.Errorf("markdown lacks %q:\n%s", line, md)
 		}

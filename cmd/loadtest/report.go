@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,114 +21,231 @@ type report struct {
 	CPUs     int           `json:"cpus"`
 	GoOS     string        `json:"goos"`
 	Recorded time.Time     `json:"recorded"`
+	Cycles   int           `json:"cycles"`
+	// TraceRatio is the gateway's trace_sample_ratio.
+	TraceRatio float64 `json:"trace_sample_ratio"`
 	// GatewayEnv is what -gateway-env added to the gateway's environment.
 	GatewayEnv []string `json:"gateway_env,omitempty"`
 	// Profile is where the gateway's CPU went under -cpuprofile's load.
 	Profile []share `json:"gateway_profile,omitempty"`
+	// Instructions are the gateway's instructions per call, with -instructions.
+	Instructions []instructionCount `json:"instructions,omitempty"`
 }
 
 func newReport(results []result, took time.Duration) *report {
 	return &report{Results: results, Took: took, CPUs: runtime.NumCPU(), GoOS: runtime.GOOS + "/" + runtime.GOARCH, Recorded: time.Now().UTC()}
 }
 
-// pair is a scenario measured direct and through the gateway.
-type pair struct {
-	direct, gateway *result
+// cycleSet is one scenario's results: by cycle, then by target.
+type cycleSet struct {
+	scenario  string
+	generator string
+	byCycle   map[int]map[target]*result
+	cycles    []int
 }
 
-func (r *report) pairs(kind string, fresh bool) []pair {
-	var out []pair
-	index := map[string]int{}
+// scenarios groups the results of one kind by scenario, in the order run.
+func (r *report) scenarios(kind string) []*cycleSet {
+	var out []*cycleSet
+	index := map[string]*cycleSet{}
 	for i := range r.Results {
 		res := &r.Results[i]
-		if res.Kind != kind || res.FreshToken != fresh {
+		if res.Kind != kind {
 			continue
 		}
-		j, ok := index[res.Scenario]
+		set, ok := index[res.Scenario]
 		if !ok {
-			j = len(out)
-			index[res.Scenario] = j
-			out = append(out, pair{})
+			set = &cycleSet{scenario: res.Scenario, generator: res.Generator, byCycle: map[int]map[target]*result{}}
+			index[res.Scenario] = set
+			out = append(out, set)
 		}
-		if res.Target == direct {
-			out[j].direct = res
-		} else {
-			out[j].gateway = res
+		if set.byCycle[res.Cycle] == nil {
+			set.byCycle[res.Cycle] = map[target]*result{}
+			set.cycles = append(set.cycles, res.Cycle)
 		}
+		set.byCycle[res.Cycle][res.Target] = res
 	}
 	return out
 }
 
-// reused finds the reused-token twin of a fresh-token result.
-func (r *report) reused(fresh *result) *result {
-	for i := range r.Results {
-		res := &r.Results[i]
-		if !res.FreshToken && res.Target == viaGateway && res.Kind == fresh.Kind && res.Protocol == fresh.Protocol &&
-			res.Size == fresh.Size && res.Concurrency == fresh.Concurrency {
-			return res
+// median over the cycles of f(results of the cycle), for the cycles that
+// measured every target f needs (f returns false otherwise).
+func (c *cycleSet) median(f func(m map[target]*result) (float64, bool)) (float64, bool) {
+	var vs []float64
+	for _, cycle := range c.cycles {
+		if v, ok := f(c.byCycle[cycle]); ok {
+			vs = append(vs, v)
 		}
 	}
-	return nil
+	if len(vs) == 0 {
+		return 0, false
+	}
+	return median(vs), true
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
 
-func ratio(a, b float64) string {
-	if b == 0 {
+// ratioOf is a per-cycle ratio of a field of two targets.
+func ratioOf(a, b target, field func(*result) float64) func(map[target]*result) (float64, bool) {
+	return func(m map[target]*result) (float64, bool) {
+		ra, rb := m[a], m[b]
+		if ra == nil || rb == nil || field(rb) == 0 {
+			return 0, false
+		}
+		return field(ra) / field(rb), true
+	}
+}
+
+// added is a per-cycle latency added by a proxy over the direct call.
+func added(t target, field func(*result) time.Duration) func(map[target]*result) (float64, bool) {
+	return func(m map[target]*result) (float64, bool) {
+		rt, rd := m[t], m[direct]
+		if rt == nil || rd == nil {
+			return 0, false
+		}
+		return ms64(field(rt) - field(rd)), true
+	}
+}
+
+// value is a per-cycle figure of one target.
+func value(t target, field func(*result) float64) func(map[target]*result) (float64, bool) {
+	return func(m map[target]*result) (float64, bool) {
+		if m[t] == nil {
+			return 0, false
+		}
+		return field(m[t]), true
+	}
+}
+
+func proxyCPU(r *result) float64   { return r.ProxyCPU }
+func backendCPU(r *result) float64 { return r.BackendCPU }
+func perSecond(r *result) float64  { return r.PerSecond }
+func sysShare(r *result) float64   { return r.ProxySysShare }
+func p50(r *result) time.Duration  { return r.P50 }
+func p90(r *result) time.Duration  { return r.P90 }
+func p99(r *result) time.Duration  { return r.P99 }
+func p50ms(r *result) float64      { return ms64(r.P50) }
+func p90ms(r *result) float64      { return ms64(r.P90) }
+func p99ms(r *result) float64      { return ms64(r.P99) }
+
+// fmtX formats a ratio, or "-" when it could not be measured.
+func fmtX(v float64, ok bool) string {
+	if !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f×", a/b)
+	return fmt.Sprintf("%.2f×", v)
+}
+
+// fmtF formats a figure with the given verb, or "-".
+func fmtF(verb string, v float64, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf(verb, v)
 }
 
 func (r *report) markdown(outDir string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Recorded %s on %s with %d CPUs, in %s. Backend, gateway and load generator share those CPUs.\n\n",
-		r.Recorded.Format("2006-01-02 15:04 MST"), r.GoOS, r.CPUs, r.Took.Round(time.Second))
+	fmt.Fprintf(&b, "Recorded %s on %s with %d CPUs, in %s: %d cycles, each measuring every scenario direct, through the gateway and through HAProxy, back to back. "+
+		"Backend, gateway, HAProxy and load generator share those CPUs.",
+		r.Recorded.Format("2006-01-02 15:04 MST"), r.GoOS, r.CPUs, r.Took.Round(time.Second), r.Cycles)
+	fmt.Fprintf(&b, " The gateway's trace_sample_ratio was %g.\n\n", r.TraceRatio)
 	if len(r.GatewayEnv) > 0 {
 		fmt.Fprintf(&b, "The gateway ran with `%s` in its environment.\n\n", strings.Join(r.GatewayEnv, " "))
 	}
-	b.WriteString("### Unary calls (PlaceOrder), reused token\n\n")
-	b.WriteString("| scenario | direct req/s | gateway req/s | throughput | direct p50 / p90 / p99 ms | gateway p50 / p90 / p99 ms | added p50 ms | backend CPU s/1k | gateway CPU s/1k | gateway ÷ backend CPU |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-	for _, p := range r.pairs("unary", false) {
-		if p.direct == nil || p.gateway == nil {
-			continue
-		}
-		d, g := p.direct, p.gateway
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s / %s / %s | %s / %s / %s | %s | %.3f | %.3f | %s |\n",
-			d.Scenario, d.PerSecond, g.PerSecond, ratio(g.PerSecond, d.PerSecond),
-			ms(d.P50), ms(d.P90), ms(d.P99), ms(g.P50), ms(g.P90), ms(g.P99), ms(g.P50-d.P50),
-			d.BackendCPU, g.GatewayCPU, ratio(g.GatewayCPU, d.BackendCPU))
-	}
-	b.WriteString("\nCPU columns: CPU seconds per 1,000 calls; backend from the direct run, gateway from the run through it. ")
-	b.WriteString("Throughput is gateway ÷ direct.\n\n")
+	unary := r.scenarios("unary")
 
-	b.WriteString("### A fresh token per call (no verification cache) vs a reused one\n\n")
-	b.WriteString("| scenario | fresh req/s | reused req/s | fresh p50 ms | reused p50 ms | fresh gateway CPU s/1k | reused gateway CPU s/1k |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, p := range r.pairs("unary", true) {
-		f := p.gateway
-		if f == nil {
-			continue
-		}
-		if u := r.reused(f); u != nil {
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %.3f | %.3f |\n",
-				f.Scenario, f.PerSecond, u.PerSecond, ms(f.P50), ms(u.P50), f.GatewayCPU, u.GatewayCPU)
-		}
+	b.WriteString("### The gateway against HAProxy with the same policy (unary PlaceOrder, 100 B)\n\n")
+	b.WriteString("Medians over the cycles of each cycle's ratio. CPU per call is the proxy process's CPU time (user + system, from /proc) ÷ calls; ")
+	b.WriteString("added latency is the proxy's percentile minus the direct call's, in ms.\n\n")
+	b.WriteString("| scenario | load generator | CPU per call ÷ HAProxy's | calls/s ÷ HAProxy's | gateway added p50 / p99 ms | HAProxy added p50 / p99 ms | gateway calls/s ÷ direct |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
+	for _, c := range unary {
+		cpu, cpuOK := c.median(ratioOf(viaGateway, viaHAProxy, proxyCPU))
+		rps, rpsOK := c.median(ratioOf(viaGateway, viaHAProxy, perSecond))
+		g50, g50OK := c.median(added(viaGateway, p50))
+		g99, g99OK := c.median(added(viaGateway, p99))
+		h50, h50OK := c.median(added(viaHAProxy, p50))
+		h99, h99OK := c.median(added(viaHAProxy, p99))
+		thr, thrOK := c.median(ratioOf(viaGateway, direct, perSecond))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s | %s / %s | %s |\n", c.scenario, c.generator, fmtX(cpu, cpuOK), fmtX(rps, rpsOK),
+			fmtF("%+.2f", g50, g50OK), fmtF("%+.2f", g99, g99OK), fmtF("%+.2f", h50, h50OK), fmtF("%+.2f", h99, h99OK), fmtX(thr, thrOK))
 	}
 
-	b.WriteString("\n### Bidi streaming (SyncOrders), messages received per second\n\n")
-	b.WriteString("| scenario | direct msg/s | gateway msg/s | throughput | backend CPU s/1k msgs | gateway CPU s/1k msgs |\n")
+	bidi := r.scenarios("bidi")
+	if len(bidi) > 0 {
+		b.WriteString("\n### Bidi streaming (SyncOrders), messages received per second\n\n")
+		b.WriteString("| scenario | gateway msg/s ÷ direct | HAProxy msg/s ÷ direct | direct msg/s | gateway msg/s | HAProxy msg/s | gateway CPU ms / 1k msgs | HAProxy CPU ms / 1k msgs |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range bidi {
+			g, gOK := c.median(ratioOf(viaGateway, direct, perSecond))
+			h, hOK := c.median(ratioOf(viaHAProxy, direct, perSecond))
+			d, dOK := c.median(value(direct, perSecond))
+			gr, grOK := c.median(value(viaGateway, perSecond))
+			hr, hrOK := c.median(value(viaHAProxy, perSecond))
+			gc, gcOK := c.median(value(viaGateway, proxyCPU))
+			hc, hcOK := c.median(value(viaHAProxy, proxyCPU))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", c.scenario, fmtX(g, gOK), fmtX(h, hOK),
+				fmtF("%.0f", d, dOK), fmtF("%.0f", gr, grOK), fmtF("%.0f", hr, hrOK), fmtF("%.1f", gc*1000, gcOK), fmtF("%.1f", hc*1000, hcOK))
+		}
+	}
+
+	if r.has(viaRelay) {
+		b.WriteString("\n### Experiment: the same-protocol byte relay (relay.go) against today's gateway\n\n")
+		b.WriteString("| scenario | relay CPU per call ÷ gateway's | relay CPU per call ÷ HAProxy's | relay calls/s ÷ gateway's | relay added p50 / p99 ms |\n")
+		b.WriteString("|---|---:|---:|---:|---:|\n")
+		for _, c := range append(unary, bidi...) {
+			cpu, cpuOK := c.median(ratioOf(viaRelay, viaGateway, proxyCPU))
+			hcpu, hcpuOK := c.median(ratioOf(viaRelay, viaHAProxy, proxyCPU))
+			rps, rpsOK := c.median(ratioOf(viaRelay, viaGateway, perSecond))
+			r50, r50OK := c.median(added(viaRelay, p50))
+			r99, r99OK := c.median(added(viaRelay, p99))
+			if c.scenario[:4] == "bidi" {
+				r50OK, r99OK = false, false // streams have no latency here
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s |\n", c.scenario, fmtX(cpu, cpuOK), fmtX(hcpu, hcpuOK), fmtX(rps, rpsOK),
+				fmtF("%+.2f", r50, r50OK), fmtF("%+.2f", r99, r99OK))
+		}
+	}
+
+	if len(r.Instructions) > 0 {
+		b.WriteString("\n### Instructions per call (callgrind; does not drift with the machine's load)\n\n")
+		b.WriteString(instructionsMarkdown(r.Instructions))
+	}
+
+	b.WriteString("\n### The figures behind the ratios (medians over the cycles)\n\n")
+	b.WriteString("| scenario | calls/s direct / gateway / HAProxy | p50 ms direct / gateway / HAProxy | p99 ms direct / gateway / HAProxy | CPU µs per call: backend / gateway / HAProxy | kernel's share of the CPU: gateway / HAProxy |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
-	for _, p := range r.pairs("bidi", false) {
-		if p.direct == nil || p.gateway == nil {
-			continue
+	for _, c := range unary {
+		three := func(verb string, field func(*result) float64, scale float64) string {
+			var parts []string
+			for _, t := range targets {
+				v, ok := c.median(value(t, field))
+				parts = append(parts, fmtF(verb, v*scale, ok))
+			}
+			return strings.Join(parts, " / ")
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.4f | %.4f |\n", p.direct.Scenario, p.direct.PerSecond, p.gateway.PerSecond,
-			ratio(p.gateway.PerSecond, p.direct.PerSecond), p.direct.BackendCPU, p.gateway.GatewayCPU)
+		be, beOK := c.median(value(direct, backendCPU))
+		gw, gwOK := c.median(value(viaGateway, proxyCPU))
+		hp, hpOK := c.median(value(viaHAProxy, proxyCPU))
+		gs, gsOK := c.median(value(viaGateway, sysShare))
+		hs, hsOK := c.median(value(viaHAProxy, sysShare))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s / %s | %s / %s |\n", c.scenario, three("%.0f", perSecond, 1), three("%.2f", p50ms, 1), three("%.2f", p99ms, 1),
+			fmtF("%.0f", be*1000, beOK), fmtF("%.0f", gw*1000, gwOK), fmtF("%.0f", hp*1000, hpOK), fmtF("%.0f%%", gs*100, gsOK), fmtF("%.0f%%", hs*100, hsOK))
 	}
+	b.WriteString("\nCPU per call: the backend's from the direct run, the gateway's and HAProxy's from the runs through them.\n")
+
 	if len(r.Profile) > 0 {
-		fmt.Fprintf(&b, "\n### Where the gateway's CPU goes (%s, profiled in an extra run)\n\n", profiledScenario.name())
+		fmt.Fprintf(&b, "\n### Where the gateway's CPU goes (%s, h2load, profiled in an extra run)\n\n", profiledScenario.name())
 		b.WriteString("| layer | share of the gateway's CPU |\n|---|---:|\n")
 		for _, s := range r.Profile {
 			fmt.Fprintf(&b, "| %s | %.1f%% |\n", s.Layer, s.Percent)
@@ -136,6 +254,16 @@ func (r *report) markdown(outDir string) string {
 	}
 	fmt.Fprintf(&b, "\n![latency](%s) ![cpu](%s)\n", filepath.ToSlash(filepath.Join(outDir, "latency.svg")), filepath.ToSlash(filepath.Join(outDir, "cpu.svg")))
 	return b.String()
+}
+
+// has reports whether some result is of target t.
+func (r *report) has(t target) bool {
+	for i := range r.Results {
+		if r.Results[i].Target == t {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *report) write(outDir string) error {
@@ -230,39 +358,57 @@ func barChart(title, unit string, groups []string, bars [][]bar, legend []bar) [
 
 const (
 	blue, lightBlue, orange, lightOrange = "#1f77b4", "#9ecae9", "#ff7f0e", "#fdd0a2"
+	green, lightGreen                    = "#2ca02c", "#a1d99b"
 )
 
-func (r *report) latencyPlot() []byte {
-	var groups []string
-	var bars [][]bar
-	for _, p := range r.pairs("unary", false) {
-		if p.direct == nil || p.gateway == nil {
-			continue
+var lightColors = []string{lightBlue, lightOrange, lightGreen}
+
+// medians returns, for each unary scenario, the median over the cycles of
+// field for each target.
+func (r *report) medians(field func(*result) float64) (groups []string, values [][]float64) {
+	for _, c := range r.scenarios("unary") {
+		groups = append(groups, c.scenario)
+		var row []float64
+		for _, t := range targets {
+			v, _ := c.median(value(t, field))
+			row = append(row, v)
 		}
-		groups = append(groups, p.direct.Scenario)
-		bars = append(bars, []bar{
-			{value: ms64(p.direct.P50), color: blue}, {value: ms64(p.direct.P99), color: lightBlue},
-			{value: ms64(p.gateway.P50), color: orange}, {value: ms64(p.gateway.P99), color: lightOrange},
-		})
+		values = append(values, row)
 	}
-	return barChart("Unary latency (ms): direct vs through the gateway", "ms", groups, bars, []bar{
-		{label: "direct p50", color: blue}, {label: "direct p99", color: lightBlue},
-		{label: "gateway p50", color: orange}, {label: "gateway p99", color: lightOrange},
+	return groups, values
+}
+
+var targetColors = []string{blue, orange, green}
+
+func (r *report) latencyPlot() []byte {
+	groups, values := r.medians(p50ms)
+	_, v99 := r.medians(p99ms)
+	var bars [][]bar
+	for i := range values {
+		var g []bar
+		for j := range targets {
+			g = append(g, bar{value: values[i][j], color: targetColors[j]}, bar{value: v99[i][j], color: lightColors[j]})
+		}
+		bars = append(bars, g)
+	}
+	return barChart("Unary latency (ms), p50 and p99: direct, through the gateway, through HAProxy", "ms", groups, bars, []bar{
+		{label: "direct", color: blue}, {label: "gateway", color: orange}, {label: "HAProxy", color: green}, {label: "(light: p99)", color: lightBlue},
 	})
 }
 
 func (r *report) cpuPlot() []byte {
-	var groups []string
+	groups, proxy := r.medians(proxyCPU)
+	_, backend := r.medians(backendCPU)
 	var bars [][]bar
-	for _, p := range r.pairs("unary", false) {
-		if p.direct == nil || p.gateway == nil {
-			continue
-		}
-		groups = append(groups, p.direct.Scenario)
-		bars = append(bars, []bar{{value: p.direct.BackendCPU * 1000, color: blue}, {value: p.gateway.GatewayCPU * 1000, color: orange}})
+	for i := range proxy {
+		bars = append(bars, []bar{
+			{value: backend[i][0] * 1000, color: blue},
+			{value: proxy[i][1] * 1000, color: orange},
+			{value: proxy[i][2] * 1000, color: green},
+		})
 	}
-	return barChart("CPU per call (ms): the backend's own vs the gateway's", "ms", groups, bars, []bar{
-		{label: "backend CPU per call", color: blue}, {label: "gateway CPU per call", color: orange},
+	return barChart("CPU per call (µs): the backend's own, the gateway's, HAProxy's", "µs", groups, bars, []bar{
+		{label: "backend", color: blue}, {label: "gateway", color: orange}, {label: "HAProxy", color: green},
 	})
 }
 

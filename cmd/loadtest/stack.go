@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,29 +13,84 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
-// stack is the backend and gateway processes under test, and what the load
-// generator needs to call them.
+// stack is the backend, gateway and HAProxy processes under test, and what
+// the load generator needs to call them.
 type stack struct {
-	backend, gateway *process
-	backendURL       string
-	gatewayURL       string
-	adminURL         string
-	key              jwk.Key // signs the load generator's tokens
-	sink             *http.Server
+	backend, gateway, haproxy *process
+	relay                     *process // with -experiment relay
+	relayURL                  string
+	jwksFile                  string
+	backendURL                string
+	gatewayURL                string
+	haproxyURL                string
+	adminURL                  string
+	key                       jwk.Key // signs the load generator's tokens
+	sink                      *http.Server
+	tokens                    *tokenMint
+	work                      string
+	// wrap and ready are those of stackOptions.
+	wrap  func(name string) []string
+	ready time.Duration
+	// rates is the fastest rate seen per scenario and target, to size the
+	// pre-minted fresh tokens.
+	rates map[string]float64
+}
+
+// stackOptions say how to start the stack.
+type stackOptions struct {
+	gatewayEnv []string
+	// wrap returns the command that runs the process of the name
+	// ("gateway", "haproxy", "relay") under another program, valgrind, or
+	// nil. Such processes are stopped with SIGKILL: callgrind cannot
+	// follow the signal of a graceful stop.
+	wrap func(name string) []string
+	// traceRatio is the gateway's trace_sample_ratio.
+	traceRatio float64
+	// noHAProxy leaves HAProxy out.
+	noHAProxy bool
+	// ready is how long the gateway may take to become ready.
+	ready time.Duration
+}
+
+// url is where calls to t go.
+func (s *stack) url(t target) string {
+	switch t {
+	case viaGateway:
+		return s.gatewayURL
+	case viaHAProxy:
+		return s.haproxyURL
+	case viaRelay:
+		return s.relayURL
+	}
+	return s.backendURL
+}
+
+// proxy is the process that t calls through, nil for direct calls.
+func (s *stack) proxy(t target) *process {
+	switch t {
+	case viaGateway:
+		return s.gateway
+	case viaHAProxy:
+		return s.haproxy
+	case viaRelay:
+		return s.relay
+	}
+	return nil
 }
 
 // process is a child process whose CPU time we read from /proc.
 type process struct {
-	name string
-	cmd  *exec.Cmd
+	name       string
+	cmd        *exec.Cmd
+	killOnStop bool
 }
 
 func build(ctx context.Context, out string) error {
@@ -46,19 +99,17 @@ func build(ctx context.Context, out string) error {
 	return cmd.Run()
 }
 
-// startStack starts the backend and the gateway; gatewayEnv is added to
-// the gateway's environment.
-func startStack(ctx context.Context, bin, work string, gatewayEnv []string) (*stack, error) {
-	s := new(stack)
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+// startStack starts the backend, the gateway and HAProxy.
+func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stack, error) {
+	if opts.ready == 0 {
+		opts.ready = 30 * time.Second
+	}
+	s := &stack{work: work, rates: map[string]float64{}, wrap: opts.wrap, ready: opts.ready}
+	var err error
+	if s.key, err = newSigningKey("loadtest"); err != nil {
 		return nil, err
 	}
-	if s.key, err = jwk.FromRaw(raw); err != nil {
-		return nil, err
-	}
-	_ = s.key.Set(jwk.KeyIDKey, "loadtest")
-	_ = s.key.Set(jwk.AlgorithmKey, jwa.ES256)
+	s.tokens = &tokenMint{key: s.key}
 	pub, err := s.key.PublicKey()
 	if err != nil {
 		return nil, err
@@ -66,6 +117,7 @@ func startStack(ctx context.Context, bin, work string, gatewayEnv []string) (*st
 	set := jwk.NewSet()
 	_ = set.AddKey(pub)
 	jwksFile := filepath.Join(work, "jwks.json")
+	s.jwksFile = jwksFile
 	if err := writeJSON(jwksFile, set); err != nil {
 		return nil, err
 	}
@@ -77,11 +129,11 @@ func startStack(ctx context.Context, bin, work string, gatewayEnv []string) (*st
 	backendAddr, gatewayAddr, adminAddr := freeAddr(), freeAddr(), freeAddr()
 	s.backendURL, s.gatewayURL, s.adminURL = "http://"+backendAddr, "http://"+gatewayAddr, "http://"+adminAddr
 
-	s.backend, err = start(ctx, "backend", bin, nil, "backend", "--service", "orders", "--listen", backendAddr)
+	s.backend, err = start(ctx, "backend", nil, bin, "backend", "--service", "orders", "--listen", backendAddr)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, s.backendURL+"/example.orders.v1.OrdersService/GetOrder"); err != nil {
+	if err := waitHTTP(ctx, s.backendURL+"/example.orders.v1.OrdersService/GetOrder", 30*time.Second); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("backend: %w", err)
 	}
@@ -103,9 +155,9 @@ rate_limit:
 telemetry:
   log_level: warn
   access_log: false
-  trace_sample_ratio: 1
+  trace_sample_ratio: %g
   profiling: true
-`, gatewayAddr, adminAddr, jwksFile, s.backendURL)
+`, gatewayAddr, adminAddr, jwksFile, s.backendURL, opts.traceRatio)
 	cfgFile := filepath.Join(work, "gateway.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -119,15 +171,43 @@ telemetry:
 		"OTEL_METRICS_EXPORTER=none",
 		"OTEL_LOGS_EXPORTER=none",
 	}
-	env = append(env, gatewayEnv...)
-	s.gateway, err = start(ctx, "gateway", bin, env, "gateway", "--config", cfgFile)
+	env = append(env, opts.gatewayEnv...)
+	s.gateway, err = s.start(ctx, "gateway", env, bin, "gateway", "--config", cfgFile)
 	if err != nil {
 		s.stop()
 		return nil, err
 	}
-	if err := waitHTTP(ctx, "http://"+adminAddr+"/readyz"); err != nil {
+	if err := waitHTTP(ctx, "http://"+adminAddr+"/readyz", opts.ready); err != nil {
 		s.stop()
 		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if opts.noHAProxy {
+		return s, nil
+	}
+
+	haproxyAddr := freeAddr()
+	s.haproxyURL = "http://" + haproxyAddr
+	var pubRaw ecdsa.PublicKey
+	if err := pub.Raw(&pubRaw); err != nil {
+		s.stop()
+		return nil, err
+	}
+	haproxyCfg, err := writeHAProxyConfig(work, haproxyAddr, s.backendURL, &pubRaw)
+	if err == nil {
+		err = checkHAProxy(ctx, haproxyCfg)
+	}
+	if err == nil {
+		// -db: in the foreground, one process whose threads serve
+		// everything, so that /proc/PID/stat holds all its CPU time.
+		s.haproxy, err = s.start(ctx, "haproxy", nil, "haproxy", "-db", "-f", haproxyCfg)
+	}
+	if err != nil {
+		s.stop()
+		return nil, err
+	}
+	if err := waitTCP(ctx, haproxyAddr, opts.ready); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("haproxy: %w", err)
 	}
 	return s, nil
 }
@@ -148,9 +228,13 @@ func (s *stack) startTraceSink() (string, error) {
 }
 
 func (s *stack) stop() {
-	for _, p := range []*process{s.gateway, s.backend} {
-		if p != nil && p.cmd.Process != nil {
-			_ = p.cmd.Process.Signal(os.Interrupt)
+	for _, p := range []*process{s.relay, s.haproxy, s.gateway, s.backend} {
+		if p != nil && p.cmd.Process != nil && p.cmd.ProcessState == nil {
+			if p.killOnStop {
+				_ = p.cmd.Process.Kill()
+			} else {
+				_ = p.cmd.Process.Signal(os.Interrupt)
+			}
 			done := make(chan struct{})
 			go func() { _ = p.cmd.Wait(); close(done) }()
 			select {
@@ -165,7 +249,21 @@ func (s *stack) stop() {
 	}
 }
 
-func start(ctx context.Context, name, bin string, env []string, args ...string) (*process, error) {
+// start starts the process of the name, under s.wrap's command if any.
+func (s *stack) start(ctx context.Context, name string, env []string, args ...string) (*process, error) {
+	var wrap []string
+	if s.wrap != nil {
+		wrap = s.wrap(name)
+	}
+	p, err := start(ctx, name, env, append(slices.Clone(wrap), args...)...)
+	if err == nil && len(wrap) > 0 {
+		p.killOnStop = true
+	}
+	return p, err
+}
+
+func start(ctx context.Context, name string, env []string, args ...string) (*process, error) {
+	bin, args := args[0], args[1:]
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -207,6 +305,20 @@ func (p *process) cpu() (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
 }
 
+// sysCPU returns the system part of the CPU time the process has used.
+func (p *process) sysCPU() (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat line")
+	}
+	stime, err := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(stime) * time.Second / 100, err
+}
+
 func freeAddr() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -216,9 +328,24 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
+// waitTCP waits until addr accepts connections.
+func waitTCP(ctx context.Context, addr string, wait time.Duration) error {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			return c.Close()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s does not accept connections", addr)
+}
+
 // waitHTTP waits until url answers anything at all over HTTP.
-func waitHTTP(ctx context.Context, url string) error {
-	deadline := time.Now().Add(30 * time.Second)
+func waitHTTP(ctx context.Context, url string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -233,7 +360,7 @@ func waitHTTP(ctx context.Context, url string) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s did not answer within 30s", url)
+	return fmt.Errorf("%s did not answer within %s", url, wait)
 }
 
 // profile saves a CPU profile of the gateway taken over d.

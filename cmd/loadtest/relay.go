@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/forward"
+	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/gateway/token"
+
+	_ "github.com/portcullis/portcullis/gen/example/licensing/v1" // the LIC domain, into protoregistry.GlobalFiles
+	_ "github.com/portcullis/portcullis/gen/example/orders/v1"    // the methods and the ORD domain
+)
+
+// An experiment, not part of the gateway: the same-protocol byte relay.
+// When the caller and the backend speak the same protocol, the gateway
+// need not run connect-go's handler and client around its pass-through
+// codec: it can decide on the headers, then relay the request and the
+// response, bytes and trailers, with net/http's reverse proxy. The relay
+// runs the gateway's own policy code, authz.Check (verification with its
+// cache, the AND check) and the in-memory limiter, and nothing else: no
+// telemetry, no message size limits, refusals as bare HTTP statuses. It is
+// what `-experiment relay` measures beside the gateway, as its own process:
+//
+//	loadtest relay -listen ADDR -backend URL -jwks FILE
+
+// viaRelay is the experiment's target.
+const viaRelay target = "relay"
+
+// isRelayCommand reports whether the process is to run the relay.
+func isRelayCommand() bool { return len(os.Args) > 1 && os.Args[1] == "relay" }
+
+func relayMain() {
+	fs := flag.NewFlagSet("relay", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
+	backend := fs.String("backend", "", "the backend's URL")
+	jwks := fs.String("jwks", "", "the issuer's key set")
+	_ = fs.Parse(os.Args[2:])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	h, err := newRelay(ctx, *backend, *jwks)
+	if err != nil {
+		log.Fatalf("relay: %v", err)
+	}
+	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("relay: %v", err)
+	}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatalf("relay: %v", err)
+	}
+}
+
+// relay decides each call as the gateway does, then relays its bytes.
+type relay struct {
+	authorizer *authz.Authorizer
+	limiter    *ratelimit.Memory
+	limit      ratelimit.Limit
+	proxy      *httputil.ReverseProxy
+}
+
+func newRelay(ctx context.Context, backend, jwksFile string) (*relay, error) {
+	cat, err := catalog.New(protoregistry.GlobalFiles)
+	if err != nil {
+		return nil, err
+	}
+	v, err := token.NewVerifier(ctx, []token.Issuer{{Issuer: "loadtest", Audiences: []string{"portcullis"}, JWKSFile: jwksFile, Algorithms: []string{"ES256"}}})
+	if err != nil {
+		return nil, err
+	}
+	a, err := authz.New(cat, v)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := ratelimit.NewMemory()
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(backend)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: 100}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return &relay{
+		authorizer: a,
+		limiter:    mem,
+		// The gateway's bench tier: nothing is refused.
+		limit: ratelimit.Limit{Requests: 1_000_000, Period: time.Second, Burst: 1_000_000},
+		proxy: &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(u)
+				r.Out.Host = u.Host
+			},
+			Transport:     tr,
+			FlushInterval: -1, // streams: every write goes out at once
+			ErrorLog:      log.New(os.Stderr, "relay: ", 0),
+		},
+	}, nil
+}
+
+func (rl *relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, err := rl.authorizer.Check(r.Context(), r.URL.Path, r.Header)
+	if err != nil {
+		http.Error(w, "refused", statusOf(err))
+		return
+	}
+	if p == nil {
+		http.Error(w, "refused", http.StatusUnauthorized)
+		return
+	}
+	res, err := rl.limiter.Allow(r.Context(), p.ClientID, rl.limit, 1)
+	if err != nil || !res.Allowed {
+		http.Error(w, "refused", http.StatusTooManyRequests)
+		return
+	}
+	for k := range r.Header {
+		if strings.HasPrefix(k, forward.ReservedHeaderPrefix) {
+			delete(r.Header, k)
+		}
+	}
+	r.Header.Del("Authorization")
+	r.Header.Set(forward.ClientIDHeader, p.ClientID)
+	r.Header.Set(forward.TierHeader, p.Tier)
+	rl.proxy.ServeHTTP(w, r)
+}
+
+// statusOf is the HTTP status of a refusal.
+func statusOf(err error) int {
+	if msg := err.Error(); strings.Contains(msg, "permission") || strings.Contains(msg, "denied") {
+		return http.StatusForbidden
+	}
+	return http.StatusUnauthorized
+}
+
+// relayEnv is the relay's environment: under valgrind, without
+// asynchronous preemption, as for the gateway.
+func relayEnv(wrap func(string) []string) []string {
+	if wrap != nil && len(wrap("relay")) > 0 {
+		return []string{"GODEBUG=asyncpreemptoff=1"}
+	}
+	return nil
+}
+
+// startRelay starts the experiment as a process of this binary.
+func (s *stack) startRelay(ctx context.Context, jwksFile string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	addr := freeAddr()
+	s.relay, err = s.start(ctx, "relay", relayEnv(s.wrap), exe, "relay", "-listen", addr, "-backend", s.backendURL, "-jwks", jwksFile)
+	if err != nil {
+		return err
+	}
+	s.relayURL = "http://" + addr
+	return waitTCP(ctx, addr, s.ready)
+}

@@ -1,0 +1,337 @@
+package redisclient_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/gateway/redisclient"
+	"github.com/portcullis/portcullis/gateway/revocation"
+	"github.com/portcullis/portcullis/internal/redistest"
+)
+
+// newClient returns a client of s, closed when the test ends.
+func newClient(t *testing.T, s config.RedisServers) redis.UniversalClient {
+	t.Helper()
+	client, err := redisclient.New(s, redisclient.Timeouts{Dial: time.Second, Read: time.Second, Write: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// newStore returns a rate limit store through client, closed when the
+// test ends.
+func newStore(t *testing.T, client redis.UniversalClient, opts ...ratelimit.RedisOption) *ratelimit.Redis {
+	t.Helper()
+	store, err := ratelimit.NewRedis(client, append([]ratelimit.RedisOption{ratelimit.WithKeyPrefix("rl:"), ratelimit.WithTimeout(time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
+// spend has 8 goroutines per store ask for one call each of key's budget
+// until attempts calls were asked in all, and returns the calls admitted
+// per store. Any error fails the test.
+func spend(t *testing.T, stores []*ratelimit.Redis, key string, limit ratelimit.Limit, attempts int64) []int64 {
+	t.Helper()
+	admitted := make([]atomic.Int64, len(stores))
+	var (
+		asked  atomic.Int64
+		failed atomic.Value
+		wg     sync.WaitGroup
+	)
+	for i, store := range stores {
+		for range 8 {
+			wg.Go(func() {
+				for asked.Add(1) <= attempts {
+					r, err := store.Allow(context.Background(), key, limit, 1)
+					if err != nil {
+						failed.Store(err)
+						return
+					}
+					if r.Allowed {
+						admitted[i].Add(1)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]int64, len(stores))
+	for i := range admitted {
+		out[i] = admitted[i].Load()
+	}
+	return out
+}
+
+func sum(v []int64) (n int64) {
+	for _, x := range v {
+		n += x
+	}
+	return n
+}
+
+// Three gateway replicas' stores, each on its own client of a Redis
+// Cluster seeded by a different node, share every budget exactly, for
+// keys spread over the three nodes' slots: the script's one key routes
+// it, and no decision fails or falls back.
+func TestClusterSharesABudget(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	var stores []*ratelimit.Redis
+	for _, addr := range cluster.Addrs() {
+		stores = append(stores, newStore(t, newClient(t, config.RedisServers{Addrs: []string{addr}, Cluster: true})))
+	}
+	// 300 at once, then one every 12s: nothing refills during the test.
+	limit := ratelimit.Limit{Requests: 300, Period: time.Hour, Burst: 300}
+	for i := range 6 {
+		key := fmt.Sprintf("client-%d", i)
+		start := time.Now()
+		admitted := spend(t, stores, key, limit, 900)
+		if total, most := sum(admitted), int64(300+time.Since(start)/(12*time.Second)); total < 300 || total > most {
+			t.Errorf("%s: admitted %d %v, want the budget of 300", key, total, admitted)
+		}
+	}
+	for i, s := range stores {
+		if st := s.Stats(); st.Failures != 0 || st.Fallbacks != 0 {
+			t.Errorf("store %d: %+v, want no failure", i, st)
+		}
+	}
+	// The keys are spread over every node.
+	for _, addr := range cluster.Addrs() {
+		keys, err := redistest.Client(t, addr).Keys(context.Background(), "rl:client-*").Result()
+		if err != nil || len(keys) == 0 {
+			t.Errorf("node %s holds keys %v (%v), want some of the six", addr, keys, err)
+		}
+	}
+}
+
+// A revocation published through one node of a Cluster reaches followers
+// whose subscriptions are on another node: pub/sub is broadcast across
+// the Cluster. A follower that starts later reads it from the sorted set.
+func TestClusterCarriesRevocations(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	ctx := context.Background()
+	admin := cluster.Client(t)
+	// A prefix whose key and channel are on different nodes, so that the
+	// publish crosses the Cluster.
+	prefix := ""
+	for i := 0; prefix == ""; i++ {
+		p := fmt.Sprintf("rv%d:", i)
+		if owner(t, admin, p+"set") != owner(t, admin, p+"events") {
+			prefix = p
+		}
+	}
+	open := func(seed string) *revocation.Redis {
+		r, err := revocation.NewRedis(newClient(t, config.RedisServers{Addrs: []string{seed}, Cluster: true}), revocation.WithPrefix(prefix), revocation.WithTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	publisher := open(cluster.Addrs()[0])
+	follow := func(seed string) *revocation.Set {
+		set, err := revocation.New(ctx, revocation.WithRedis(open(seed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(set.Close)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := set.WaitReady(wctx); err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	followers := []*revocation.Set{follow(cluster.Addrs()[1]), follow(cluster.Addrs()[2])}
+	const iss = "https://issuer.test"
+	start := time.Now()
+	if err := publisher.Publish(ctx, revocation.Revocation{Issuer: iss, TokenID: "j1", Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for i, set := range followers {
+		for !set.Revoked(iss, "j1", "", time.Time{}) {
+			if time.Since(start) > time.Second {
+				t.Fatalf("follower %d has not heard of the revocation after a second", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	t.Logf("a revocation published on one node reached two followers in %v", time.Since(start))
+	if late := follow(cluster.Addrs()[0]); !late.Revoked(iss, "j1", "", time.Time{}) {
+		t.Fatal("a follower started later is ready without the revocation")
+	}
+}
+
+// owner returns the address of the node serving key's slot.
+func owner(t *testing.T, c *redis.ClusterClient, key string) string {
+	t.Helper()
+	ctx := context.Background()
+	slot, err := c.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots, err := c.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) {
+			return s.Nodes[0].Addr
+		}
+	}
+	t.Fatalf("no node serves slot %d", slot)
+	return ""
+}
+
+// Two stores on failover clients share a budget through the master the
+// Sentinel names. When the master dies, each store follows its failure
+// policy until the Sentinel has promoted the replica: failing open, it
+// decides with its local limiter (its own burst, not the shared budget);
+// failing closed, it refuses with ErrUnavailable. Then the breaker closes
+// by itself, and the budget spent before the failover is still spent: the
+// replica had it.
+func TestSentinelFailover(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []ratelimit.FailurePolicy{ratelimit.FailOpen, ratelimit.FailClosed} {
+		t.Run(policy.String(), func(t *testing.T) {
+			t.Parallel()
+			sentinel := redistest.StartSentinel(t)
+			servers := config.RedisServers{Addrs: sentinel.Addrs(), MasterName: sentinel.MasterName}
+			var outages, recoveries atomic.Int64
+			var stores []*ratelimit.Redis
+			for range 2 {
+				stores = append(stores, newStore(t, newClient(t, servers),
+					ratelimit.WithFailurePolicy(policy),
+					ratelimit.WithTimeout(200*time.Millisecond),
+					ratelimit.WithFailureThreshold(3), ratelimit.WithLogger(slog.New(slog.DiscardHandler)),
+					ratelimit.WithProbeInterval(50*time.Millisecond),
+					ratelimit.WithObserver(func(e ratelimit.Event) {
+						switch e.Kind {
+						case ratelimit.EventOutage:
+							outages.Add(1)
+						case ratelimit.EventRecovery:
+							recoveries.Add(1)
+						}
+					})))
+			}
+			limit := ratelimit.Limit{Requests: 100, Period: time.Hour, Burst: 100}
+			admitted := spend(t, stores, "shared", limit, 150)
+			if total := sum(admitted); total != 100 {
+				t.Fatalf("admitted %d %v before the failover, want the budget of 100", total, admitted)
+			}
+			time.Sleep(100 * time.Millisecond) // the replica catches up
+
+			// The master dies. Until the promotion, decisions follow the policy.
+			var during []string
+			var mu sync.Mutex
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, store := range stores {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						r, err := store.Allow(context.Background(), fmt.Sprintf("during-%d", i), limit, 1)
+						mu.Lock()
+						switch {
+						case errors.Is(err, ratelimit.ErrUnavailable):
+							during = append(during, "unavailable")
+						case err != nil:
+							during = append(during, err.Error())
+						case store.Stats().Down && r.Allowed:
+							during = append(during, "local")
+						}
+						mu.Unlock()
+						time.Sleep(5 * time.Millisecond)
+					}
+				})
+			}
+			took := sentinel.Failover(t)
+			deadline := time.Now().Add(15 * time.Second)
+			for stores[0].Stats().Down || stores[1].Stats().Down || recoveries.Load() < outages.Load() {
+				if time.Now().After(deadline) {
+					t.Fatalf("no recovery 15s after the failover: %+v %+v", stores[0].Stats(), stores[1].Stats())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			close(stop)
+			wg.Wait()
+			recovered := time.Since(deadline.Add(-15 * time.Second))
+			if outages.Load() == 0 {
+				t.Fatal("the breaker never opened")
+			}
+			want := map[ratelimit.FailurePolicy]string{ratelimit.FailOpen: "local", ratelimit.FailClosed: "unavailable"}[policy]
+			counts := map[string]int{}
+			for _, d := range during {
+				counts[d]++
+			}
+			if counts[want] == 0 || len(counts) != 1 {
+				t.Fatalf("decisions while the master was down: %v, want only %q", counts, want)
+			}
+			t.Logf("%s: promotion %v after the kill, breakers closed %v later; meanwhile %v", policy, took, recovered, counts)
+
+			// The spent budget survived on the promoted replica.
+			for i, store := range stores {
+				r, err := store.Allow(context.Background(), "shared", limit, 1)
+				if err != nil || r.Allowed {
+					t.Fatalf("store %d after the failover: %+v, %v; want the budget still spent", i, r, err)
+				}
+			}
+			if s := stores[0].Stats(); s.Down {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// New refuses what names no Redis, and Describe names each kind without
+// secrets.
+func TestNewAndDescribe(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		s    config.RedisServers
+		want string // an error, or the description
+	}{
+		{config.RedisServers{Addrs: []string{"a:1"}, Password: "hunter2"}, "a:1"},
+		{config.RedisServers{Addrs: []string{"a:1", "b:2"}, Cluster: true}, "cluster a:1,b:2"},
+		{config.RedisServers{Addrs: []string{"s:1"}, MasterName: "m", SentinelPassword: "hunter2"}, "sentinel master m via s:1"},
+		{config.RedisServers{}, "redisclient: no address"},
+		{config.RedisServers{Addrs: []string{"a"}}, `redisclient: "a" is not host:port`},
+		{config.RedisServers{Addrs: []string{"a:1", "b:2"}}, "redisclient: several addresses name a Cluster's nodes or Sentinels: say which"},
+		{config.RedisServers{Addrs: []string{"a:1"}, Cluster: true, DB: 1}, "redisclient: database 1: a Cluster has only database 0"},
+		{config.RedisServers{Addrs: []string{"a:1"}, Cluster: true, MasterName: "m"}, "redisclient: a Cluster has no Sentinels: a master name and a Cluster do not go together"},
+	} {
+		client, err := redisclient.New(tt.s, redisclient.Timeouts{})
+		got := redisclient.Describe(tt.s)
+		if err != nil {
+			got = err.Error()
+		} else {
+			_ = client.Close()
+		}
+		if got != tt.want || strings.Contains(got, "hunter2") {
+			t.Errorf("%+v: %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

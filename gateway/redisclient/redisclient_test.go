@@ -48,16 +48,22 @@ func newStore(t *testing.T, client redis.UniversalClient, opts ...ratelimit.Redi
 // per store. Any error fails the test.
 func spend(t *testing.T, stores []*ratelimit.Redis, key string, limit ratelimit.Limit, attempts int64) []int64 {
 	t.Helper()
+	var asked atomic.Int64
+	return spendUntil(t, stores, key, limit, func() bool { return asked.Add(1) > attempts })
+}
+
+// spendUntil is spend asking until stop returns true.
+func spendUntil(t *testing.T, stores []*ratelimit.Redis, key string, limit ratelimit.Limit, stop func() bool) []int64 {
+	t.Helper()
 	admitted := make([]atomic.Int64, len(stores))
 	var (
-		asked  atomic.Int64
 		failed atomic.Value
 		wg     sync.WaitGroup
 	)
 	for i, store := range stores {
 		for range 8 {
 			wg.Go(func() {
-				for asked.Add(1) <= attempts {
+				for !stop() {
 					r, err := store.Allow(context.Background(), key, limit, 1)
 					if err != nil {
 						failed.Store(err)
@@ -333,5 +339,182 @@ func TestNewAndDescribe(t *testing.T) {
 		if got != tt.want || strings.Contains(got, "hunter2") {
 			t.Errorf("%+v: %q, want %q", tt.s, got, tt.want)
 		}
+	}
+}
+
+// A slot moves from one node to another while three stores decide on a
+// key in it: the client follows the ASK redirections during the move and
+// the MOVED ones after it, within each decision. None fails, and the
+// budget is kept exactly, the key having moved with its count.
+func TestClusterSlotMovesUnderLoad(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	var stores []*ratelimit.Redis
+	for _, addr := range cluster.Addrs() {
+		stores = append(stores, newStore(t, newClient(t, config.RedisServers{Addrs: []string{addr}, Cluster: true})))
+	}
+	ctx := context.Background()
+	admin := cluster.Client(t)
+	const key = "rl:moving"
+	src := owner(t, admin, key)
+	dst := cluster.Addrs()[0]
+	if dst == src {
+		dst = cluster.Addrs()[1]
+	}
+	srcClient, dstClient := redistest.Client(t, src), redistest.Client(t, dst)
+	srcID, err := srcClient.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dstID, err := dstClient.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := admin.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	limit := ratelimit.Limit{Requests: 300, Period: time.Hour, Burst: 300}
+	// Spend a third first, so that the key exists and moves with a count.
+	if got := sum(spend(t, stores, "moving", limit, 100)); got != 100 {
+		t.Fatalf("admitted %d of the first 100", got)
+	}
+	var moved atomic.Bool
+	var asked atomic.Int64
+	result := make(chan []int64, 1)
+	go func() {
+		result <- spendUntil(t, stores, "moving", limit, func() bool { return moved.Load() && asked.Add(1) > 1000 })
+	}()
+	do := func(c *redis.Client, args ...any) {
+		t.Helper()
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		time.Sleep(50 * time.Millisecond) // decisions go on meanwhile
+	}
+	time.Sleep(50 * time.Millisecond)
+	do(dstClient, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID)
+	do(srcClient, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID)
+	host, port, _ := strings.Cut(dst, ":")
+	do(srcClient, "MIGRATE", host, port, "", 0, 5000, "KEYS", key)
+	for _, addr := range cluster.Addrs() {
+		do(redistest.Client(t, addr), "CLUSTER", "SETSLOT", slot, "NODE", dstID)
+	}
+	moved.Store(true)
+	admitted := <-result
+	if got := owner(t, admin, key); got != dst {
+		t.Fatalf("the slot is served by %s, want %s", got, dst)
+	}
+	if n, err := dstClient.Exists(ctx, key).Result(); err != nil || n != 1 {
+		t.Fatalf("the key is not on %s: %d, %v", dst, n, err)
+	}
+	if total := sum(admitted); total != 200 {
+		t.Errorf("admitted %d %v during and after the move, want the 200 left of the budget", total, admitted)
+	}
+	for i, s := range stores {
+		if st := s.Stats(); st.Failures != 0 || st.Fallbacks != 0 {
+			t.Errorf("store %d: %+v, want no failure", i, st)
+		}
+	}
+}
+
+// A node of the Cluster is lost. The decisions on its slots fail, and
+// after breaker_failures of them the breaker opens: it is the store's, not
+// a node's, so every decision, on any node, then follows the policy (here
+// closed: ErrUnavailable) until a probe succeeds. A probe may fall on a
+// live node's slot, and close the breaker while the node is still lost:
+// the keys of live nodes are then decided again, and those of the lost
+// node fail, one by one, until it is back. It had no replica nor
+// persistence, so the budgets it held start again full.
+func TestClusterNodeLoss(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t)
+	client := newClient(t, config.RedisServers{Addrs: cluster.Addrs(), Cluster: true})
+	var outages, recoveries atomic.Int64
+	store := newStore(t, client,
+		ratelimit.WithFailurePolicy(ratelimit.FailClosed),
+		ratelimit.WithTimeout(200*time.Millisecond),
+		ratelimit.WithFailureThreshold(3),
+		ratelimit.WithProbeInterval(50*time.Millisecond),
+		ratelimit.WithLogger(slog.New(slog.DiscardHandler)),
+		ratelimit.WithObserver(func(e ratelimit.Event) {
+			switch e.Kind {
+			case ratelimit.EventOutage:
+				outages.Add(1)
+			case ratelimit.EventRecovery:
+				recoveries.Add(1)
+			}
+		}))
+	admin := cluster.Client(t)
+	// A key on the node to lose, and one on another node.
+	lost := cluster.Nodes[2]
+	var onLost, elsewhere string
+	for i := 0; onLost == "" || elsewhere == ""; i++ {
+		k := fmt.Sprintf("client-%d", i)
+		if owner(t, admin, "rl:"+k) == lost.Addr() {
+			onLost = k
+		} else {
+			elsewhere = k
+		}
+	}
+	limit := ratelimit.Limit{Requests: 10, Period: time.Hour, Burst: 10}
+	allow := func(key string) (ratelimit.Result, error) {
+		return store.Allow(context.Background(), key, limit, 1)
+	}
+	for _, k := range []string{onLost, elsewhere} {
+		for range 4 {
+			if r, err := allow(k); err != nil || !r.Allowed {
+				t.Fatalf("%s: %+v, %v", k, r, err)
+			}
+		}
+	}
+
+	lost.Stop()
+	for range 3 {
+		if _, err := allow(onLost); !errors.Is(err, ratelimit.ErrUnavailable) {
+			t.Fatalf("a key of the lost node: %v, want ErrUnavailable", err)
+		}
+	}
+	if s := store.Stats(); !s.Down || outages.Load() != 1 || s.Failures != 3 {
+		t.Fatalf("after 3 failures: %+v, %d outages; want the breaker open", s, outages.Load())
+	}
+	if _, err := allow(elsewhere); !errors.Is(err, ratelimit.ErrUnavailable) || store.Stats().Failures != 3 {
+		t.Fatalf("a key of a live node while the breaker is open: %v, %+v; want ErrUnavailable without asking Redis", err, store.Stats())
+	}
+
+	// A probe on a live node's key closes the breaker; its count was kept.
+	time.Sleep(60 * time.Millisecond)
+	if r, err := allow(elsewhere); err != nil || !r.Allowed || r.Remaining != 5 {
+		t.Fatalf("the probe on a live node: %+v, %v; want allowed with its count kept (5 left)", r, err)
+	}
+	if store.Stats().Down || recoveries.Load() != 1 {
+		t.Fatalf("after a probe succeeded: %+v, %d recoveries; want the breaker closed", store.Stats(), recoveries.Load())
+	}
+	if _, err := allow(onLost); !errors.Is(err, ratelimit.ErrUnavailable) {
+		t.Fatalf("a key of the lost node, the breaker closed: %v, want ErrUnavailable", err)
+	}
+
+	lost.Start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := allow(onLost)
+		if err == nil {
+			if !r.Allowed || r.Remaining != 9 {
+				t.Fatalf("a key of the restarted node: %+v; want a fresh budget", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted node's slots still fail 20s after it came back: %v", err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for store.Stats().Down {
+		if time.Now().After(deadline) {
+			t.Fatalf("the breaker is still open: %+v", store.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

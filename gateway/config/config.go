@@ -330,8 +330,12 @@ type Redis struct {
 	SentinelPasswordEnv string `json:"sentinel_password_env,omitempty"`
 	// UsernameEnv names the environment variable holding the ACL user.
 	UsernameEnv string `json:"username_env,omitempty"`
-	// TLS connects with TLS, verifying the servers against the system's roots.
+	// TLS connects with TLS, verifying the servers against the system's
+	// roots, or TLSCAFile's.
 	TLS bool `json:"tls,omitempty"`
+	// TLSCAFile is a PEM file of the CAs that sign the servers'
+	// certificates, with TLS.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
 	// DB is the database number.
 	DB int `json:"db,omitempty"`
 	// Prefix starts every key. Default "portcullis:rl:".

@@ -23,20 +23,21 @@ type RedisServers struct {
 	// DB is the database number; always 0 in a Cluster.
 	DB int
 	// TLS connects with TLS, verifying the servers against the system's
-	// roots.
-	TLS bool
+	// roots, or against the CAs of the PEM file TLSCAFile.
+	TLS       bool
+	TLSCAFile string
 }
 
 // Servers returns the Redis that the rate limit store uses.
 func (r Redis) Servers() RedisServers {
 	return redisServers(r.Addr, r.Addrs, r.Cluster, r.MasterName, r.SentinelAddrs,
-		RedisServers{Username: r.Username, Password: r.Password, SentinelPassword: r.SentinelPassword, DB: r.DB, TLS: r.TLS})
+		RedisServers{Username: r.Username, Password: r.Password, SentinelPassword: r.SentinelPassword, DB: r.DB, TLS: r.TLS, TLSCAFile: r.TLSCAFile})
 }
 
 // Servers returns the Redis that revocations are read from.
 func (r RevocationRedis) Servers() RedisServers {
 	return redisServers(r.Addr, r.Addrs, r.Cluster, r.MasterName, r.SentinelAddrs,
-		RedisServers{Username: r.Username, Password: r.Password, SentinelPassword: r.SentinelPassword, DB: r.DB, TLS: r.TLS})
+		RedisServers{Username: r.Username, Password: r.Password, SentinelPassword: r.SentinelPassword, DB: r.DB, TLS: r.TLS, TLSCAFile: r.TLSCAFile})
 }
 
 func redisServers(addr string, addrs []string, cluster bool, master string, sentinels []string, s RedisServers) RedisServers {
@@ -60,6 +61,8 @@ type redisKeys struct {
 	master                           string
 	sentinels                        []string
 	db                               int
+	tls                              bool
+	tlsCAFile                        string
 	passwordEnv, usernameEnv         string
 	sentinelPasswordEnv              string
 	password, username, sentinelPass *string
@@ -96,6 +99,12 @@ func (v *validator) redis(path string, k redisKeys) {
 	}
 	for i, a := range k.sentinels {
 		v.address(fmt.Sprintf("%s.sentinel_addrs[%d]", path, i), a)
+	}
+	if k.tlsCAFile != "" {
+		if !k.tls {
+			v.add(path+".tls_ca_file", "needs tls: true")
+		}
+		v.file(path+".tls_ca_file", k.tlsCAFile)
 	}
 	v.secret(path+".password_env", k.passwordEnv, k.password)
 	v.secret(path+".username_env", k.usernameEnv, k.username)

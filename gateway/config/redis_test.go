@@ -19,8 +19,8 @@ func TestRedisServers(t *testing.T) {
 		want       config.RedisServers
 	}{
 		{"default", "{}", config.RedisServers{Addrs: []string{"127.0.0.1:6379"}}},
-		{"one server", "{addr: redis:6380, db: 2, tls: true, password_env: PW, username_env: USER}",
-			config.RedisServers{Addrs: []string{"redis:6380"}, DB: 2, TLS: true, Password: "pw", Username: "gw"}},
+		{"one server", "{addr: redis:6380, db: 2, tls: true, tls_ca_file: redis_test.go, password_env: PW, username_env: USER}",
+			config.RedisServers{Addrs: []string{"redis:6380"}, DB: 2, TLS: true, TLSCAFile: "redis_test.go", Password: "pw", Username: "gw"}},
 		{"cluster seeded by addr", "{addr: node:7000, cluster: true}",
 			config.RedisServers{Addrs: []string{"node:7000"}, Cluster: true}},
 		{"cluster", "{addrs: [a:7000, b:7001], cluster: true, password_env: PW}",
@@ -60,6 +60,8 @@ func TestRedisMistakes(t *testing.T) {
 		{"{sentinel_addrs: [s:1]}", "5:%d: %s.redis.master_name: is required with sentinel_addrs: the name the Sentinels know the master by"},
 		{"{master_name: m, sentinel_addrs: [s]}", `5:%d: %s.redis.sentinel_addrs[0]: "s" is not host:port`},
 		{"{master_name: m, sentinel_addrs: [s:1], addrs: [a:1]}", "5:%d: %s.redis.addrs: lists Cluster nodes; with master_name the Sentinels of sentinel_addrs find the master"},
+		{"{tls_ca_file: /nonexistent/ca.pem, tls: true}", `5:%d: %s.redis.tls_ca_file: "/nonexistent/ca.pem": no such file or directory`},
+		{"{tls_ca_file: redis_test.go}", "5:%d: %s.redis.tls_ca_file: needs tls: true"},
 		{"{username_env: NOPE}", "5:%d: %s.redis.username_env: environment variable NOPE is not set"},
 		{"{master_name: m, sentinel_addrs: [s:1], sentinel_password_env: NOPE}", "5:%d: %s.redis.sentinel_password_env: environment variable NOPE is not set"},
 	} {

@@ -60,8 +60,12 @@ type RevocationRedis struct {
 	SentinelPasswordEnv string `json:"sentinel_password_env,omitempty"`
 	// UsernameEnv names the environment variable holding the ACL user.
 	UsernameEnv string `json:"username_env,omitempty"`
-	// TLS connects with TLS, verifying the servers against the system's roots.
+	// TLS connects with TLS, verifying the servers against the system's
+	// roots, or TLSCAFile's.
 	TLS bool `json:"tls,omitempty"`
+	// TLSCAFile is a PEM file of the CAs that sign the servers'
+	// certificates, with TLS.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
 	// DB is the database number.
 	DB int `json:"db,omitempty"`
 	// Prefix starts the key and the channel of the revocations; the
@@ -93,7 +97,7 @@ func (r *Revocation) validate(v *validator, issuers []Issuer) {
 	case "redis":
 		rr := &r.Redis
 		v.redis("revocation.redis", redisKeys{
-			addr: rr.Addr, addrs: rr.Addrs, cluster: rr.Cluster, master: rr.MasterName, sentinels: rr.SentinelAddrs, db: rr.DB,
+			addr: rr.Addr, addrs: rr.Addrs, cluster: rr.Cluster, master: rr.MasterName, sentinels: rr.SentinelAddrs, db: rr.DB, tls: rr.TLS, tlsCAFile: rr.TLSCAFile,
 			passwordEnv: rr.PasswordEnv, usernameEnv: rr.UsernameEnv, sentinelPasswordEnv: rr.SentinelPasswordEnv,
 			password: &rr.Password, username: &rr.Username, sentinelPass: &rr.SentinelPassword,
 		})

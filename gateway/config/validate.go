@@ -248,7 +248,7 @@ func (r *RateLimit) validate(v *validator) {
 	case "redis":
 		rr := &r.Redis
 		v.redis("rate_limit.redis", redisKeys{
-			addr: rr.Addr, addrs: rr.Addrs, cluster: rr.Cluster, master: rr.MasterName, sentinels: rr.SentinelAddrs, db: rr.DB,
+			addr: rr.Addr, addrs: rr.Addrs, cluster: rr.Cluster, master: rr.MasterName, sentinels: rr.SentinelAddrs, db: rr.DB, tls: rr.TLS, tlsCAFile: rr.TLSCAFile,
 			passwordEnv: rr.PasswordEnv, usernameEnv: rr.UsernameEnv, sentinelPasswordEnv: rr.SentinelPasswordEnv,
 			password: &rr.Password, username: &rr.Username, sentinelPass: &rr.SentinelPassword,
 		})

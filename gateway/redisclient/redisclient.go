@@ -22,9 +22,11 @@ package redisclient
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -48,8 +50,11 @@ type Timeouts struct {
 // New returns a client of the Redis that s describes: a
 // [*redis.ClusterClient] for a Cluster, a failover [*redis.Client] for
 // Sentinels, a [*redis.Client] otherwise. Contexts bound every command
-// (ContextTimeoutEnabled). It fails when s names no address or an address
-// that is not host:port, or combines a Cluster with Sentinels.
+// (ContextTimeoutEnabled). With TLS, it verifies the servers (and with
+// Sentinels, the Sentinels too) against the system's roots or the CAs of
+// TLSCAFile. It fails when s names no address or an address that is not
+// host:port, combines a Cluster with Sentinels, or names a CA file that
+// cannot be read.
 func New(s config.RedisServers, t Timeouts) (redis.UniversalClient, error) {
 	if err := check(s); err != nil {
 		return nil, err
@@ -71,6 +76,16 @@ func New(s config.RedisServers, t Timeouts) (redis.UniversalClient, error) {
 	}
 	if s.TLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if s.TLSCAFile != "" {
+			pem, err := os.ReadFile(s.TLSCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("redisclient: %w", err)
+			}
+			opts.TLSConfig.RootCAs = x509.NewCertPool()
+			if !opts.TLSConfig.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("redisclient: %s holds no PEM certificate", s.TLSCAFile)
+			}
+		}
 	}
 	return redis.NewUniversalClient(opts), nil
 }
@@ -90,6 +105,9 @@ func check(s config.RedisServers) error {
 	}
 	if s.Cluster && s.DB != 0 {
 		problems = append(problems, fmt.Errorf("database %d: a Cluster has only database 0", s.DB))
+	}
+	if s.TLSCAFile != "" && !s.TLS {
+		problems = append(problems, errors.New("a CA file without TLS"))
 	}
 	if !s.Cluster && s.MasterName == "" && len(s.Addrs) > 1 {
 		problems = append(problems, errors.New("several addresses name a Cluster's nodes or Sentinels: say which"))

@@ -328,6 +328,7 @@ func TestNewAndDescribe(t *testing.T) {
 		{config.RedisServers{Addrs: []string{"a:1", "b:2"}}, "redisclient: several addresses name a Cluster's nodes or Sentinels: say which"},
 		{config.RedisServers{Addrs: []string{"a:1"}, Cluster: true, DB: 1}, "redisclient: database 1: a Cluster has only database 0"},
 		{config.RedisServers{Addrs: []string{"a:1"}, Cluster: true, MasterName: "m"}, "redisclient: a Cluster has no Sentinels: a master name and a Cluster do not go together"},
+		{config.RedisServers{Addrs: []string{"a:1"}, TLSCAFile: "ca.pem"}, "redisclient: a CA file without TLS"},
 	} {
 		client, err := redisclient.New(tt.s, redisclient.Timeouts{})
 		got := redisclient.Describe(tt.s)
@@ -516,5 +517,40 @@ func TestClusterNodeLoss(t *testing.T) {
 			t.Fatalf("the breaker is still open: %+v", store.Stats())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// With tls and the server's CA, the store decides over TLS; a client
+// that does not trust the CA, or does not speak TLS, gets no answer.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	server, ca := redistest.StartTLS(t)
+	ctx := context.Background()
+	client := newClient(t, config.RedisServers{Addrs: []string{server.Addr()}, TLS: true, TLSCAFile: ca})
+	store := newStore(t, client)
+	limit := ratelimit.Limit{Requests: 2, Period: time.Hour, Burst: 2}
+	for i, want := range []bool{true, true, false} {
+		if r, err := store.Allow(ctx, "tls", limit, 1); err != nil || r.Allowed != want {
+			t.Fatalf("decision %d over TLS: %+v, %v; want allowed %v", i, r, err, want)
+		}
+	}
+	if s := store.Stats(); s.Failures != 0 || s.Fallbacks != 0 {
+		t.Fatalf("over TLS: %+v, want every decision taken by Redis", s)
+	}
+	for _, tt := range []struct {
+		name string
+		s    config.RedisServers
+		want string
+	}{
+		{"the system's roots", config.RedisServers{Addrs: []string{server.Addr()}, TLS: true}, "certificate signed by unknown authority"},
+		{"no TLS", config.RedisServers{Addrs: []string{server.Addr()}}, ""},
+	} {
+		err := newClient(t, tt.s).Ping(ctx).Err()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error %q", tt.name, err, tt.want)
+		}
+	}
+	if _, err := redisclient.New(config.RedisServers{Addrs: []string{server.Addr()}, TLS: true, TLSCAFile: server.Addr()}, redisclient.Timeouts{}); err == nil {
+		t.Error("New read a CA file that does not exist")
 	}
 }

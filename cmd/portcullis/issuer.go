@@ -126,7 +126,7 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if *redisAddr != "" {
 		client, err := redisclient.New(config.RedisServers{
-			Addrs:            strings.Split(*redisAddr, ","),
+			Addrs:            strings.FieldsFunc(*redisAddr, func(r rune) bool { return r == ',' || r == ' ' }),
 			Cluster:          *redisCluster,
 			MasterName:       *redisMaster,
 			Username:         os.Getenv("REDIS_USERNAME"),

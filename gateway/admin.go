@@ -5,30 +5,37 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strings"
-
-	"github.com/portcullis/portcullis/gateway/graph"
 )
 
 // AdminHandler returns the handler of the operator listener: /healthz (the
-// process is alive), /readyz (whether the gateway takes calls, and which
-// backends are failing), /metrics (Prometheus), /graph (the permission
-// graph: domains, permissions, methods and, given [WithClients], the
-// clients that hold them), /.well-known/jwks.json (the key set of the
-// internal tokens, when a route has identity internal), and /debug/pprof/
-// when profiling is on.
+// process is alive), /readyz (whether the gateway takes calls, which
+// backends are failing, the configuration generation and the last reload's
+// mistakes), /metrics (Prometheus), /graph (the permission graph: domains,
+// permissions, methods and, given [WithClients], the clients that hold
+// them), /.well-known/jwks.json (the key set of the internal tokens, when a
+// route has identity internal), POST /admin/reload (read the configuration
+// file again: see [Gateway.ReloadFile]), and /debug/pprof/ when profiling
+// is on.
 func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 
-func (g *Gateway) newAdmin(clients graph.ClientsFunc) http.Handler {
+func (g *Gateway) newAdmin() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", g.telemetry.MetricsHandler())
-	mux.Handle("/graph", graph.Handler(g.catalog, clients))
-	if g.minter != nil {
-		mux.Handle("GET "+JWKSPath, g.minter.JWKSHandler())
-	}
+	mux.Handle("/graph", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.current().graph.ServeHTTP(w, r)
+	}))
+	mux.Handle("GET "+JWKSPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := g.current().minter; m != nil {
+			m.JWKSHandler().ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	mux.HandleFunc("POST "+ReloadPath, g.serveReload)
 	if g.cfg.Telemetry.Profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -45,17 +52,19 @@ func (g *Gateway) newAdmin(clients graph.ClientsFunc) http.Handler {
 // them: taking it out of a load balancer would fail the calls of every
 // other route too.
 func (g *Gateway) readyz(w http.ResponseWriter, _ *http.Request) {
-	body := map[string]any{"routes": len(g.cfg.Routes), "backends": len(g.backends)}
-	failing := g.failingBackends()
+	gen := g.current()
+	body := map[string]any{"routes": len(gen.cfg.Routes), "backends": len(gen.backends)}
+	failing := gen.failingBackends()
 	if len(failing) > 0 {
 		body["failing_backends"] = failing
 	}
-	g.revocationStatus(body)
+	gen.revocationStatus(body)
+	g.reloadStatus(body)
 	code := http.StatusOK
 	switch err := g.serving(); {
 	case err != nil:
 		code, body["status"], body["reason"] = http.StatusServiceUnavailable, "not ready", err.Error()
-	case len(failing) > 0 && len(failing) == len(g.backends):
+	case len(failing) > 0 && len(failing) == len(gen.backends):
 		code, body["status"], body["reason"] = http.StatusServiceUnavailable, "not ready", "every backend is failing: "+strings.Join(sortedKeys(failing), ", ")
 	case len(failing) > 0:
 		body["status"] = "degraded"

@@ -10,9 +10,8 @@ import (
 	"github.com/portcullis/portcullis/gateway/token"
 )
 
-// newAuthorizer builds the token verifier of the configured issuers and
-// the authorizer that uses it.
-func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts ...authz.Option) error {
+// newVerifier builds the token verifier of the configured issuers, if any.
+func (g *generation) newVerifier(ctx context.Context, o *options) error {
 	if len(g.cfg.Issuers) > 0 {
 		observe := token.WithKeysObserver(func(issuer string, keys int, err error) {
 			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
@@ -28,8 +27,14 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(topts, o.tokenOptions...)...); err != nil {
 			return fmt.Errorf("token verification: %w", err)
 		}
-		g.closers = append(g.closers, func() error { g.verifier.Close(); return nil })
+		verifier := g.verifier
+		g.closers = append(g.closers, func() error { verifier.Close(); return nil })
 	}
+	return nil
+}
+
+// newAuthorizer builds the authorizer that uses the verifier.
+func (g *generation) newAuthorizer(c *chain, opts ...authz.Option) error {
 	if g.revocations != nil {
 		opts = append(opts, authz.WithFreshness(g.revocations.Err))
 	}
@@ -42,7 +47,7 @@ func (g *Gateway) newAuthorizer(ctx context.Context, c *chain, o *options, opts 
 
 // permissionLookup finds a permission of the catalog by reference,
 // DOMAIN.NAME, for the issuers whose tokens carry scopes.
-func (g *Gateway) permissionLookup(ref string) (string, uint64, bool) {
+func (g *generation) permissionLookup(ref string) (string, uint64, bool) {
 	p, ok := g.catalog.Permission(ref)
 	if !ok {
 		return "", 0, false
@@ -52,7 +57,7 @@ func (g *Gateway) permissionLookup(ref string) (string, uint64, bool) {
 
 // opaqueOption returns the verifier option of the issuer with
 // introspection, if any: its tokens are introspected.
-func (g *Gateway) opaqueOption() (token.Option, error) {
+func (g *generation) opaqueOption() (token.Option, error) {
 	for _, c := range g.cfg.Issuers {
 		in := c.Introspection
 		if in == nil {

@@ -2,11 +2,7 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"net/http"
-	"os"
 
 	"connectrpc.com/connect"
 
@@ -16,9 +12,10 @@ import (
 )
 
 // alwaysDropped are request headers never forwarded: cookies belong to the
-// client's relation with the gateway's host, and the trace context is the
-// gateway's to set (its client span's), not the caller's to pass through.
-var alwaysDropped = []string{"Cookie", "Traceparent", "Tracestate", "Baggage"}
+// client's relation with the gateway's host, the trace context is the
+// gateway's to set (its client span's), not the caller's to pass through,
+// and a client certificate header is a proxy's to set, not a caller's.
+var alwaysDropped = []string{"Cookie", "Traceparent", "Tracestate", "Baggage", "X-Forwarded-Client-Cert"}
 
 // principalHeaders tells the backend who is calling. The forwarding handler
 // drops any such header a client sent, so a backend can trust them when
@@ -34,7 +31,7 @@ func principalHeaders(ctx context.Context, h http.Header) {
 
 // newBackend returns the client of a route's backend, probed for health
 // every health.interval.
-func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
+func (g *generation) newBackend(route config.Route) (*forward.Backend, error) {
 	opts := []forward.BackendOption{
 		forward.WithClientOptions(connect.WithInterceptors(g.telemetry.ClientInterceptor())),
 		forward.WithBackendLogger(g.logger),
@@ -47,16 +44,12 @@ func (g *Gateway) newBackend(route config.Route) (*forward.Backend, error) {
 		return nil, err
 	}
 	opts = append(opts, forward.WithProtocol(protocol))
-	if route.CAFile != "" {
-		pem, err := os.ReadFile(route.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", route.CAFile)
-		}
-		opts = append(opts, forward.WithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	tlsConfig, err := g.backendTLS(route)
+	if err != nil {
+		return nil, err
+	}
+	if tlsConfig != nil {
+		opts = append(opts, forward.WithTLSConfig(tlsConfig))
 	}
 	return forward.NewBackend(route.Backend, opts...)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/cors"
+	"github.com/portcullis/portcullis/gateway/dpop"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
 	"github.com/portcullis/portcullis/gateway/rest"
 	"github.com/portcullis/portcullis/gateway/telemetry"
@@ -21,14 +22,18 @@ import (
 // themselves do not know their position.
 type chain struct {
 	telemetry  *telemetry.Telemetry
+	generation uint64           // the configuration generation the chain belongs to
 	guard      *ratelimit.Guard // nil when the address guard is off
 	authorizer *authz.Authorizer
 	limiter    *ratelimit.Interceptor
+
+	certificates *certificateEdge // nil when no call can present a client certificate
 
 	cors       *cors.Policy                     // the gateway's CORS policy; nil: no origin is allowed
 	routeCORS  map[string]cors.Policy           // by service path "/pkg.Service/"
 	rest       []protoreflect.ServiceDescriptor // services whose REST routes are served; nil: none
 	restOption []rest.Option
+	dpop       bool // DPoP proofs are verified: calls bearing one carry their URL
 }
 
 // edge wraps the main listener's handler, outermost first:
@@ -37,14 +42,25 @@ type chain struct {
 //     authentication, and never reach a backend; every answer to an
 //     allowed origin, refusals included, carries the CORS headers, so a
 //     page can read why it was refused.
-//  2. telemetry.WrapHandler records every call that ends before the
-//     decision below recorded it: calls connect refuses on their framing
-//     (content type, timeout header) and calls refused while their body is
-//     read or decoded (size limit, malformed body).
-//  3. REST: a request on a google.api.http route becomes a Connect call of
+//  2. client certificate: the identity of the call's verified client
+//     certificate (its own mutual TLS handshake's, or the one a trusted
+//     proxy passes in tls.client_cert_header, verified here) goes into the
+//     request context, for the decision, the access log and the trace.
+//     It sits outside telemetry so that every recorded call carries it.
+//  3. telemetry.WrapGeneration (WrapHandler, naming the configuration
+//     generation in every call's span and access line) records every call
+//     that ends before the decision below recorded it: calls connect
+//     refuses on their framing (content type, timeout header) and calls
+//     refused while their body is read or decoded (size limit, malformed
+//     body).
+//  4. dpop.RecordTarget: a request bearing a DPoP proof carries, in its
+//     context, the method and URL the client sent it to, which its proof
+//     must name; outside REST, since the proof of a REST call names its
+//     REST URL; requests without a proof pass at no cost.
+//  5. REST: a request on a google.api.http route becomes a Connect call of
 //     its method, which then passes the same decision as any RPC; RPC
 //     paths pass through untouched.
-//  4. mux: the routed services' forwarding handlers (each a connect
+//  6. mux: the routed services' forwarding handlers (each a connect
 //     handler with the options of [chain.handlerOptions]), gRPC health,
 //     gRPC reflection, and Unimplemented, in the caller's protocol, for
 //     everything else.
@@ -58,7 +74,14 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 		}
 		h, resolver = r, r.ServicePath
 	}
-	h = c.telemetry.WrapHandler(h)
+	if c.dpop {
+		h = dpop.RecordTarget(h)
+	}
+	h = c.telemetry.WrapGeneration(h, c.generation)
+	if c.certificates != nil {
+		c.certificates.next = h
+		h = c.certificates
+	}
 	if c.cors != nil || len(c.routeCORS) > 0 {
 		var def cors.Policy
 		if c.cors != nil {
@@ -85,29 +108,35 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 //
 //  1. telemetry.WrapGate times the gate and records each call it refuses:
 //     a server span, the decision counter and the access line.
-//  2. the address guard refuses, with ResourceExhausted and before any
+//  2. on a route with client_certificate required, a call without a
+//     verified client certificate is refused with Unauthenticated, "client
+//     certificate required", before any token work.
+//  3. the address guard refuses, with ResourceExhausted and before any
 //     cryptography, an address whose calls keep failing authentication,
 //     unless the call's token is one already verified; it counts the
 //     Unauthenticated refusals of the next two steps.
-//  3. on a route that accepts an external issuer's tokens, such a token is
+//  4. on a route that accepts an external issuer's tokens, such a token is
 //     exchanged for an internal one (RFC 8693), which takes its place.
-//  4. the authorizer verifies the token (signature, issuer, audience,
+//  5. the authorizer verifies the token (signature, issuer, audience,
 //     times, type; not revoked; or introspected, for an opaque issuer),
 //     AND-checks the method's required permissions, and applies its
 //     step-up (max token age) and high-value (fresh revocations) rules;
 //     the caller's principal goes into the context.
-//  5. the rate limiter spends the caller's budget for the method: per
+//  6. the rate limiter spends the caller's budget for the method: per
 //     client id, or per address for a public method called anonymously.
 //
 // Calls the gate lets through then pass the interceptors, outermost first:
 //
-//  6. telemetry's server interceptor: the call's span (continuing the one
+//  7. telemetry's server interceptor: the call's span (continuing the one
 //     the gate's time started), its decision, counts and access line.
-//  7. the rate limiter's interceptor: the RateLimit response headers, and
+//  8. the rate limiter's interceptor: the RateLimit response headers, and
 //     the message rate of client and bidi streams.
 //
 // and reach the forwarding handler.
-func (c *chain) handlerOptions(exchange connect.RequestGateFunc) []connect.HandlerOption {
+//
+// exchange and certificate are the route's gates of steps 4 and 2; nil
+// for none.
+func (c *chain) handlerOptions(exchange, certificate connect.RequestGateFunc) []connect.HandlerOption {
 	authenticate := c.authorizer.Gate()
 	if exchange != nil {
 		authenticate = sequence(exchange, authenticate)
@@ -117,6 +146,7 @@ func (c *chain) handlerOptions(exchange connect.RequestGateFunc) []connect.Handl
 	}
 	return []connect.HandlerOption{
 		connect.WithRequestGate(c.telemetry.WrapGate(
+			certificate,
 			authenticate,
 			c.limiter.Gate(),
 		)),

@@ -16,10 +16,13 @@
 //	log.Fatal(gw.ListenAndServe(ctx)) // until ctx is done, then drains
 //
 // The path of a call is stated in one place, chain.go, first is
-// outermost: at the edge, CORS, telemetry of calls refused before the
-// decision, and REST routes; then a request gate that decides on the
-// headers alone, before the body is read (the address guard, the token and
-// the AND check, the rate limit), telemetry's server interceptor and the
+// outermost: at the edge, CORS, the identity of the call's client
+// certificate, telemetry of calls refused before the decision, the URL a
+// DPoP proof must name, and REST routes; then a request gate that decides
+// on the headers alone, before the body is read (a route's required
+// client certificate, the address guard, the token, its DPoP proof or
+// client certificate binding and the AND check, the rate limit),
+// telemetry's server interceptor and the
 // stream message limit; then the forwarding handler, which passes the
 // payload bytes to a backend without decoding them.
 //
@@ -27,4 +30,12 @@
 // for the routed services; the admin listener serves /healthz, /readyz,
 // /metrics and the permission graph at /graph. On shutdown the gateway
 // drains: see [Gateway.Serve].
+//
+// [Gateway.Reload] replaces the configuration while the gateway serves,
+// without dropping a call: each configuration is a generation, built and
+// validated whole beside the one serving, then swapped in at once; calls
+// finish on the generation they started on. The admin listener's POST
+// /admin/reload, a watch of the configuration file and, in cmd/portcullis,
+// SIGHUP reload it. A route's descriptors may come from its backend's gRPC
+// reflection, refreshed into a new generation when they change.
 package gateway

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,36 +10,37 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/forward"
-	"github.com/portcullis/portcullis/gateway/internaltoken"
-	"github.com/portcullis/portcullis/gateway/ratelimit"
-	"github.com/portcullis/portcullis/gateway/revocation"
+	"github.com/portcullis/portcullis/gateway/graph"
 	"github.com/portcullis/portcullis/gateway/telemetry"
-	"github.com/portcullis/portcullis/gateway/token"
+	"github.com/portcullis/portcullis/gateway/tlsfiles"
 )
 
 // Gateway is an assembled gateway. Build it with [New]; serve its
 // [Gateway.Handler] and [Gateway.AdminHandler], or call
-// [Gateway.ListenAndServe].
+// [Gateway.ListenAndServe]. [Gateway.Reload] replaces its configuration
+// while it serves.
 type Gateway struct {
-	cfg       *config.Config
+	cfg       *config.Config // the configuration at start: listeners, TLS, server limits, telemetry
 	logger    *slog.Logger
-	catalog   *catalog.Catalog
-	verifier  *token.Verifier // nil when no issuer is configured
-	telemetry *telemetry.Telemetry
-	store     ratelimit.Store
-	backends  []*forward.Backend
+	telemetry *telemetry.Telemetry // one for the process, whatever the generation
+	opts      *options
+	life      context.Context // New's: the background work of every generation ends with it
 	handler   http.Handler
 	admin     http.Handler
 	closers   []func() error
 
-	minter      *internaltoken.Minter // nil when no route has identity internal
-	revocations *revocation.Set       // nil without issuers or with revocation.source none
+	tlsConfig *tls.Config    // the main listener's, from the configuration at start; nil: cleartext
+	clientCAs *tlsfiles.Pool // nil without tls.client_ca_files
+
+	generations // the generation serving new calls, and older ones still finishing
+	reloader
 
 	draining atomic.Bool   // set when the drain begins
 	stop     chan struct{} // closed at the drain deadline: calls still open end
@@ -51,71 +53,127 @@ type Gateway struct {
 // background: [Gateway.Ready] reports when every issuer's keys are in.
 func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, err error) {
 	o := newOptions(opts)
-	g := &Gateway{cfg: cfg, logger: o.logger, stop: make(chan struct{})}
+	g := &Gateway{cfg: cfg, logger: o.logger, opts: o, life: ctx, stop: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			_ = g.Close()
 		}
 	}()
+	if g.telemetry, err = telemetry.New(ctx, o.telemetryOptions(cfg.Telemetry)...); err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })
+	if err := g.reloadMetrics(); err != nil {
+		return nil, err
+	}
+	if err := g.newListenerTLS(cfg.TLS); err != nil {
+		return nil, err
+	}
+	gen, err := g.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.commit(gen)
+	g.handler = http.HandlerFunc(g.serveCurrent)
+	g.admin = g.newAdmin()
+	g.watch(cfg)
+	g.refreshReflection()
+	return g, nil
+}
+
+// build assembles a generation from cfg beside prev, the one serving (nil
+// at start), carrying over prev's parts whose settings did not change.
+func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, err error) {
+	o := g.opts.clone()
+	gen := &generation{gw: g, cfg: cfg, logger: g.logger, telemetry: g.telemetry, stop: g.stop, prev: prev}
+	gen.number = 1
+	if prev != nil {
+		gen.number = prev.number + 1
+	}
+	defer func() {
+		gen.prev = nil
+		if err != nil {
+			_ = gen.close()
+		}
+	}()
+	ctx := g.life
 
 	files, err := loadFiles(cfg.Descriptors, o.files)
 	if err != nil {
 		return nil, err
 	}
-	if g.catalog, err = newCatalog(files, cfg.Routes, g.logger); err != nil {
+	if files, err = gen.addReflection(ctx, files, cfg.Routes); err != nil {
 		return nil, err
 	}
-	services, err := routedServices(cfg.Routes, g.catalog)
+	if gen.catalog, err = newCatalog(files, cfg.Routes, g.logger); err != nil {
+		return nil, err
+	}
+	services, err := routedServices(cfg.Routes, gen.catalog)
 	if err != nil {
 		return nil, err
 	}
+	if err := gen.checkReflectionPins(cfg.Routes, services); err != nil {
+		return nil, err
+	}
 
-	if g.telemetry, err = telemetry.New(ctx, append(o.telemetryOptions(cfg.Telemetry), telemetry.WithProcedures(procedures(services)...))...); err != nil {
+	if err := g.telemetry.AddProcedures(procedures(services)...); err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	g.closers = append(g.closers, func() error { return g.telemetry.Shutdown(context.Background()) })
-	c := &chain{telemetry: g.telemetry}
+	c := &chain{telemetry: g.telemetry, generation: gen.number}
 	c.edgeConfig(cfg, services)
-	if err := g.newRevocations(ctx, o); err != nil {
-		return nil, fmt.Errorf("revocation: %w", err)
+	c.edgeCertificates(cfg, g.clientCAs)
+	if err := gen.carryAuth(ctx, o); err != nil {
+		return nil, err
 	}
-	meta, err := g.newResourceMetadata(cfg.Resource.Metadata())
+	meta, err := gen.newResourceMetadata(cfg.Resource.Metadata())
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
-	if err := g.newAuthorizer(ctx, c, o, meta.authzOptions()...); err != nil {
+	dpopOptions, err := gen.carryDPoP(c)
+	if err != nil {
 		return nil, err
 	}
-	if err := g.newLimiters(c); err != nil {
+	if err := gen.newAuthorizer(c, append(meta.authzOptions(), dpopOptions...)...); err != nil {
+		return nil, err
+	}
+	if err := gen.carryStore(); err != nil {
+		return nil, fmt.Errorf("rate limiting: %w", err)
+	}
+	if err := gen.newLimiters(c); err != nil {
 		return nil, fmt.Errorf("rate limiting: %w", err)
 	}
 
-	if err := g.newMinter(); err != nil {
+	if err := gen.carryMinter(); err != nil {
 		return nil, fmt.Errorf("internal_tokens: %w", err)
 	}
 
 	mux := http.NewServeMux()
-	handlerOptions := c.handlerOptions(nil)
+	handlerOptions := c.handlerOptions(nil, nil)
 	backends := make(map[config.Route]*forward.Backend) // routes to one backend share its connections
 	checker := &health{g: g, backends: make(map[string]*forward.Backend, len(services))}
 	for i, route := range cfg.Routes {
-		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile}
+		key := config.Route{Backend: route.Backend, Protocol: route.Protocol, CAFile: route.CAFile, ClientCertFile: route.ClientCertFile, ClientKeyFile: route.ClientKeyFile}
 		backend, ok := backends[key]
 		if !ok {
-			if backend, err = g.newBackend(route); err != nil {
+			if backend, err = gen.carryBackend(route, key); err != nil {
 				return nil, fmt.Errorf("routes[%d].backend: %w", i, err)
 			}
 			backends[key] = backend
-			g.backends = append(g.backends, backend)
+			gen.backends = append(gen.backends, backend)
 		}
 		checker.backends[route.Service] = backend
 		routeOptions := handlerOptions
+		var exchange, certificate connect.RequestGateFunc
 		if route.Exchange != nil {
-			gate, err := newExchangeGate(route.Exchange)
-			if err != nil {
+			if exchange, err = newExchangeGate(route.Exchange); err != nil {
 				return nil, fmt.Errorf("routes[%d].exchange: %w", i, err)
 			}
-			routeOptions = c.handlerOptions(gate)
+		}
+		if route.ClientCertificate == config.ClientCertificateRequired {
+			certificate = requireCertificate
+		}
+		if exchange != nil || certificate != nil {
+			routeOptions = c.handlerOptions(exchange, certificate)
 		}
 		path, handler, err := forward.NewHandler(services[i], backend,
 			forward.WithHandlerOptions(routeOptions...),
@@ -124,9 +182,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 			forward.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
 			forward.WithRequestBodyTimeout(cfg.Limits.RequestBodyTimeout.Std()),
 			forward.WithStreamIdleTimeout(cfg.Limits.StreamIdleTimeout.Std()),
-			forward.WithSensitiveHeaders(append(alwaysDropped[:len(alwaysDropped):len(alwaysDropped)], cfg.Limits.SensitiveHeaders...)...),
-			forward.WithRequestHeaders(g.requestHeaders(route)),
-			forward.WithStop(g.stop),
+			forward.WithSensitiveHeaders(droppedHeaders(cfg)...),
+			forward.WithRequestHeaders(gen.requestHeaders(route)),
+			forward.WithStop(gen.stop),
 			forward.WithLogger(g.logger),
 		)
 		if err != nil {
@@ -145,40 +203,40 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (_ *Gateway, e
 		mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	}
 	mux.Handle("/", forward.Unimplemented())
-	if g.handler, err = c.edge(mux); err != nil {
+	if gen.handler, err = c.edge(mux); err != nil {
 		return nil, err
 	}
-	g.admin = g.newAdmin(o.clients)
-	return g, nil
+	gen.graph = graph.Handler(gen.catalog, g.opts.clients)
+	return gen, nil
 }
 
 // Handler returns the handler of the main listener: every routed service,
 // and gRPC reflection when enabled.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Catalog returns the catalog of the gateway's descriptors.
-func (g *Gateway) Catalog() *catalog.Catalog { return g.catalog }
+// Catalog returns the catalog of the gateway's descriptors, in the
+// generation serving new calls.
+func (g *Gateway) Catalog() *catalog.Catalog { return g.current().catalog }
 
 // Ready returns nil once the gateway can verify tokens: every trusted
 // issuer's keys were fetched at least once, and the revocations read in
 // full.
 func (g *Gateway) Ready() error {
-	if g.verifier == nil {
-		return nil
+	gen := g.current()
+	if gen == nil {
+		return errors.New("no configuration is loaded")
 	}
-	return errors.Join(g.verifier.Ready(), g.revocations.Ready())
+	return gen.ready()
 }
 
-// Close releases the backends' connections, the rate limit store, the
-// verifier's background refresh and telemetry, flushing pending spans.
+// Close releases, in every generation, the backends' connections, the rate
+// limit store and the verifier's background refresh, then stops watching
+// the configuration and shuts telemetry down, flushing pending spans.
 func (g *Gateway) Close() error {
-	var errs []error
-	for _, b := range g.backends {
-		errs = append(errs, b.Close())
-	}
+	errs := []error{g.closeGenerations()}
 	for i := len(g.closers) - 1; i >= 0; i-- {
 		errs = append(errs, g.closers[i]())
 	}
-	g.backends, g.closers = nil, nil
+	g.closers = nil
 	return errors.Join(errs...)
 }

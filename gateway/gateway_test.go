@@ -43,11 +43,12 @@ type stack struct {
 	gateway *gateway.Gateway
 	url     string // the gateway's main listener
 	admin   string // the gateway's admin listener
+	yaml    string // the gateway's configuration
 }
 
 // newStack starts the issuer and backends, and a gateway whose
 // configuration is extra appended to the issuer and routes.
-func newStack(t *testing.T, extra string, opts ...gateway.Option) *stack {
+func newStack(t testing.TB, extra string, opts ...gateway.Option) *stack {
 	t.Helper()
 	cat, err := catalog.New(protoregistry.GlobalFiles)
 	if err != nil {
@@ -72,7 +73,7 @@ routes:
 	return startGateway(t, iss, yaml, opts...)
 }
 
-func startGateway(t *testing.T, iss *issuertest.Issuer, yaml string, opts ...gateway.Option) *stack {
+func startGateway(t testing.TB, iss *issuertest.Issuer, yaml string, opts ...gateway.Option) *stack {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -84,12 +85,12 @@ func startGateway(t *testing.T, iss *issuertest.Issuer, yaml string, opts ...gat
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	s := &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler())}
+	s := &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler()), yaml: yaml}
 	waitReady(t, s.admin)
 	return s
 }
 
-func waitReady(t *testing.T, admin string) {
+func waitReady(t testing.TB, admin string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

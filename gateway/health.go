@@ -60,7 +60,7 @@ func (g *Gateway) serving() error {
 }
 
 // failingBackends returns the error of each failing backend, by URL.
-func (g *Gateway) failingBackends() map[string]string {
+func (g *generation) failingBackends() map[string]string {
 	failing := make(map[string]string)
 	for _, b := range g.backends {
 		if err := b.Err(); err != nil {

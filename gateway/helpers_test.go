@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/portcullis/portcullis/internal/h2ctest"
 )
 
 // decodeHeader returns the JOSE header of a compact JWS.
@@ -48,4 +54,20 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// asConnectError is errors.As for a connect error.
+func asConnectError(err error, ce **connect.Error) bool {
+	return errors.As(err, ce)
+}
+
+// contains is strings.Contains.
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// http2Cleartext is an h2c transport whose idle connections close when
+// the test ends.
+func http2Cleartext(t *testing.T) http.RoundTripper {
+	tr := h2ctest.Transport()
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
 }

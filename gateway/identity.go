@@ -14,7 +14,7 @@ import (
 const JWKSPath = "/.well-known/jwks.json"
 
 // newMinter builds the minter of internal tokens when a route needs one.
-func (g *Gateway) newMinter() error {
+func (g *generation) newMinter() error {
 	t := g.cfg.InternalTokens
 	if t == nil {
 		return nil
@@ -41,7 +41,7 @@ func (g *Gateway) newMinter() error {
 // requestHeaders returns the forwarded request's header hook of route:
 // the principal headers and, with identity internal, an internal token in
 // Authorization in place of the caller's.
-func (g *Gateway) requestHeaders(route config.Route) func(context.Context, http.Header) {
+func (g *generation) requestHeaders(route config.Route) func(context.Context, http.Header) {
 	if route.Identity != config.IdentityInternal {
 		return principalHeaders
 	}

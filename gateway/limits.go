@@ -16,13 +16,10 @@ import (
 	"github.com/portcullis/portcullis/gateway/redisclient"
 )
 
-// newLimiters builds the rate limit store, the per-method limiter and the
-// address guard.
-func (g *Gateway) newLimiters(c *chain) error {
+// newLimiters builds the per-method limiter, on the rate limit store, and
+// the address guard.
+func (g *generation) newLimiters(c *chain) error {
 	var err error
-	if g.store, err = g.newStore(g.cfg.RateLimit); err != nil {
-		return err
-	}
 	proxies := trustedProxies(g.cfg.RateLimit.TrustedProxies)
 	if c.limiter, err = ratelimit.NewInterceptor(g.catalog, g.store, rateLimitOptions(g.cfg.RateLimit, proxies)...); err != nil {
 		return err
@@ -52,7 +49,7 @@ func (g *Gateway) newLimiters(c *chain) error {
 
 // newStore returns the rate limit store: in memory, or in Redis shared by
 // every replica.
-func (g *Gateway) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
+func (g *generation) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
 	if cfg.Store != "redis" {
 		memory, err := ratelimit.NewMemory(ratelimit.WithMaxKeys(cfg.MaxKeys))
 		if err != nil {

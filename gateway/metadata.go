@@ -25,7 +25,7 @@ type resourceMetadata struct {
 // guess the identifier from a request's Host: behind a load balancer it
 // cannot tell the name its clients use, and a client checks the document's
 // resource against the URL it called (RFC 9728 §3.3).
-func (g *Gateway) newResourceMetadata(res metadata.Resource) (*resourceMetadata, error) {
+func (g *generation) newResourceMetadata(res metadata.Resource) (*resourceMetadata, error) {
 	if res.Identifier == "" {
 		return nil, nil
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"log/slog"
+	"slices"
 
 	"github.com/portcullis/portcullis/gateway/graph"
 
@@ -27,6 +28,24 @@ type options struct {
 	files        []*protoregistry.Files
 	tokenOptions []token.Option
 	telemetry    []telemetry.Option
+	configFile   string
+}
+
+// clone returns a copy that appending to does not change o.
+func (o *options) clone() *options {
+	c := *o
+	c.files = slices.Clone(o.files)
+	c.tokenOptions = slices.Clone(o.tokenOptions)
+	c.telemetry = slices.Clone(o.telemetry)
+	return &c
+}
+
+// WithConfigFile names the file the configuration was loaded from: POST
+// /admin/reload and [Gateway.ReloadFile] read it again, and it is watched,
+// with the buf images it names, every reload.watch_interval, a change
+// reloading it.
+func WithConfigFile(path string) Option {
+	return optionFunc(func(o *options) { o.configFile = path })
 }
 
 func newOptions(opts []Option) *options {

@@ -14,7 +14,7 @@ import (
 // newRevocations builds the set of revocations the configuration names a
 // source of, and has the verifier check every token against it. A gateway
 // without issuers, or with source none, has none.
-func (g *Gateway) newRevocations(ctx context.Context, o *options) error {
+func (g *generation) newRevocations(ctx context.Context, o *options) error {
 	r := g.cfg.Revocation
 	if len(g.cfg.Issuers) == 0 || r.Source == "none" {
 		return nil
@@ -63,7 +63,7 @@ func (g *Gateway) newRevocations(ctx context.Context, o *options) error {
 // revocationMetrics reports the state of the set: portcullis.revocation.stale
 // (Prometheus portcullis_revocation_stale), 1 while it is stale and 0
 // while fresh, and portcullis.revocation.entries, the revocations held.
-func (g *Gateway) revocationMetrics(set *revocation.Set) error {
+func (g *generation) revocationMetrics(set *revocation.Set) error {
 	m := g.telemetry.MeterProvider().Meter("github.com/portcullis/portcullis/gateway")
 	stale, err := m.Int64ObservableGauge("portcullis.revocation.stale",
 		metric.WithDescription("1 while the revocations are stale (a feed or Redis unheard for longer than revocation.staleness, or catching up), 0 while fresh."))
@@ -94,7 +94,7 @@ func (g *Gateway) revocationMetrics(set *revocation.Set) error {
 
 // revocationStatus adds the state of the revocations to the body of
 // /readyz: "fresh", "stale" with the reason, or "loading".
-func (g *Gateway) revocationStatus(body map[string]any) {
+func (g *generation) revocationStatus(body map[string]any) {
 	set := g.revocations
 	if set == nil {
 		return

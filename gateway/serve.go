@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -46,21 +45,17 @@ const stopGrace = time.Second
 func (g *Gateway) Serve(ctx context.Context, main, admin net.Listener) error {
 	servers := []*http.Server{g.newServer(g.handler), g.newServer(g.admin)}
 	listeners := []net.Listener{main, admin}
-	if g.cfg.TLS != nil {
-		cert, err := tls.LoadX509KeyPair(g.cfg.TLS.CertFile, g.cfg.TLS.KeyFile)
-		if err != nil {
-			main.Close()
-			admin.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		servers[0].TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-		listeners[0] = tls.NewListener(main, servers[0].TLSConfig)
+	if g.tlsConfig != nil {
+		// Certificate and client CAs as the files on disk say at each
+		// handshake: see newListenerTLS.
+		servers[0].TLSConfig = g.tlsConfig
+		listeners[0] = tls.NewListener(main, g.tlsConfig)
 	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	g.logger.Info("gateway serving", "listen", main.Addr().String(), "admin", admin.Addr().String(), "routes", len(g.cfg.Routes), "tls", g.cfg.TLS != nil)
+	g.logger.Info("gateway serving", "listen", main.Addr().String(), "admin", admin.Addr().String(), "routes", len(g.cfg.Routes), "tls", g.tlsConfig != nil)
 
 	var err error
 	select {
@@ -120,7 +115,7 @@ func (g *Gateway) newServer(h http.Handler) *http.Server {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
-	protocols.SetUnencryptedHTTP2(g.cfg.TLS == nil)
+	protocols.SetUnencryptedHTTP2(g.tlsConfig == nil)
 	return &http.Server{
 		Handler:           h,
 		Protocols:         &protocols,

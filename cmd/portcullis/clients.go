@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -18,11 +21,14 @@ const defaultRegistry = ".portcullis/clients.yaml"
 
 const clientsUsage = `Usage:
   portcullis clients add ID --grant PERMISSION [--grant PERMISSION...] [--tier TIER] [--lifetime DURATION] [--introspect] [--exchange]
+                            [--tls-subject-dn DN | --tls-san-uri URI | --tls-san-dns NAME | --self-signed-cert FILE] [--bound-tokens]
   portcullis clients list
   portcullis clients revoke ID
 
 Every subcommand takes --registry FILE (default ` + defaultRegistry + `).
 "add" prints the client's new secret once; the registry keeps only its hash.
+A client added with --tls-* or --self-signed-cert has no secret: it
+authenticates with its TLS client certificate (RFC 8705).
 "revoke" removes the client and revokes every token it holds: gateways
 refuse them within a second of the issuer reading the revocation.
 A running issuer picks changes up within seconds, without a restart.
@@ -59,17 +65,34 @@ func clientsAdd(args []string, stdout, stderr io.Writer) error {
 	exchange := fs.Bool("exchange", false, "let the client exchange tokens of trusted external issuers (token exchange, RFC 8693; see issuer serve --exchange)")
 	introspect := fs.Bool("introspect", false, "let the client call the introspection endpoint (a gateway that introspects the issuer's tokens)")
 	image := fs.String("image", "", "a buf image whose permissions grants must name (default: the compiled-in services)")
+	var auth issuer.CertificateAuth
+	fs.StringVar(&auth.SubjectDN, "tls-subject-dn", "", "authenticate by a TLS client certificate of the issuer's --client-ca with this subject, such as CN=billing,O=Example (tls_client_auth; no secret)")
+	fs.StringVar(&auth.SANURI, "tls-san-uri", "", "authenticate by a TLS client certificate of the issuer's --client-ca holding this URI SAN, such as a SPIFFE ID (tls_client_auth; no secret)")
+	fs.StringVar(&auth.SANDNS, "tls-san-dns", "", "authenticate by a TLS client certificate of the issuer's --client-ca holding this DNS SAN (tls_client_auth; no secret)")
+	selfSigned := fs.String("self-signed-cert", "", "authenticate by one of the self-signed certificates of this PEM file (self_signed_tls_client_auth; no secret)")
+	bound := fs.Bool("bound-tokens", false, "issue the client only tokens bound to its TLS client certificate (tls_client_certificate_bound_access_tokens)")
 	id, err := parseOneArg(fs, args, "ID")
 	if err != nil {
 		return err
+	}
+	if *selfSigned != "" {
+		if auth.Certificates, err = readCertificates(*selfSigned); err != nil {
+			return err
+		}
 	}
 	cat, err := loadCatalog(*image)
 	if err != nil {
 		return err
 	}
-	secret, err := issuer.AddClient(*registry, cat, issuer.Client{ID: id, Grants: grants, Tier: *tier, TokenLifetime: *lifetime, Introspect: *introspect, Exchange: *exchange})
+	secret, err := issuer.AddClient(*registry, cat, issuer.Client{ID: id, Grants: grants, Tier: *tier, TokenLifetime: *lifetime, Introspect: *introspect, Exchange: *exchange,
+		CertificateAuth: auth, CertificateBoundTokens: *bound})
 	if err != nil {
 		return err
+	}
+	if m := auth.Method(); m != "" {
+		fmt.Fprintf(stdout, "client_id:                  %s\ntoken_endpoint_auth_method: %s\n", id, m)
+		fmt.Fprintf(stderr, "Client %q added to %s. It authenticates with its TLS client certificate and client_id, to an issuer served with --client-ca or --client-certs.\n", id, *registry)
+		return nil
 	}
 	fmt.Fprintf(stdout, "client_id:     %s\nclient_secret: %s\n", id, secret)
 	fmt.Fprintf(stderr, "Client %q added to %s. Store its secret now: it is shown only this once.\n", id, *registry)
@@ -87,7 +110,7 @@ func clientsList(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tTIER\tLIFETIME\tGRANTS")
+	fmt.Fprintln(w, "ID\tTIER\tLIFETIME\tAUTH\tGRANTS")
 	for _, c := range clients {
 		tier, lifetime, granted := c.Tier, "default", strings.Join(c.Grants, " ")
 		if tier == "" {
@@ -99,7 +122,14 @@ func clientsList(args []string, stdout, stderr io.Writer) error {
 		if granted == "" {
 			granted = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.ID, tier, lifetime, granted)
+		auth := c.CertificateAuth.Method()
+		if auth == "" {
+			auth = "secret"
+		}
+		if c.CertificateBoundTokens {
+			auth += ",bound"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.ID, tier, lifetime, auth, granted)
 	}
 	return w.Flush()
 }
@@ -118,6 +148,33 @@ func clientsRevoke(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "revoked %s\n", id)
 	fmt.Fprintf(stderr, "The tokens it holds are revoked too: gateways refuse them within a second of the issuer reading %s.\n", issuer.RevocationsPath(*registry))
 	return nil
+}
+
+// readCertificates reads the PEM certificates of path.
+func readCertificates(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		if block, data = pem.Decode(data); block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return certs, nil
 }
 
 // grantFlag collects repeated --grant flags; a value may also list several

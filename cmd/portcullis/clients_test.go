@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"net/http/httptest"
 	"os"
@@ -51,12 +53,25 @@ func TestClients(t *testing.T) {
 		t.Errorf("registry without gw's introspect: true:\n%s", data)
 	}
 
+	// Clients that authenticate with a certificate.
+	if code, stdout, stderr := runCLI(t, "clients", "add", "--registry", registry, "edge", "--tls-san-dns", "edge.example.com", "--bound-tokens"); code != 0 || strings.Contains(stdout, "client_secret") {
+		t.Fatalf("clients add edge = %d: %s%s", code, stdout, stderr)
+	}
+	certPEM := filepath.Join(dir, "device.pem")
+	device, _ := makeCert(t, &x509.Certificate{Subject: pkix.Name{CommonName: "device"}}, nil, nil)
+	writePEM(t, certPEM, "CERTIFICATE", device.Raw)
+	if code, stdout, stderr := runCLI(t, "clients", "add", "--registry", registry, "device", "--self-signed-cert", certPEM); code != 0 || !strings.Contains(stdout, "self_signed_tls_client_auth") {
+		t.Fatalf("clients add device = %d: %s%s", code, stdout, stderr)
+	}
+
 	code, stdout, stderr = runCLI(t, "clients", "list", "--registry", registry)
 	want := "" +
-		"ID            TIER  LIFETIME  GRANTS\n" +
-		"audit         -     10m0s     LIC.READ_REQUIREMENTS ORD.READ\n" +
-		"billing-sync  pro   default   LIC.READ_ORDERS ORD.READ\n" +
-		"gw            -     default   -\n"
+		"ID            TIER  LIFETIME  AUTH                         GRANTS\n" +
+		"audit         -     10m0s     secret                       LIC.READ_REQUIREMENTS ORD.READ\n" +
+		"billing-sync  pro   default   secret                       LIC.READ_ORDERS ORD.READ\n" +
+		"device        -     default   self_signed_tls_client_auth  -\n" +
+		"edge          -     default   tls_client_auth,bound        -\n" +
+		"gw            -     default   secret                       -\n"
 	if code != 0 || stdout != want {
 		t.Errorf("clients list = %d\n%s%s\nwant\n%s", code, stdout, stderr, want)
 	}

@@ -61,10 +61,11 @@ func (h *devHandler) WithGroup(name string) slog.Handler {
 }
 
 // accessFields are the attributes of an access line written as bare
-// values, in this order; accessHidden those left out.
+// values, in this order; accessHidden those left out (the generation:
+// portcullis dev does not reload).
 var (
 	accessFields = []string{"procedure", "protocol", "code", "outcome", "duration_ms"}
-	accessHidden = map[string]bool{"peer": true, "token_hash": true, "http_status": true}
+	accessHidden = map[string]bool{"peer": true, "token_hash": true, "http_status": true, "generation": true}
 )
 
 // Handle implements [slog.Handler].

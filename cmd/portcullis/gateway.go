@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
@@ -27,12 +29,32 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if tuneGC(os.LookupEnv) {
 		logger.Debug("garbage collector tuned", "gogc", gatewayGOGC)
 	}
-	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
+	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger), gateway.WithConfigFile(*file))
 	if err != nil {
 		return err
 	}
 	defer gw.Close()
+	reloadOnHangup(ctx, gw)
 	return gw.ListenAndServe(ctx)
+}
+
+// reloadOnHangup reads the configuration file again on each SIGHUP until
+// ctx is done. A refused reload keeps the running configuration; the
+// gateway logs and counts it.
+func reloadOnHangup(ctx context.Context, gw *gateway.Gateway) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_, _ = gw.ReloadFile(ctx)
+			}
+		}
+	}()
 }
 
 // gatewayGOGC is the gateway's garbage-collection target when GOGC is not

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,12 +29,16 @@ import (
 var defaultKeyDir = filepath.Join(filepath.Dir(defaultRegistry), "keys")
 
 const issuerUsage = `Usage:
-  portcullis issuer serve       [--listen ADDR] [--url URL] [--audience AUD] [--keys DIR] [--registry FILE] [flags]
+  portcullis issuer serve       [--listen ADDR] [--url URL] [--audience AUD] [--keys DIR] [--registry FILE]
+                                [--tls-cert F --tls-key F [--client-ca F | --client-certs]] [flags]
   portcullis issuer rotate-key  [--keys DIR] [--alg ES256|RS256|EdDSA] [--activate-in DURATION]
   portcullis issuer keys        [--keys DIR]
 
 "serve" runs the OAuth 2.0 token issuer (client credentials). It re-reads its
-keys and client registry when they change, and at once on SIGHUP.
+keys and client registry when they change, and at once on SIGHUP. With
+--client-ca or --client-certs it asks for TLS client certificates (RFC 8705):
+clients registered with one authenticate by it, and tokens issued over such
+a connection are bound to the certificate.
 "rotate-key" adds a signing key that running issuers start using within
 seconds; the old key stays in the JWKS until its tokens have expired.
 Run "portcullis issuer COMMAND -h" for each command's flags.
@@ -72,6 +78,8 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	image := fs.String("image", "", "a buf image naming the permissions (default: the compiled-in services)")
 	certFile := fs.String("tls-cert", "", "serve HTTPS with this certificate (PEM); needs --tls-key")
 	keyFile := fs.String("tls-key", "", "the private key of --tls-cert (PEM)")
+	clientCA := fs.String("client-ca", "", "request TLS client certificates, and verify those of tls_client_auth clients against these CA certificates (PEM); needs --tls-cert")
+	clientCerts := fs.Bool("client-certs", false, "request TLS client certificates without a client CA: self_signed_tls_client_auth clients, and tokens bound to any client's certificate; needs --tls-cert")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	admin := fs.Bool("admin", false, "serve the client administration API (portcullis.admin.v1.ClientAdminService), for callers holding PORTCULLIS.READ_CLIENTS or MANAGE_CLIENTS")
 	var corsOrigins stringList
@@ -88,6 +96,10 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stderr, "portcullis issuer serve: --tls-cert and --tls-key go together")
 		return errUsage
 	}
+	if (*clientCA != "" || *clientCerts) && *certFile == "" {
+		fmt.Fprintln(stderr, "portcullis issuer serve: --client-ca and --client-certs need --tls-cert and --tls-key")
+		return errUsage
+	}
 	logger := newLogger(stderr, *logLevel)
 	cat, err := loadCatalog(*image)
 	if err != nil {
@@ -98,15 +110,15 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer ln.Close()
-	tls := *certFile != ""
+	useTLS := *certFile != ""
 	if *issuerURL == "" {
 		scheme := "http://"
-		if tls {
+		if useTLS {
 			scheme = "https://"
 		}
 		*issuerURL = scheme + ln.Addr().String()
 	}
-	if host, _, err := net.SplitHostPort(ln.Addr().String()); !tls && (err != nil || !net.ParseIP(host).IsLoopback()) {
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); !useTLS && (err != nil || !net.ParseIP(host).IsLoopback()) {
 		logger.Warn("issuer: serving client secrets over plain HTTP on a non-loopback address; use --tls-cert and --tls-key, or a TLS proxy")
 	}
 	opts := []issuer.Option{issuer.WithLogger(logger), issuer.WithMaxLifetime(*maxLifetime)}
@@ -123,6 +135,17 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		opts = append(opts, issuer.WithExchange(x))
+	}
+	var tlsConfig *tls.Config
+	if *clientCA != "" || *clientCerts {
+		var pool *x509.CertPool
+		if *clientCA != "" {
+			if pool, err = readCertPool(*clientCA); err != nil {
+				return err
+			}
+		}
+		opts = append(opts, issuer.WithMutualTLS(pool))
+		tlsConfig = issuer.TLSConfig()
 	}
 	if *redisAddr != "" {
 		client, err := redisclient.New(config.RedisServers{
@@ -176,15 +199,29 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 	fmt.Fprintf(stdout, "Token issuer %s\n  token endpoint  %s\n  JWKS            %s\n  metadata        %s%s\n  revocation      %s (feed %s)\n",
 		srv.Issuer(), srv.TokenURL(), srv.JWKSURL(), srv.Issuer(), issuer.OpenIDConfigurationPath, srv.RevocationURL(), srv.RevocationFeedURL())
-	if !tls {
+	if !useTLS {
 		return serve(ctx, ln, srv.Handler(), 5*time.Second)
 	}
-	return serveTLS(ctx, ln, srv.Handler(), *certFile, *keyFile)
+	return serveTLS(ctx, ln, srv.Handler(), *certFile, *keyFile, tlsConfig)
 }
 
-// serveTLS serves h over HTTPS (HTTP/1.1 and HTTP/2) until ctx is done.
-func serveTLS(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+// readCertPool reads the PEM certificates of path.
+func readCertPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// serveTLS serves h over HTTPS (HTTP/1.1 and HTTP/2) until ctx is done,
+// with config if not nil (the certificate comes from the files).
+func serveTLS(ctx context.Context, ln net.Listener, h http.Handler, certFile, keyFile string, config *tls.Config) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: config}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ServeTLS(ln, certFile, keyFile) }()
 	select {

@@ -139,3 +139,59 @@ func waitExit(cmd *exec.Cmd, timeout time.Duration) error {
 		return fmt.Errorf("still running %s after the signal", timeout)
 	}
 }
+
+// TestHangupReloads: `portcullis gateway` reads its configuration file
+// again on SIGHUP, run as a child process; a broken file is refused and
+// the gateway goes on serving.
+func TestHangupReloads(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "portcullis.yaml")
+	listen, admin := freeAddr(t), freeAddr(t)
+	write := func(extra string) {
+		t.Helper()
+		err := os.WriteFile(config, fmt.Appendf(nil, `
+listen: %s
+admin: %s
+reload: {watch_interval: 0s}
+issuers:
+  - {issuer: test, audiences: [portcullis], hmac_secret_env: PORTCULLIS_TEST_SECRET, algorithms: [HS256]}
+routes:
+  - {service: example.orders.v1.OrdersService, backend: "http://127.0.0.1:1"}
+%s`, listen, admin, extra), 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	cmd := exec.Command(os.Args[0], "gateway", "--config", config)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "PORTCULLIS_TEST_SECRET="+strings.Repeat("s", 32))
+	out := newLockedBuffer()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitOutput(t, out, `"msg":"gateway serving"`, time.Minute)
+
+	write("limits: {max_timeout: 20s}\n")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out, `"msg":"configuration reloaded","generation":2`, 30*time.Second)
+
+	write("limits: {max_timeout: soon}\n")
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out, `"msg":"configuration reload refused: the running configuration stays","generation":2`, 30*time.Second)
+	if !strings.Contains(out.String(), "limits.max_timeout") {
+		t.Errorf("the refusal does not name the mistake:\n%s", out.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(cmd, 30*time.Second); err != nil {
+		t.Fatalf("after SIGTERM: %v\n%s", err, out.String())
+	}
+}

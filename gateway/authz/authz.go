@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/gateway/dpop"
 	"github.com/portcullis/portcullis/gateway/token"
 )
 
@@ -23,6 +24,9 @@ type Authorizer struct {
 	challenge string // `Bearer realm="..."`, and resource_metadata="..." when set
 	fresh     func() error
 	now       func() time.Time
+
+	dpop          *dpop.Verifier // nil: DPoP-bound tokens are refused
+	dpopChallenge string         // `DPoP realm="...", algs="..."`
 }
 
 // New returns an authorizer of the methods of cat, verifying tokens with v.
@@ -40,7 +44,11 @@ func New(cat *catalog.Catalog, v *token.Verifier, opts ...Option) (*Authorizer, 
 	if err != nil {
 		return nil, err
 	}
-	return &Authorizer{cat: cat, verifier: v, challenge: challenge, fresh: cfg.fresh, now: cfg.now}, nil
+	a := &Authorizer{cat: cat, verifier: v, challenge: challenge, fresh: cfg.fresh, now: cfg.now, dpop: cfg.dpop}
+	if a.dpop != nil {
+		a.dpopChallenge = dpopChallenge(challenge, a.dpop)
+	}
+	return a, nil
 }
 
 // Check decides a call of procedure ("/package.Service/Method") with the
@@ -89,25 +97,29 @@ func (a *Authorizer) check(ctx context.Context, m *catalog.Method, header http.H
 			return nil, staleError(m)
 		}
 	}
-	raw, err := bearer(header)
+	raw, scheme, err := credentials(header)
 	if err != nil {
-		return nil, a.tokenError(err, header)
+		return nil, a.schemeError(err, scheme, header)
 	}
 	if raw == "" {
 		if m.Public {
 			return nil, nil
 		}
-		return nil, a.tokenError(errMissing, header)
+		return nil, a.schemeError(errMissing, scheme, header)
 	}
 	if a.verifier == nil {
-		return nil, a.tokenError(errNoIssuer, header)
+		return nil, a.schemeError(errNoIssuer, scheme, header)
 	}
 	p, err := a.verifier.Verify(ctx, raw)
 	if err != nil {
-		return nil, a.tokenError(err, header)
+		return nil, a.schemeError(err, scheme, header)
 	}
-	if err := binding(ctx, m, p); err != nil {
-		return nil, a.tokenError(err, header)
+	proven, cerr := a.proof(ctx, header, raw, scheme, p)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if err := binding(ctx, m, p, proven); err != nil {
+		return nil, a.schemeError(err, scheme, header)
 	}
 	if !m.Public && !m.Allows(p.Masks) {
 		return nil, a.deniedError(&DeniedError{Procedure: m.Procedure, Missing: m.Missing(p.Masks), Caller: p.ClientID}, header)
@@ -160,25 +172,35 @@ var (
 	errNoIssuer   = &token.Error{Kind: token.ErrUntrusted, Reason: "token issuer not trusted"}
 )
 
-// bearer returns the bearer token of the Authorization header (RFC 6750
-// §2.1), or "" if there is none. Other schemes count as no token.
-func bearer(header http.Header) (string, error) {
+// credentials returns the access token of the Authorization header and
+// its scheme: Bearer (RFC 6750 §2.1) or DPoP (RFC 9449 §7.1); "" if there
+// is none. Other schemes count as no token.
+func credentials(header http.Header) (string, scheme, error) {
 	values := header.Values("Authorization")
 	switch len(values) {
 	case 0:
-		return "", nil
+		return "", schemeBearer, nil
 	case 1:
 	default:
-		return "", errTwoHeaders
+		return "", schemeBearer, errTwoHeaders
 	}
 	v := values[0]
-	const scheme = "Bearer "
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", nil
+	s, n := schemeOf(v)
+	if n == 0 {
+		return "", schemeBearer, nil
 	}
-	raw := strings.TrimLeft(v[len(scheme):], " ")
+	raw := strings.TrimLeft(v[n:], " ")
 	if raw == "" {
-		return "", errEmpty
+		if s == schemeDPoP {
+			return "", s, errEmptyDPoP
+		}
+		return "", s, errEmpty
 	}
-	return raw, nil
+	return raw, s, nil
+}
+
+// bearer returns the token of the Authorization header, of either scheme.
+func bearer(header http.Header) (string, error) {
+	raw, _, err := credentials(header)
+	return raw, err
 }

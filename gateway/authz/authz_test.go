@@ -215,6 +215,10 @@ func TestAuthorization(t *testing.T) {
 		{name: "revoked client", auth: claims(map[string]any{"client_id": "revoked-client", "iat": at(-time.Second)}), code: connect.CodeUnauthenticated, msg: "token revoked", reason: authz.ReasonTokenRevoked},
 		{name: "client revoked before the token", auth: claims(map[string]any{"client_id": "revoked-client"}), msg: "revoked-client"},
 
+		// Bound tokens: a certificate-bound token proves nothing without its certificate.
+		{name: "certificate-bound token without a certificate", auth: claims(map[string]any{"cnf": map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}), code: connect.CodeUnauthenticated, msg: "token is bound to a client certificate, and the call has none", reason: authz.ReasonTokenUnbound},
+		{name: "token bound to what the gateway cannot check", auth: claims(map[string]any{"cnf": map[string]any{"jwk": map[string]any{"kty": "EC"}}}), code: connect.CodeUnauthenticated, msg: "token cnf claim binds the token to something the gateway cannot check (only x5t#S256 and jkt are understood)", reason: authz.ReasonTokenBadClaims},
+
 		// Issuer and audience.
 		{name: "wrong issuer", auth: claims(map[string]any{"iss": "https://evil.test"}), code: connect.CodeUnauthenticated, msg: "token issuer not trusted", reason: authz.ReasonTokenUntrusted},
 		{name: "no issuer", auth: claims(map[string]any{"iss": nil}), code: connect.CodeUnauthenticated, msg: "token has no iss claim", reason: authz.ReasonTokenBadClaims},

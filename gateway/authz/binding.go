@@ -21,7 +21,10 @@ var (
 // its DPoP proof (RFC 9449); and that a method declared
 // sender_constrained gets a bound token. A binding the call cannot prove
 // is a refusal: a bound token is useless to whoever copied it.
-func binding(ctx context.Context, m *catalog.Method, p *token.Principal) error {
+//
+// proven says that the call's DPoP proof was verified against the
+// token's cnf.jkt (see [Authorizer.proof]).
+func binding(ctx context.Context, m *catalog.Method, p *token.Principal, proven bool) error {
 	c := p.Confirmation
 	if c.CertificateThumbprint != "" {
 		id, ok := clientcert.FromContext(ctx)
@@ -32,7 +35,7 @@ func binding(ctx context.Context, m *catalog.Method, p *token.Principal) error {
 			return errOtherCertificate
 		}
 	}
-	if c.KeyThumbprint != "" {
+	if c.KeyThumbprint != "" && !proven {
 		return errNoProof
 	}
 	if m.SenderConstrained && !c.Bound() {

@@ -39,6 +39,19 @@
 //
 //	WWW-Authenticate: Bearer realm="portcullis", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource", error="invalid_token", error_description="token expired"
 //
+// With [WithDPoP], a token bound to a DPoP key (cnf.jkt, RFC 9449) is
+// accepted as "Authorization: DPoP <token>" with a DPoP proof of that key
+// made for the call, verified at every call (proofs are unique; the
+// token's verification stays cached). A bound token sent as Bearer, or
+// without a valid proof, is refused with Unauthenticated and a DPoP
+// challenge:
+//
+//	WWW-Authenticate: DPoP realm="portcullis", algs="ES256 ES384 EdDSA RS256 PS256", error="invalid_dpop_proof", error_description="DPoP proof htu does not match the request URL"
+//
+// and error="use_dpop_nonce" with a DPoP-Nonce header when the proof lacks
+// the server's nonce. The proof must name the URL the client called:
+// [dpop.RecordTarget] in front of the handlers puts it in the context.
+//
 // Each wraps its cause for [errors.As] and [errors.Is]: a *[DeniedError], or
 // a *[token.Error] whose kind is a sentinel such as [token.ErrExpired]. Each
 // also carries a google.rpc.ErrorInfo detail whose reason, such as

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/gateway/dpop"
 )
 
 // Option configures an [Authorizer].
@@ -26,6 +28,7 @@ type config struct {
 	resourceMetadata *string      // nil: challenges name no metadata
 	fresh            func() error // nil: no revocations to be stale
 	now              func() time.Time
+	dpop             *dpop.Verifier // nil: DPoP is not accepted
 
 	problems []string // invalid option values
 }

@@ -60,6 +60,11 @@ type RateLimit struct {
 	Burst    uint32 // at least 1
 }
 
+// String formats the rate as "10 per 1s, burst 5".
+func (r *RateLimit) String() string {
+	return fmt.Sprintf("%d per %s, burst %d", r.Requests, r.Period, r.Burst)
+}
+
 // Method is one RPC and the access it needs.
 type Method struct {
 	// Procedure is the method's path, "/package.Service/Method".

@@ -201,6 +201,7 @@ func (d *differ) methods() {
 		case b.Public && !a.Public:
 			d.add(RuleMethodProtected, a.Procedure, a.Descriptor, b.Descriptor, "public method now requires %s", references(a.Requires))
 		case !a.Public:
+			d.safeguards(a, b)
 			for _, p := range b.Requires {
 				if !slices.ContainsFunc(a.Requires, func(q *Permission) bool { return d.keeps(p, q) }) {
 					d.add(RuleRequirementRemoved, a.Procedure, a.Descriptor, b.Descriptor, "method no longer requires %s", p)
@@ -211,6 +212,8 @@ func (d *differ) methods() {
 					d.add(RuleRequirementAdded, a.Procedure, a.Descriptor, b.Descriptor, "method now also requires %s", q)
 				}
 			}
+		default: // public, before and after
+			d.safeguards(a, b)
 		}
 	}
 	for _, b := range d.before.ordered {
@@ -233,4 +236,55 @@ func references(ps []*Permission) string {
 		refs[i] = p.String()
 	}
 	return strings.Join(refs, ", ")
+}
+
+// safeguards reports the changes of a protected method's safeguards: the
+// ones that refuse or slow down callers who hold the permissions.
+func (d *differ) safeguards(a, b *Method) {
+	flag := func(now, then bool, name string) {
+		switch {
+		case then && !now:
+			d.add(RuleSafeguardDropped, a.Procedure, a.Descriptor, b.Descriptor, "method is no longer %s", name)
+		case now && !then:
+			d.add(RuleSafeguardAdded, a.Procedure, a.Descriptor, b.Descriptor, "method is now %s", name)
+		}
+	}
+	flag(a.HighValue, b.HighValue, "high_value")
+	flag(a.SenderConstrained, b.SenderConstrained, "sender_constrained")
+	switch then, now := b.MaxTokenAge, a.MaxTokenAge; {
+	case then > 0 && now == 0:
+		d.add(RuleSafeguardDropped, a.Procedure, a.Descriptor, b.Descriptor, "max_token_age removed, was %s", then)
+	case then > 0 && now > then:
+		d.add(RuleSafeguardDropped, a.Procedure, a.Descriptor, b.Descriptor, "max_token_age is now %s, was %s", now, then)
+	case now > 0 && then == 0:
+		d.add(RuleSafeguardAdded, a.Procedure, a.Descriptor, b.Descriptor, "max_token_age is now %s, was unset", now)
+	case now > 0 && now < then:
+		d.add(RuleSafeguardAdded, a.Procedure, a.Descriptor, b.Descriptor, "max_token_age is now %s, was %s", now, then)
+	}
+	d.rate(a, b, "rate_limit", a.RateLimit, b.RateLimit)
+	d.rate(a, b, "stream_message_limit", a.StreamMessageLimit, b.StreamMessageLimit)
+}
+
+// rate reports a changed rate limit: more admitted (a higher rate or
+// burst, or no limit) is dropped, fewer is added.
+func (d *differ) rate(a, b *Method, field string, now, then *RateLimit) {
+	switch {
+	case now == nil && then == nil:
+		return
+	case now == nil:
+		d.add(RuleSafeguardDropped, a.Procedure, a.Descriptor, b.Descriptor, "%s removed, was %s", field, then)
+		return
+	case then == nil:
+		d.add(RuleSafeguardAdded, a.Procedure, a.Descriptor, b.Descriptor, "%s is now %s, was unset", field, now)
+		return
+	}
+	// Compare rates as requests per period without division: r1/p1 vs r2/p2.
+	faster := float64(now.Requests)*float64(then.Period) > float64(then.Requests)*float64(now.Period)
+	slower := float64(now.Requests)*float64(then.Period) < float64(then.Requests)*float64(now.Period)
+	switch {
+	case faster || (!slower && now.Burst > then.Burst):
+		d.add(RuleSafeguardDropped, a.Procedure, a.Descriptor, b.Descriptor, "%s now admits more: %s, was %s", field, now, then)
+	case slower || now.Burst < then.Burst:
+		d.add(RuleSafeguardAdded, a.Procedure, a.Descriptor, b.Descriptor, "%s now admits fewer: %s, was %s", field, now, then)
+	}
 }

@@ -12,6 +12,8 @@ const (
 	RuleRequirementAdded   Rule = "requirement-added"   // tightened: a method requires one more permission
 	RuleMethodAdded        Rule = "method-added"        // added: a method is new
 	RuleMethodRemoved      Rule = "method-removed"      // removed: a method is gone
+	RuleSafeguardDropped   Rule = "safeguard-dropped"   // loosened: a method drops high_value or sender_constrained, allows older tokens, or admits more calls
+	RuleSafeguardAdded     Rule = "safeguard-added"     // tightened: a method becomes high_value or sender_constrained, allows only younger tokens, or admits fewer calls
 )
 
 // ruleInfo is what a rule is for and, for a change rule, the kind of the
@@ -33,9 +35,9 @@ var validationRules = []Rule{
 
 // changeRules lists the rules of [Diff], loosening first.
 var changeRules = []Rule{
-	RuleMethodPublic, RuleRequirementRemoved, RuleMaskReused,
+	RuleMethodPublic, RuleRequirementRemoved, RuleMaskReused, RuleSafeguardDropped,
 	RuleMaskChanged, RuleDomainRenamed,
-	RuleMethodProtected, RuleRequirementAdded,
+	RuleMethodProtected, RuleRequirementAdded, RuleSafeguardAdded,
 	RuleMethodAdded, RuleMethodRemoved,
 }
 
@@ -68,6 +70,8 @@ var rules = map[Rule]ruleInfo{
 	RuleDomainRenamed:      {purpose: "A domain keeps its name, which tokens already issued carry.", kind: Breaking},
 	RuleMethodProtected:    {purpose: "A public method does not start requiring permissions.", kind: Tightened},
 	RuleRequirementAdded:   {purpose: "A method does not start requiring another permission.", kind: Tightened},
+	RuleSafeguardDropped:   {purpose: "A method keeps its safeguards: high_value, sender_constrained, max_token_age and its rate limits.", kind: Loosened},
+	RuleSafeguardAdded:     {purpose: "A method does not gain safeguards that refuse callers it served: high_value, sender_constrained, a lower max_token_age or rate limit.", kind: Tightened},
 	RuleMethodAdded:        {purpose: "A new method and the access it declares.", kind: Added},
 	RuleMethodRemoved:      {purpose: "A method that is gone.", kind: Removed},
 }

@@ -35,8 +35,9 @@ type Config struct {
 	// Admin is the operator listener's address (/healthz, /readyz,
 	// /metrics). Default "127.0.0.1:9090".
 	Admin string `json:"admin"`
-	// TLS, when set, serves the main listener over TLS; otherwise it
-	// serves cleartext HTTP/1.1 and HTTP/2 (h2c).
+	// TLS, when it names a certificate, serves the main listener over TLS;
+	// otherwise it serves cleartext HTTP/1.1 and HTTP/2 (h2c). It also
+	// says how calls prove a client certificate: see [TLS.Serves].
 	TLS *TLS `json:"tls,omitempty"`
 	// Descriptors says where the services' descriptors come from.
 	Descriptors Descriptors `json:"descriptors"`
@@ -65,6 +66,8 @@ type Config struct {
 	REST REST `json:"rest"`
 	// Revocation says where revoked tokens are learnt of.
 	Revocation Revocation `json:"revocation"`
+	// DPoP accepts DPoP-bound tokens (RFC 9449).
+	DPoP DPoP `json:"dpop"`
 	// Reflection serves gRPC server reflection for the routed services on
 	// the main listener. Default true; see [Config.ReflectionEnabled].
 	Reflection *bool `json:"reflection,omitempty"`
@@ -73,14 +76,34 @@ type Config struct {
 	// InternalTokens configures the tokens the gateway mints for the
 	// routes with identity internal. Required when a route has it.
 	InternalTokens *InternalTokens `json:"internal_tokens,omitempty"`
+	// Reload says when the configuration is read again while the gateway
+	// runs.
+	Reload Reload `json:"reload"`
 }
 
-// TLS names a certificate and key in PEM files.
+// TLS names the main listener's certificate and key in PEM files, and
+// says which client certificates calls may present. Every file is read
+// again when it changes on disk: new handshakes use the new files.
 type TLS struct {
-	// CertFile is the certificate chain, leaf first.
-	CertFile string `json:"cert_file"`
+	// CertFile is the certificate chain, leaf first. Unset (with KeyFile):
+	// the listener serves cleartext, behind a proxy that terminates TLS.
+	CertFile string `json:"cert_file,omitempty"`
 	// KeyFile is the certificate's private key.
-	KeyFile string `json:"key_file"`
+	KeyFile string `json:"key_file,omitempty"`
+	// ClientCAFiles are PEM files of the CAs whose client certificates
+	// are accepted, in the handshake and in ClientCertHeader.
+	ClientCAFiles []string `json:"client_ca_files,omitempty"`
+	// ClientAuth asks clients for a certificate in the handshake: "none"
+	// (default), "request" (asked for, verified when presented) or
+	// "require" (the handshake fails without a valid one). See
+	// [ClientAuthNone] and the others.
+	ClientAuth string `json:"client_auth,omitempty"`
+	// ClientCertHeader names the request header in which a TLS-terminating
+	// proxy passes the client's certificate: Envoy's
+	// x-forwarded-client-cert, or a header holding a URL-encoded PEM.
+	// Believed only from the peers in rate_limit.trusted_proxies, and
+	// never forwarded to backends.
+	ClientCertHeader string `json:"client_cert_header,omitempty"`
 }
 
 // Descriptors lists descriptor sources. Files from every source are merged.
@@ -213,7 +236,32 @@ type Route struct {
 	// Audience is the aud of the internal tokens minted for this route.
 	// Default: the service's name.
 	Audience string `json:"audience,omitempty"`
+	// ClientCertificate is "optional" (default) or "required": a call
+	// without a verified client certificate is then refused with
+	// Unauthenticated.
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	// ClientCertFile, for https backends, is a PEM certificate chain the
+	// gateway presents to the backend (mutual TLS), with ClientKeyFile.
+	ClientCertFile string `json:"client_cert_file,omitempty"`
+	// ClientKeyFile is ClientCertFile's private key.
+	ClientKeyFile string `json:"client_key_file,omitempty"`
+	// Descriptors says where the service's descriptors come from: "image"
+	// (default), the gateway's descriptor sources; or "reflection", the
+	// backend's gRPC server reflection, trusted for this service alone.
+	Descriptors string `json:"descriptors,omitempty"`
+	// ReflectionRefresh is how often, with descriptors reflection, the
+	// backend is asked again; changed descriptors reload the gateway.
+	// Default 30s; at least 100ms.
+	ReflectionRefresh Duration `json:"reflection_refresh,omitempty"`
+	// ReflectionAllowPublic lets, with descriptors reflection, the
+	// backend's descriptors declare a method public. Default false: a
+	// backend cannot open its methods to anonymous callers on its own.
+	ReflectionAllowPublic bool `json:"reflection_allow_public,omitempty"`
 }
+
+// DescriptorsReflection is the [Route.Descriptors] of routes whose
+// descriptors come from their backend's gRPC reflection.
+const DescriptorsReflection = "reflection"
 
 // IdentityInternal is the [Route.Identity] of routes whose backends get
 // internal tokens.

@@ -21,6 +21,14 @@ func (c *Config) setDefaults() {
 	setString(&c.Admin, "127.0.0.1:9090")
 	for i := range c.Routes {
 		setString(&c.Routes[i].Protocol, "grpc")
+		setString(&c.Routes[i].ClientCertificate, "optional")
+		setString(&c.Routes[i].Descriptors, "image")
+		if c.Routes[i].Descriptors == DescriptorsReflection {
+			setDuration(&c.Routes[i].ReflectionRefresh, 30*time.Second)
+		}
+	}
+	if c.TLS != nil {
+		setString(&c.TLS.ClientAuth, ClientAuthNone)
 	}
 	for i := range c.Issuers {
 		if in := c.Issuers[i].Introspection; in != nil {
@@ -67,6 +75,7 @@ func (c *Config) setDefaults() {
 	setDuration(&r.Redis.ProbeInterval, time.Second)
 	setInt(&r.MaxKeys, 100_000)
 	c.Revocation.setDefaults()
+	c.DPoP.setDefaults()
 
 	setString(&c.Telemetry.LogLevel, "info")
 }

@@ -51,3 +51,20 @@ rate_limit:
 	// portcullis.yaml:8:23: rate_limit.default.requests: must be at least 1
 	// portcullis.yaml:8:34: rate_limit.default.period: want a duration such as "30s", got "1 minute"; did you mean "1m"?
 }
+
+func ExampleReload_WatchEvery() {
+	for _, file := range []string{"", "reload: {watch_interval: 500ms}", "reload: {watch_interval: 0s}"} {
+		cfg, err := config.Parse("portcullis.yaml", []byte(`
+routes: [{service: example.licensing.v1.LicensingService, backend: "http://licensing:8080"}]
+`+file), os.LookupEnv)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(cfg.Reload.WatchEvery())
+	}
+	// Output:
+	// 2s
+	// 500ms
+	// 0s
+}

@@ -21,7 +21,7 @@ func TestSampleParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, name := range []string{"tls/cert.pem", "tls/key.pem", "image.binpb", "keys/offline.jwks", "ca.pem"} {
+	for _, name := range []string{"tls/cert.pem", "tls/key.pem", "tls/clients-ca.pem", "tls/orders-client.pem", "tls/orders-client-key.pem", "image.binpb", "keys/offline.jwks", "ca.pem"} {
 		path := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			t.Fatal(err)
@@ -34,6 +34,7 @@ func TestSampleParses(t *testing.T) {
 	t.Setenv("PORTCULLIS_HMAC_SECRET", strings.Repeat("s", 32))
 	t.Setenv("PORTCULLIS_INTROSPECTION_SECRET", "secret")
 	t.Setenv("PORTCULLIS_EXCHANGE_SECRET", "secret")
+	t.Setenv("PORTCULLIS_DPOP_NONCE_SECRET", strings.Repeat("n", 32))
 	cfg, err := config.Load(sample)
 	if err != nil {
 		t.Fatal(err)

@@ -23,10 +23,7 @@ func (c *Config) validate(v *validator) {
 	if c.Listen == c.Admin {
 		v.add("admin", "must differ from listen (%s)", c.Listen)
 	}
-	if c.TLS != nil {
-		v.file("tls.cert_file", c.TLS.CertFile)
-		v.file("tls.key_file", c.TLS.KeyFile)
-	}
+	c.TLS.validate(v, c.RateLimit.TrustedProxies)
 	for i, img := range c.Descriptors.Images {
 		v.file(fmt.Sprintf("descriptors.images[%d]", i), img)
 	}
@@ -89,6 +86,8 @@ func (c *Config) validate(v *validator) {
 		if r.CAFile != "" {
 			v.file(path+".ca_file", r.CAFile)
 		}
+		r.validateClientCertificates(v, path, c.TLS)
+		r.validateReflection(v, path)
 		r.CORS.validate(v, path+".cors")
 		c.Routes[i].Exchange.validate(v, path+".exchange")
 	}
@@ -110,7 +109,9 @@ func (c *Config) validate(v *validator) {
 		v.atLeast("health.interval", *h, 100*time.Millisecond)
 	}
 	c.RateLimit.validate(v)
+	c.Reload.validate(v)
 	c.Revocation.validate(v, c.Issuers)
+	c.DPoP.validate(v)
 	switch c.Telemetry.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

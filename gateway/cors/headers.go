@@ -8,10 +8,11 @@ import (
 )
 
 // gatewayRequestHeaders are the request headers the gateway reads on top
-// of the protocols': the bearer token, the trace context, and the
-// compression negotiation of Connect streams and gRPC-Web.
+// of the protocols': the access token and its DPoP proof, the trace
+// context, and the compression negotiation of Connect streams and gRPC-Web.
 var gatewayRequestHeaders = []string{
 	"Authorization",
+	"DPoP",
 	"Connect-Accept-Encoding",
 	"Connect-Content-Encoding",
 	"Grpc-Accept-Encoding",
@@ -22,11 +23,12 @@ var gatewayRequestHeaders = []string{
 
 // gatewayResponseHeaders are the response headers the gateway writes that a
 // script needs to read: the compression of Connect and gRPC-Web responses,
-// and the headers of its refusals (RFC 6750 challenges, RFC 9110
-// Retry-After, the IETF RateLimit fields).
+// and the headers of its refusals (RFC 6750 and RFC 9449 challenges, the
+// DPoP-Nonce, RFC 9110 Retry-After, the IETF RateLimit fields).
 var gatewayResponseHeaders = []string{
 	"Connect-Accept-Encoding",
 	"Connect-Content-Encoding",
+	"DPoP-Nonce",
 	"Grpc-Accept-Encoding",
 	"Grpc-Encoding",
 	"RateLimit",

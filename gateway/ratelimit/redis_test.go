@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -377,6 +378,7 @@ func TestInterceptorWithRedis(t *testing.T) {
 	for _, protocol := range protocols[:2] {
 		client := f.orders(protocol.opts...)
 		id := "acme-" + protocol.name
+		start := time.Now()
 		for i := range 20 {
 			resp, err := getOrderAs(context.Background(), client, id, "")
 			if err != nil {
@@ -391,7 +393,14 @@ func TestInterceptorWithRedis(t *testing.T) {
 		if !errors.As(err, &cerr) || cerr.Code() != connect.CodeResourceExhausted || !retryIn.MatchString(cerr.Message()) {
 			t.Fatalf("%s call 21: %v, want ResourceExhausted", protocol.name, err)
 		}
-		wantFields(t, cerr.Meta(), `"default";q=20;w=3600`, `"default";r=0;t=180`, "180")
+		// The first token comes back 180s after the first call, less the
+		// seconds the calls took on a loaded machine: at least least.
+		least := int(math.Ceil((180*time.Second - time.Since(start)).Seconds()))
+		wait := cerr.Meta().Get("Retry-After")
+		if n, err := strconv.Atoi(wait); err != nil || n < least || n > 180 {
+			t.Fatalf("Retry-After = %q, want %d to 180", wait, least)
+		}
+		wantFields(t, cerr.Meta(), `"default";q=20;w=3600`, `"default";r=0;t=`+wait, wait)
 		// The decision is in Redis, under the prefix, by client id.
 		if n, err := redisClient.Exists(context.Background(), prefix+getOrder+"|id:"+id).Result(); err != nil || n != 1 {
 			t.Fatalf("key of %s in Redis: %d, %v", id, n, err)

@@ -14,9 +14,10 @@ import (
 type call struct {
 	context.Context
 
-	start     time.Time   // when the edge, the first wrapped gate or the interceptor saw the call
-	forwarded atomic.Bool // a forwarding client sent the call to a backend
-	recorded  atomic.Bool // a gate or the interceptor recorded the call: the edge need not
+	start      time.Time   // when the edge, the first wrapped gate or the interceptor saw the call
+	generation uint64      // the configuration generation serving the call; 0: not said
+	forwarded  atomic.Bool // a forwarding client sent the call to a backend
+	recorded   atomic.Bool // a gate or the interceptor recorded the call: the edge need not
 
 	// What a gate that let the call through tells the edge, for a call
 	// refused before the interceptors: its procedure, and the context the

@@ -38,14 +38,15 @@ func (t *Telemetry) WrapHandler(h http.Handler) http.Handler {
 }
 
 type edgeHandler struct {
-	t    *Telemetry
-	next http.Handler
+	t          *Telemetry
+	next       http.Handler
+	generation uint64 // recorded with each call when not 0
 }
 
 // ServeHTTP serves a call and records it if nothing else did.
 func (e *edgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t := e.t
-	c := &edgeCall{call: call{Context: r.Context(), start: t.cfg.now()}}
+	c := &edgeCall{call: call{Context: r.Context(), start: t.cfg.now(), generation: e.generation}}
 	c.w.ResponseWriter, c.w.recorded = w, &c.recorded
 	var rw http.ResponseWriter = &c.w.responseWriter
 	if _, ok := w.(http.Flusher); ok {
@@ -76,9 +77,11 @@ const maxPathLen = 256
 func (t *Telemetry) atEdge(c *edgeCall, r *http.Request, panicked bool) {
 	end := t.cfg.now()
 	protocol := protocolOf(r)
-	var d decision
+	d := decision{generation: c.generation}
 	if c.gated != nil {
 		d.caller(c.gated)
+	} else {
+		d.caller(&c.call)
 	}
 	if panicked {
 		d.code, d.message, d.outcome = connect.CodeInternal, "the handler panicked", outcomeError

@@ -119,11 +119,16 @@ var outcomeAttributes = func() (attrs [numOutcomes]attribute.KeyValue) {
 }()
 
 // annotate records a decision on a span: the outcome, the client and its
-// tier, what a denial lacked and the limit that fired. Never the token.
+// tier, its client certificate, what a denial lacked and the limit that
+// fired. Never the token, nor the certificate.
 func annotate(span trace.Span, d *decision) {
-	var attrs [5]attribute.KeyValue
+	var attrs [6]attribute.KeyValue
 	attrs[0] = outcomeAttributes[d.outcome]
 	n := 1
+	if d.generation != 0 {
+		attrs[n] = keyGeneration.Int64(int64(d.generation))
+		n++
+	}
 	if d.clientID != "" {
 		attrs[n] = keyClientID.String(d.clientID)
 		n++
@@ -141,6 +146,9 @@ func annotate(span trace.Span, d *decision) {
 		n++
 	}
 	span.SetAttributes(attrs[:n]...)
+	if d.cert != nil {
+		span.SetAttributes(certSpanAttributes(d.cert)...)
+	}
 }
 
 // clientInterceptor is otelconnect's client side plus a note, in the

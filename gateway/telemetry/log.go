@@ -22,7 +22,8 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 
 // logCall writes the access line of a call: what was called and how, what
 // came of it, how long it took and who called, by client id, token id and
-// a keyed hash of the token, never the token.
+// a keyed hash of the token, never the token, and by the subject, names
+// and thumbprint of its client certificate, never the certificate.
 func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.Peer, header http.Header, d *decision, elapsed time.Duration, sc trace.SpanContext) {
 	level := slog.LevelInfo
 	if d.outcome == outcomeError {
@@ -34,7 +35,7 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	if !l.Enabled(ctx, level) {
 		return
 	}
-	var attrs [15]slog.Attr
+	var attrs [20]slog.Attr
 	attrs[0] = slog.String("procedure", procedure)
 	attrs[1] = slog.String("protocol", peer.Protocol)
 	attrs[2] = slog.String("code", codeName(d.code))
@@ -53,6 +54,9 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	if d.tier != "" {
 		attrs[n] = slog.String("tier", d.tier)
 		n++
+	}
+	if d.cert != nil {
+		n = appendCertLog(attrs[:], n, d.cert)
 	}
 	if tok := bearerToken(header); tok != "" {
 		attrs[n] = slog.String("token_hash", t.tokens.hash(tok))
@@ -76,6 +80,10 @@ func (t *Telemetry) logCall(ctx context.Context, procedure string, peer connect.
 	}
 	if sc.IsValid() {
 		attrs[n] = slog.String("trace_id", sc.TraceID().String())
+		n++
+	}
+	if d.generation != 0 {
+		attrs[n] = slog.Uint64("generation", d.generation)
 		n++
 	}
 	l.LogAttrs(ctx, level, "call", attrs[:n]...)

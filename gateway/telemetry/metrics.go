@@ -23,6 +23,7 @@ const (
 	keyRateLimitPolicy    = attribute.Key("portcullis.rate_limit.policy")
 	keyIssuer             = attribute.Key("portcullis.issuer")
 	keyResult             = attribute.Key("portcullis.result")
+	keyGeneration         = attribute.Key("portcullis.generation")
 )
 
 var (

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	"github.com/portcullis/portcullis/gateway/clientcert"
 	"github.com/portcullis/portcullis/gateway/token"
 )
 
@@ -59,17 +61,21 @@ type decision struct {
 	message    string       // the error's message
 	clientID   string
 	tier       string
-	tokenID    string   // the token's jti
-	missing    []string // the missing permissions of a denied call
-	policy     string   // the RateLimit-Policy of a rate-limited call
-	httpStatus int      // the response's HTTP status, for calls the edge records
+	tokenID    string               // the token's jti
+	missing    []string             // the missing permissions of a denied call
+	policy     string               // the RateLimit-Policy of a rate-limited call
+	httpStatus int                  // the response's HTTP status, for calls the edge records
+	cert       *clientcert.Identity // the call's verified client certificate, if any
+	generation uint64               // the configuration generation that decided; 0: not said
 }
 
-// caller records who called, from the principal ctx carries, if any.
+// caller records who called, from the principal and the client
+// certificate ctx carries, if any.
 func (d *decision) caller(ctx context.Context) {
 	if p, ok := token.FromContext(ctx); ok {
 		d.clientID, d.tier, d.tokenID = p.ClientID, p.Tier, p.TokenID
 	}
+	d.cert, _ = clientcert.FromContext(ctx)
 }
 
 // decide works out the decision of a call from its context and error.
@@ -79,6 +85,9 @@ func (d *decision) caller(ctx context.Context) {
 func decide(ctx context.Context, err error, forwarded bool) decision {
 	var d decision
 	d.caller(ctx)
+	if c := callFrom(ctx); c != nil {
+		d.generation = c.generation
+	}
 	if err == nil {
 		return d
 	}

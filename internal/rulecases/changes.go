@@ -8,7 +8,9 @@ import (
 
 // Base is a valid file, the "before" of every [Changes] case: domain ALP
 // with READ (mask 1) and WRITE (mask 2), service Svc with Get (ALP.READ),
-// Put (ALP.READ, ALP.WRITE) and the public Ping, and service Batch whose
+// Put (ALP.READ, ALP.WRITE), the public Ping and Hot (ALP.READ with every
+// safeguard: max_token_age, high_value, sender_constrained, rate_limit),
+// and service Batch whose
 // Run inherits ALP.WRITE from the service's default.
 const Base = Header + `
 enum AlphaPermission {
@@ -22,6 +24,7 @@ service Svc {
   rpc Get(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"]}; }
   rpc Put(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ", "ALP.WRITE"]}; }
   rpc Ping(Req) returns (Req) { option (gateway.v1.access) = {public: true}; }
+  rpc Hot(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 300}, high_value: true, sender_constrained: true, rate_limit: {requests: 10, period: {seconds: 1}, burst: 5}}; }
 }
 service Batch {
   option (gateway.v1.default_access) = {requires: ["ALP.WRITE"]};
@@ -61,6 +64,7 @@ func edit(pairs ...string) string {
 const (
 	getAccess  = `rpc Get(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"]}; }`
 	pingAccess = `rpc Ping(Req) returns (Req) { option (gateway.v1.access) = {public: true}; }`
+	hotAccess  = `rpc Hot(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 300}, high_value: true, sender_constrained: true, rate_limit: {requests: 10, period: {seconds: 1}, burst: 5}}; }`
 )
 
 // Changes lists edits of [Base] that follow each change rule.
@@ -126,6 +130,35 @@ var Changes = []ChangeCase{
 			{catalog.Added, catalog.RuleMethodAdded, "/test.v1.Svc/Del", "new method, requires ALP.WRITE"},
 			{catalog.Added, catalog.RuleMethodAdded, "/test.v1.Svc/Echo", "new method, public"},
 			{catalog.Removed, catalog.RuleMethodRemoved, "/test.v1.Svc/Ping", "method removed"},
+		},
+	},
+	{
+		Name:  "safeguards are dropped",
+		After: edit(hotAccess, `rpc Hot(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 600}, rate_limit: {requests: 20, period: {seconds: 1}, burst: 5}}; }`),
+		Want: []Change{
+			{catalog.Loosened, catalog.RuleSafeguardDropped, "/test.v1.Svc/Hot", "max_token_age is now 10m0s, was 5m0s"},
+			{catalog.Loosened, catalog.RuleSafeguardDropped, "/test.v1.Svc/Hot", "method is no longer high_value"},
+			{catalog.Loosened, catalog.RuleSafeguardDropped, "/test.v1.Svc/Hot", "method is no longer sender_constrained"},
+			{catalog.Loosened, catalog.RuleSafeguardDropped, "/test.v1.Svc/Hot", "rate_limit now admits more: 20 per 1s, burst 5, was 10 per 1s, burst 5"},
+		},
+	},
+	{
+		Name:  "a rate limit is removed",
+		After: edit(hotAccess, `rpc Hot(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 300}, high_value: true, sender_constrained: true}; }`),
+		Want:  []Change{{catalog.Loosened, catalog.RuleSafeguardDropped, "/test.v1.Svc/Hot", "rate_limit removed, was 10 per 1s, burst 5"}},
+	},
+	{
+		Name: "safeguards are added",
+		After: edit(getAccess, `rpc Get(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 300}, high_value: true, sender_constrained: true}; }`,
+			hotAccess, `rpc Hot(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], max_token_age: {seconds: 60}, high_value: true, sender_constrained: true, rate_limit: {requests: 10, period: {seconds: 1}, burst: 2}}; }`,
+			pingAccess, `rpc Ping(Req) returns (Req) { option (gateway.v1.access) = {public: true, rate_limit: {requests: 60, period: {seconds: 60}}}; }`),
+		Want: []Change{
+			{catalog.Tightened, catalog.RuleSafeguardAdded, "/test.v1.Svc/Get", "max_token_age is now 5m0s, was unset"},
+			{catalog.Tightened, catalog.RuleSafeguardAdded, "/test.v1.Svc/Get", "method is now high_value"},
+			{catalog.Tightened, catalog.RuleSafeguardAdded, "/test.v1.Svc/Get", "method is now sender_constrained"},
+			{catalog.Tightened, catalog.RuleSafeguardAdded, "/test.v1.Svc/Hot", "max_token_age is now 1m0s, was 5m0s"},
+			{catalog.Tightened, catalog.RuleSafeguardAdded, "/test.v1.Svc/Hot", "rate_limit now admits fewer: 10 per 1s, burst 2, was 10 per 1s, burst 5"},
+			{catalog.Tightened, catalog.RuleSafeguardAdded, "/test.v1.Svc/Ping", "rate_limit is now 60 per 1m0s, burst 1, was unset"},
 		},
 	},
 	{

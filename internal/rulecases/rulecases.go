@@ -188,7 +188,7 @@ var Invalid = []Case{
 		},
 	},
 	{
-		Name:   "sender-constrained public method",
+		Name: "sender-constrained public method",
 		Source: Service(`rpc Get(Req) returns (Req) { option (gateway.v1.access) = {public: true, sender_constrained: true}; }
 				rpc Ok(Req) returns (Req) { option (gateway.v1.access) = {requires: ["ALP.READ"], sender_constrained: true}; }`),
 		Want: []Problem{{"test.v1.Svc.Get", catalog.RuleSenderConstrained, "sender_constrained is set, but the method is public"}},

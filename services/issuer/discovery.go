@@ -27,6 +27,10 @@ type metadata struct {
 	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	// The feed of revocations that gateways follow (revocation.Feed).
 	RevocationFeedEndpoint string `json:"revocation_feed_endpoint"`
+	// RFC 8705 §3.3, with [WithMutualTLS].
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// The algorithms of the DPoP proofs accepted (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 func (s *Server) buildMetadata() ([]byte, error) {
@@ -43,6 +47,19 @@ func (s *Server) buildMetadata() ([]byte, error) {
 		RevocationFeedEndpoint:                    s.RevocationFeedURL(),
 		IntrospectionEndpoint:                     s.IntrospectionURL(),
 		IntrospectionEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		DPoPSigningAlgValuesSupported:             s.dpopAlgorithms(),
+	}
+	if s.cfg.mtls != nil {
+		// Every endpoint that authenticates clients takes certificates;
+		// tls_client_auth needs a client CA to verify them.
+		methods := []string{AuthSelfSignedTLSClient}
+		if s.cfg.mtls.roots != nil {
+			methods = []string{AuthTLSClient, AuthSelfSignedTLSClient}
+		}
+		m.TokenEndpointAuthMethodsSupported = append(m.TokenEndpointAuthMethodsSupported, methods...)
+		m.RevocationEndpointAuthMethodsSupported = append(m.RevocationEndpointAuthMethodsSupported, methods...)
+		m.IntrospectionEndpointAuthMethodsSupported = append(m.IntrospectionEndpointAuthMethodsSupported, methods...)
+		m.TLSClientCertificateBoundAccessTokens = true
 	}
 	if s.exchange != nil {
 		m.GrantTypesSupported = append(m.GrantTypesSupported, grantTokenExchange)

@@ -114,6 +114,30 @@
 // verify, or no rule maps it), invalid_target, unsupported_token_type,
 // invalid_scope, unauthorized_client, invalid_request.
 //
+// # Certificate-bound tokens
+//
+// With [WithMutualTLS], served behind [TLSConfig] (issuer serve
+// --client-ca FILE), the issuer asks clients for a TLS certificate without
+// requiring one, and does RFC 8705. A client registered with
+// [CertificateAuth] has no secret: it authenticates with its certificate
+// and the client_id of the form, at every endpoint that authenticates
+// clients. tls_client_auth ([AuthTLSClient]) verifies the chain against
+// the client CA and matches the one registered subject DN, SAN URI or
+// SAN DNS name; self_signed_tls_client_auth ([AuthSelfSignedTLSClient])
+// matches one of the registered certificates byte for byte. A wrong,
+// missing or unregistered certificate is 401 invalid_client, the same
+// answer for an unknown client, counted by the failure limits.
+//
+// A token issued over a connection with a client certificate, to any
+// client, is bound to it: cnf {"x5t#S256": base64url SHA-256 of the
+// DER}, which the gateway compares with the certificate of each call.
+// The TLS handshake proved the client holds the certificate's key, which
+// is all binding needs. A client registered with
+// [Client].CertificateBoundTokens gets no token without a certificate
+// (400 invalid_request). Introspection answers a bound token's cnf; the
+// metadata has tls_client_certificate_bound_access_tokens and the two
+// methods.
+//
 // # Secrets
 //
 // The registry keeps only argon2id hashes (PHC string format; bcrypt hashes

@@ -153,11 +153,11 @@ func (s *Server) exchangeToken(r *http.Request, form url.Values) (*tokenResponse
 	s.ingestRevocations()
 	var caller *client
 	if r.Header.Get("Authorization") != "" || form.Get("client_id") != "" || form.Get("client_secret") != "" {
-		id, secret, oerr := clientCredentials(r, form)
+		cr, oerr := s.credentials(r, form)
 		if oerr != nil {
 			return nil, oerr
 		}
-		if caller, oerr = s.authenticate(r, id, secret); oerr != nil {
+		if caller, oerr = s.authenticateWith(r, cr); oerr != nil {
 			return nil, oerr
 		}
 		if !caller.exchange {
@@ -221,6 +221,15 @@ func (s *Server) exchangeToken(r *http.Request, form url.Values) (*tokenResponse
 	if oerr != nil {
 		return nil, oerr
 	}
+	// Bound to the caller's certificate, if it has one; refused without
+	// one if the caller or the client mapped to gets only bound tokens.
+	cnf, oerr := s.certificateBinding(r, caller)
+	if oerr == nil {
+		_, oerr = s.certificateBinding(r, mapped)
+	}
+	if oerr != nil {
+		return nil, oerr
+	}
 	masks, scope, oerr := s.grant(mapped, requested)
 	if oerr != nil {
 		return nil, oerr
@@ -247,7 +256,7 @@ func (s *Server) exchangeToken(r *http.Request, form url.Values) (*tokenResponse
 		sub = subject.ClientID
 	}
 	tok, err := s.sign(v.active, accessClaims{
-		Subject: sub, Audience: aud, ClientID: mapped.id, Scope: scope, Perms: masks, Tier: mapped.tier, Act: act,
+		Subject: sub, Audience: aud, ClientID: mapped.id, Scope: scope, Perms: masks, Tier: mapped.tier, Act: act, Cnf: cnf,
 	}, now, lifetime)
 	if err != nil {
 		s.logger().Error("issuer: sign", "kid", v.active.kid, "error", err)

@@ -175,8 +175,10 @@ func TestTokenExchange(t *testing.T) {
 			if e.Scope != tc.wantScope {
 				t.Errorf("scope %q, want %q", e.Scope, tc.wantScope)
 			}
-			if e.ExpiresIn < 590 || e.ExpiresIn > 600 {
-				t.Errorf("expires_in %d, want at most the subject token's 600s", e.ExpiresIn)
+			// At most what the subject token has left: 600s when it was
+			// minted, less the seconds a loaded machine took since.
+			if e.ExpiresIn < 540 || e.ExpiresIn > 600 {
+				t.Errorf("expires_in %d, want at most the subject token's 600s, and near it", e.ExpiresIn)
 			}
 			c := e.claims
 			if e.typ != "at+jwt" {

@@ -28,6 +28,15 @@ type introspection struct {
 	TokenType string            `json:"token_type,omitempty"`
 	Perms     map[string]uint64 `json:"perms"` // domain → mask; {} when none
 	Tier      string            `json:"tier,omitempty"`
+	// Cnf is what a bound token is bound to (RFC 8705 §3.2, RFC 9449
+	// §6.2).
+	Cnf *introspectedConfirmation `json:"cnf,omitempty"`
+}
+
+// introspectedConfirmation is the cnf of an introspected token.
+type introspectedConfirmation struct {
+	CertificateThumbprint string `json:"x5t#S256,omitempty"`
+	KeyThumbprint         string `json:"jkt,omitempty"`
 }
 
 var inactive = []byte(`{"active":false}`)
@@ -59,11 +68,11 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) ([]byte, *oa
 	if oerr != nil {
 		return nil, oerr
 	}
-	id, secret, oerr := clientCredentials(r, form)
+	cr, oerr := s.credentials(r, form)
 	if oerr != nil {
 		return nil, oerr
 	}
-	c, oerr := s.authenticate(r, id, secret)
+	c, oerr := s.authenticateWith(r, cr)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -89,6 +98,10 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) ([]byte, *oa
 	if p.IssuedAt.IsZero() {
 		iat = 0
 	}
+	var cnf *introspectedConfirmation
+	if c := p.Confirmation; c.Bound() {
+		cnf = &introspectedConfirmation{CertificateThumbprint: c.CertificateThumbprint, KeyThumbprint: c.KeyThumbprint}
+	}
 	body, _ := json.Marshal(introspection{
 		Active:    true,
 		Scope:     scopeOf(s.cat, p.Masks),
@@ -103,6 +116,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) ([]byte, *oa
 		TokenType: "Bearer",
 		Perms:     p.Masks,
 		Tier:      p.Tier,
+		Cnf:       cnf,
 	})
 	return body, nil
 }

@@ -23,6 +23,10 @@ type accessClaims struct {
 	Tier      string            `json:"tier,omitempty"`
 	// Act names the actor of an exchanged token (RFC 8693 §4.1).
 	Act *actor `json:"act,omitempty"`
+	// Cnf binds the token to what its holder must prove it holds (RFC
+	// 7800): a client certificate (RFC 8705 §3) or a DPoP key (RFC 9449
+	// §6).
+	Cnf *confirmation `json:"cnf,omitempty"`
 }
 
 // actor is an act claim (RFC 8693 §4.1): the party acting for the
@@ -36,8 +40,8 @@ type actor struct {
 // mint signs an access token for c: a JWS in compact serialization whose
 // protected header, {"alg", "kid", "typ": "at+jwt"}, was encoded once when
 // the key was loaded.
-func (s *Server) mint(k *signingKey, c *client, masks map[string]uint64, scope string, now time.Time, lifetime time.Duration) (string, error) {
-	return s.sign(k, accessClaims{Subject: c.id, Audience: s.audience, ClientID: c.id, Scope: scope, Perms: masks, Tier: c.tier}, now, lifetime)
+func (s *Server) mint(k *signingKey, c *client, masks map[string]uint64, scope string, cnf *confirmation, now time.Time, lifetime time.Duration) (string, error) {
+	return s.sign(k, accessClaims{Subject: c.id, Audience: s.audience, ClientID: c.id, Scope: scope, Perms: masks, Tier: c.tier, Cnf: cnf}, now, lifetime)
 }
 
 // sign completes claims with the issuer, the times and a fresh jti, and

@@ -24,7 +24,7 @@ func BenchmarkMint(b *testing.B) {
 		b.Run(alg+"/mint", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.mint(k, c, c.masks, c.scope, now, time.Hour); err != nil {
+				if _, err := s.mint(k, c, c.masks, c.scope, nil, now, time.Hour); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -59,7 +59,7 @@ func TestMintHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Server{issuer: "https://auth.example.com", audience: "portcullis"}
-	tok, err := s.mint(k, &client{id: "c"}, nil, "", now, time.Hour)
+	tok, err := s.mint(k, &client{id: "c"}, nil, "", nil, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

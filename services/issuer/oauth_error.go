@@ -39,6 +39,7 @@ type oauthError struct {
 	code        string
 	description string
 	retryAfter  time.Duration // sets Retry-After when positive
+	dpopNonce   string        // sets DPoP-Nonce when set (RFC 9449 §8)
 }
 
 func errRequest(description string) *oauthError {
@@ -68,6 +69,9 @@ func (e *oauthError) write(w http.ResponseWriter, realm string) {
 		// RFC 9110 §15.5.2 asks for one with every 401. Basic is the scheme
 		// the client should use either way.
 		h.Set("WWW-Authenticate", `Basic realm="`+realm+`", charset="UTF-8"`)
+	}
+	if e.dpopNonce != "" {
+		h.Set("DPoP-Nonce", e.dpopNonce)
 	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64((e.retryAfter+time.Second-1)/time.Second), 10))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/cors"
+	"github.com/portcullis/portcullis/gateway/dpop"
 	"github.com/portcullis/portcullis/gateway/revocation"
 )
 
@@ -69,6 +70,8 @@ type config struct {
 	maxConcurrentHashes int
 	revocationPoll      time.Duration
 	revocationStore     *revocation.Redis
+	mtls                *mtlsConfig // nil: client certificates ignored
+	dpop                *dpop.Verifier
 }
 
 func newConfig(opts []Option) *config {
@@ -90,6 +93,9 @@ func newConfig(opts []Option) *config {
 		if o != nil {
 			o.apply(c)
 		}
+	}
+	if c.dpop == nil {
+		c.dpop = defaultDPoP(c.now)
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,46 @@ type Client struct {
 	// Exchange lets the client exchange tokens of trusted external
 	// issuers for tokens of this issuer (RFC 8693, [WithExchange]).
 	Exchange bool
+	// CertificateAuth is how the client authenticates with a TLS client
+	// certificate instead of a secret (RFC 8705 §2); the zero value is a
+	// client with a secret.
+	CertificateAuth CertificateAuth
+	// CertificateBoundTokens makes every token of the client bound to
+	// its TLS client certificate (tls_client_certificate_bound_access_tokens):
+	// a token request without one is refused.
+	CertificateBoundTokens bool
+}
+
+// CertificateAuth is how a client authenticates with its TLS client
+// certificate (RFC 8705 §2), with [WithMutualTLS]: by a certificate of the
+// issuer's client CA that names exactly one of SubjectDN, SANURI and
+// SANDNS (tls_client_auth), or by one of its registered Certificates
+// (self_signed_tls_client_auth). Such a client has no secret.
+type CertificateAuth struct {
+	// SubjectDN is the subject the certificate must have, in RFC 4514
+	// form as Go writes it ("CN=billing,O=Example"): compared exactly.
+	SubjectDN string
+	// SANURI is a URI subject alternative name the certificate must hold,
+	// such as a SPIFFE ID.
+	SANURI string
+	// SANDNS is a DNS subject alternative name the certificate must hold,
+	// compared without regard to case.
+	SANDNS string
+	// Certificates are the client's self-signed certificates: it
+	// authenticates with any of them, as long as it is valid.
+	Certificates []*x509.Certificate
+}
+
+// Method returns the RFC 8705 token_endpoint_auth_method of a: tls_client_auth,
+// self_signed_tls_client_auth, or "" when a names nothing.
+func (a CertificateAuth) Method() string {
+	switch {
+	case len(a.Certificates) > 0:
+		return AuthSelfSignedTLSClient
+	case a.SubjectDN != "" || a.SANURI != "" || a.SANDNS != "":
+		return AuthTLSClient
+	}
+	return ""
 }
 
 // Errors of the registry functions.
@@ -79,13 +120,14 @@ type registryFile struct {
 }
 
 type clientEntry struct {
-	ID            string   `json:"id" yaml:"id"`
-	SecretHash    string   `json:"secret_hash" yaml:"secret_hash"`
-	Grants        []string `json:"grants" yaml:"grants,flow"`
-	Tier          string   `json:"tier,omitempty" yaml:"tier,omitempty"`
-	TokenLifetime duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
-	Introspect    bool     `json:"introspect,omitempty" yaml:"introspect,omitempty"`
-	Exchange      bool     `json:"exchange,omitempty" yaml:"exchange,omitempty"`
+	ID               string   `json:"id" yaml:"id"`
+	SecretHash       string   `json:"secret_hash,omitempty" yaml:"secret_hash,omitempty"`
+	Grants           []string `json:"grants" yaml:"grants,flow"`
+	Tier             string   `json:"tier,omitempty" yaml:"tier,omitempty"`
+	TokenLifetime    duration `json:"token_lifetime,omitempty" yaml:"token_lifetime,omitempty"`
+	Introspect       bool     `json:"introspect,omitempty" yaml:"introspect,omitempty"`
+	Exchange         bool     `json:"exchange,omitempty" yaml:"exchange,omitempty"`
+	certificateEntry `yaml:",inline"`
 }
 
 // duration is a time.Duration written as a Go duration string, "30m".
@@ -138,6 +180,12 @@ type client struct {
 	introspect bool
 	// exchange: the client may use the token exchange grant.
 	exchange bool
+	// auth is the client's token_endpoint_auth_method; with a
+	// certificate, hash is "".
+	auth                      string
+	subjectDN, sanURI, sanDNS string              // tls_client_auth: the one to match
+	certs                     []*x509.Certificate // self_signed_tls_client_auth
+	boundTokens               bool                // tls_client_certificate_bound_access_tokens
 }
 
 // decodeRegistry parses a registry file strictly: unknown fields and
@@ -201,17 +249,23 @@ func (e *clientEntry) compile(cat *catalog.Catalog, maxLifetime time.Duration) (
 	if err := validateClient(e.ID, e.Tier, time.Duration(e.TokenLifetime), maxLifetime); err != nil {
 		return nil, err
 	}
-	if e.SecretHash == "" {
-		return nil, errors.New("no secret_hash")
-	}
-	if err := checkHash(e.SecretHash); err != nil {
+	cert, err := e.certificateEntry.compile(e.SecretHash)
+	if err != nil {
 		return nil, err
+	}
+	if cert.auth == AuthClientSecret {
+		if e.SecretHash == "" {
+			return nil, errors.New("no secret_hash")
+		}
+		if err := checkHash(e.SecretHash); err != nil {
+			return nil, err
+		}
 	}
 	masks, err := grantMasks(cat, e.Grants)
 	if err != nil {
 		return nil, err
 	}
-	return &client{
+	c := &client{
 		id:         e.ID,
 		hash:       e.SecretHash,
 		masks:      masks,
@@ -220,7 +274,9 @@ func (e *clientEntry) compile(cat *catalog.Catalog, maxLifetime time.Duration) (
 		lifetime:   time.Duration(e.TokenLifetime),
 		introspect: e.Introspect,
 		exchange:   e.Exchange,
-	}, nil
+	}
+	c.auth, c.subjectDN, c.sanURI, c.sanDNS, c.certs, c.boundTokens = cert.auth, cert.subjectDN, cert.sanURI, cert.sanDNS, cert.certs, cert.boundTokens
+	return c, nil
 }
 
 func validateClient(id, tier string, lifetime, maxLifetime time.Duration) error {
@@ -327,7 +383,8 @@ func lockBeside(path string) (unlock func(), err error) {
 // AddClient adds a client to the registry at path (created, with its
 // directory, if missing) and returns its new secret: 32 random bytes,
 // base64url. Only the secret's hash is stored: show the secret to the
-// operator once, and never log it. Every grant must name a permission of
+// operator once, and never log it. A client with [Client].CertificateAuth
+// gets no secret, and AddClient returns "". Every grant must name a permission of
 // cat. It honours [WithHasher] and [WithMaxLifetime].
 func AddClient(path string, cat *catalog.Catalog, c Client, opts ...Option) (string, error) {
 	if cat == nil {
@@ -344,10 +401,16 @@ func addClient(path string, cat *catalog.Catalog, hasher Hasher, maxLifetime tim
 	if _, err := grantMasks(cat, c.Grants); err != nil {
 		return "", invalidError{err}
 	}
-	secret := newSecret()
-	hash, err := hasher.Hash([]byte(secret))
+	cert, err := newCertificateEntry(c)
 	if err != nil {
-		return "", err
+		return "", invalidError{err}
+	}
+	var secret, hash string
+	if cert.Method == "" {
+		secret = newSecret()
+		if hash, err = hasher.Hash([]byte(secret)); err != nil {
+			return "", err
+		}
 	}
 	err = updateRegistry(path, cat, maxLifetime, func(f *registryFile) error {
 		for _, e := range f.Clients {
@@ -356,13 +419,14 @@ func addClient(path string, cat *catalog.Catalog, hasher Hasher, maxLifetime tim
 			}
 		}
 		f.Clients = append(f.Clients, clientEntry{
-			ID:            c.ID,
-			SecretHash:    hash,
-			Grants:        append([]string{}, c.Grants...),
-			Tier:          c.Tier,
-			TokenLifetime: duration(c.TokenLifetime),
-			Introspect:    c.Introspect,
-			Exchange:      c.Exchange,
+			ID:               c.ID,
+			SecretHash:       hash,
+			Grants:           append([]string{}, c.Grants...),
+			Tier:             c.Tier,
+			TokenLifetime:    duration(c.TokenLifetime),
+			Introspect:       c.Introspect,
+			Exchange:         c.Exchange,
+			certificateEntry: cert,
 		})
 		return nil
 	})
@@ -464,7 +528,16 @@ func rotateSecret(path string, hasher Hasher, id string, check reachCheck) (stri
 	if err != nil {
 		return "", Client{}, err
 	}
-	c, err := changeClient(path, nil, 0, id, check, func(f *registryFile, i int) { f.Clients[i].SecretHash = hash })
+	withSecret := func(c Client) error {
+		if m := c.CertificateAuth.Method(); m != "" {
+			return invalidError{fmt.Errorf("client %q authenticates with its certificate (%s), and has no secret to rotate", id, m)}
+		}
+		if check != nil {
+			return check(c)
+		}
+		return nil
+	}
+	c, err := changeClient(path, nil, 0, id, withSecret, func(f *registryFile, i int) { f.Clients[i].SecretHash = hash })
 	if err != nil {
 		return "", Client{}, err
 	}
@@ -488,5 +561,7 @@ func revokeClient(path, id string, check reachCheck, opts ...Option) (Client, er
 
 // public is the entry as operators see it, without its secret's hash.
 func (e clientEntry) public() Client {
-	return Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime), Introspect: e.Introspect, Exchange: e.Exchange}
+	c := Client{ID: e.ID, Grants: slices.Clone(e.Grants), Tier: e.Tier, TokenLifetime: time.Duration(e.TokenLifetime), Introspect: e.Introspect, Exchange: e.Exchange}
+	c.CertificateAuth, c.CertificateBoundTokens = e.certificateEntry.public()
+	return c
 }

@@ -246,7 +246,7 @@ func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request) *oauthErr
 	if oerr != nil {
 		return oerr
 	}
-	id, secret, oerr := clientCredentials(r, form)
+	cr, oerr := s.credentials(r, form)
 	if oerr != nil {
 		return oerr
 	}
@@ -257,7 +257,7 @@ func (s *Server) revokeRequest(w http.ResponseWriter, r *http.Request) *oauthErr
 	// token_type_hint may say access_token or refresh_token, or anything:
 	// RFC 7009 §2.1 has the server look beyond the hint, and access
 	// tokens are all there is.
-	c, oerr := s.authenticate(r, id, secret)
+	c, oerr := s.authenticateWith(r, cr)
 	if oerr != nil {
 		return oerr
 	}

@@ -20,8 +20,8 @@ const (
 
 // tokenRequest is a parsed token request (RFC 6749 §4.4.2).
 type tokenRequest struct {
-	id, secret string
-	scope      []string // nil when the client asked for no scope
+	credentials
+	scope []string // nil when the client asked for no scope
 }
 
 // tokenResponse is a successful response (RFC 6749 §5.1).
@@ -72,7 +72,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 	// the registry it was removed from. A token minted later would not be
 	// covered by the revocation.
 	s.ingestRevocations()
-	c, oerr := s.authenticate(r, req.id, req.secret)
+	c, oerr := s.authenticateWith(r, req.credentials)
+	if oerr != nil {
+		return nil, oerr
+	}
+	cnf, oerr := s.certificateBinding(r, c)
+	if oerr != nil {
+		return nil, oerr
+	}
+	jkt, oerr := s.dpopProof(r)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -102,12 +110,15 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) (*tokenResponse, 
 		lifetime = s.lifetime
 	}
 	now := s.cfg.now()
-	token, err := s.mint(v.active, c, masks, scope, now, lifetime)
+	if jkt != "" {
+		cnf = cnf.withKey(jkt)
+	}
+	token, err := s.mint(v.active, c, masks, scope, cnf, now, lifetime)
 	if err != nil {
 		s.logger().Error("issuer: sign", "kid", v.active.kid, "error", err)
 		return nil, &oauthError{status: http.StatusInternalServerError, code: "server_error", description: "could not sign the token"}
 	}
-	return &tokenResponse{AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(lifetime / time.Second), Scope: scope}, nil
+	return &tokenResponse{AccessToken: token, TokenType: tokenType(jkt), ExpiresIn: int64(lifetime / time.Second), Scope: scope}, nil
 }
 
 // parseTokenRequest reads and checks a token request, and finds the
@@ -128,7 +139,7 @@ func (s *Server) parseTokenRequest(r *http.Request, form url.Values) (tokenReque
 		return req, &oauthError{status: http.StatusBadRequest, code: codeUnsupportedGrantType,
 			description: "grant_type " + quote(gt) + " is not supported; use " + use}
 	}
-	if req.id, req.secret, oerr = clientCredentials(r, form); oerr != nil {
+	if req.credentials, oerr = s.credentials(r, form); oerr != nil {
 		return req, oerr
 	}
 	if scope := form.Get("scope"); scope != "" {
@@ -259,12 +270,12 @@ func parseScope(scope string) ([]string, *oauthError) {
 func (s *Server) authenticate(r *http.Request, id, secret string) (*client, *oauthError) {
 	c := s.registry.Load().clients[id]
 	hash := s.dummyHash
-	if c != nil {
+	if c != nil && c.hash != "" {
 		hash = c.hash
 	}
 	now := s.cfg.now()
 	fp := s.cache.fingerprint(id, secret)
-	if hit := s.cache.hit(fp, hash, now); hit && c != nil {
+	if hit := s.cache.hit(fp, hash, now); hit && c != nil && c.hash != "" {
 		return c, nil
 	}
 	idKey, ipKey := clientKey(id), addrKey(s.cfg.clientAddr(r))
@@ -284,7 +295,7 @@ func (s *Server) authenticate(r *http.Request, id, secret string) (*client, *oau
 		s.logger().Error("issuer: verify secret", "client_id", logID(id), "error", err)
 		ok = false
 	}
-	if !ok || c == nil {
+	if !ok || c == nil || c.hash == "" { // a certificate client has no secret
 		s.byClient.fail(idKey, now)
 		s.byAddr.fail(ipKey, now)
 		s.logger().Debug("issuer: client authentication failed", "client_id", logID(id), "remote", r.RemoteAddr)

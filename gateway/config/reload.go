@@ -1,0 +1,49 @@
+package config
+
+import "time"
+
+// Reload says when the gateway reads its configuration again while it
+// runs. A reload can also be asked for with SIGHUP or POST /admin/reload.
+type Reload struct {
+	// WatchInterval is how often the configuration file, and every buf
+	// image it names, is checked for a change (modification time, size
+	// and content hash); a change reloads. Default 2s when the key is
+	// absent; at least 100ms. An explicit "0s" turns watching off. Read it
+	// with [Reload.WatchEvery].
+	WatchInterval *Duration `json:"watch_interval,omitempty"`
+}
+
+// defaultWatchInterval is the default of reload.watch_interval.
+const defaultWatchInterval = 2 * time.Second
+
+// WatchEvery returns how often the files are checked: WatchInterval, two
+// seconds when it is unset, and zero, meaning never, when it is
+// explicitly "0s".
+func (r Reload) WatchEvery() time.Duration {
+	if r.WatchInterval == nil {
+		return defaultWatchInterval
+	}
+	return r.WatchInterval.Std()
+}
+
+func (r Route) validateReflection(v *validator, path string) {
+	switch r.Descriptors {
+	case "image":
+		if r.ReflectionRefresh != 0 {
+			v.add(path+".reflection_refresh", "is set, but descriptors is not reflection")
+		}
+		if r.ReflectionAllowPublic {
+			v.add(path+".reflection_allow_public", "is set, but descriptors is not reflection")
+		}
+	case DescriptorsReflection:
+		v.atLeast(path+".reflection_refresh", r.ReflectionRefresh, 100*time.Millisecond)
+	default:
+		v.add(path+".descriptors", "%q is not image or reflection", r.Descriptors)
+	}
+}
+
+func (r Reload) validate(v *validator) {
+	if w := r.WatchInterval; w != nil && *w != 0 {
+		v.atLeast("reload.watch_interval", *w, 100*time.Millisecond)
+	}
+}

@@ -51,8 +51,9 @@ type fleetLoad struct {
 // as by a crash and started again meanwhile. The calls admitted across the
 // three stay within 1% of the one shared budget over the whole run, every
 // refusal is ResourceExhausted, and the only other failures are of the
-// gateway while it was down. Then the client is revoked at the issuer, and
-// the three gateways refuse its token.
+// gateway while it was down. One gateway then reloads its configuration
+// through POST /admin/reload and goes on deciding. Then the client is
+// revoked at the issuer, and the three gateways refuse its token.
 func TestFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -237,6 +238,15 @@ revocation: {source: redis, redis: %s}
 	}
 	if refused := total.sent - total.admitted - sum(total.failed); refused < total.admitted {
 		t.Errorf("%d calls refused for %d admitted: the load was not well above the limit", refused, total.admitted)
+	}
+
+	// Gateway 0 reloads its configuration, unchanged, and its new
+	// generation goes on deciding with the budget in Redis.
+	gateways[0].Reload(t)
+	for range 20 {
+		if err := call(0); err != nil && connect.CodeOf(err) != connect.CodeResourceExhausted {
+			t.Fatalf("gateway 0 after a reload: %v, want admitted or ResourceExhausted", err)
+		}
 	}
 
 	// The client is revoked: the three gateways refuse its token, through

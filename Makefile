@@ -11,7 +11,7 @@ SHELL       := bash
 
 WEBCLIENT := services/webclient
 
-.PHONY: all generate web lint build test run bench clean
+.PHONY: all generate web lint build test fleet run bench clean
 
 all: generate web lint build test
 
@@ -43,6 +43,10 @@ build:
 ## test: every test, with the race detector (TestDevTour builds buf and grpcurl when they are not in the Go cache: minutes)
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## fleet: the fleet test alone (part of test): an issuer, three backend replicas and three gateway processes sharing a Redis Cluster
+fleet:
+	$(GO) test -race -count=1 -run '^TestFleet$$' -v ./cmd/portcullis
 
 ## run: build bin/portcullis, then start the whole stack on one machine (issuer, backends, gateway); DEV_FLAGS are passed to "portcullis dev"
 # The binary runs itself, not under "go run": after an interrupt go run exits 1

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/dpop"
+	"github.com/portcullis/portcullis/gateway/redisclient"
 )
 
 // carryDPoP returns the authorizer's option accepting DPoP-bound tokens,
@@ -53,17 +52,15 @@ func (g *generation) newDPoP() (*dpop.Verifier, error) {
 		// builds its own: each round trip bounded, none retried. A failed
 		// replay check refuses the call.
 		r := g.cfg.RateLimit.Redis
-		client := redis.NewClient(&redis.Options{
-			Addr:                  r.Addr,
-			Password:              r.Password,
-			DB:                    r.DB,
-			DialTimeout:           max(r.Timeout.Std()*4, 200*time.Millisecond),
-			ReadTimeout:           r.Timeout.Std(),
-			WriteTimeout:          r.Timeout.Std(),
-			ContextTimeoutEnabled: true,
-			MaxRetries:            -1,
-			DialerRetries:         1,
+		client, err := redisclient.New(r.Servers(), redisclient.Timeouts{
+			Dial:          max(r.Timeout.Std()*4, 200*time.Millisecond),
+			Read:          r.Timeout.Std(),
+			Write:         r.Timeout.Std(),
+			DialerRetries: 1,
 		})
+		if err != nil {
+			return nil, fmt.Errorf("dpop: rate_limit.redis: %w", err)
+		}
 		g.closers = append(g.closers, client.Close)
 		store, err := dpop.NewRedis(client, d.Replay.Prefix, r.Timeout.Std())
 		if err != nil {

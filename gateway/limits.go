@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/gateway/redisclient"
 )
 
 // newLimiters builds the per-method limiter, on the rate limit store, and
@@ -60,17 +61,15 @@ func (g *generation) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
 	// Decisions must fail fast: the timeout bounds each round trip through
 	// the context, and a failed one is not retried, so that an outage
 	// switches to the failure policy within one timeout.
-	client := redis.NewClient(&redis.Options{
-		Addr:                  cfg.Redis.Addr,
-		Password:              cfg.Redis.Password,
-		DB:                    cfg.Redis.DB,
-		DialTimeout:           max(cfg.Redis.Timeout.Std()*4, 200*time.Millisecond),
-		ReadTimeout:           cfg.Redis.Timeout.Std(),
-		WriteTimeout:          cfg.Redis.Timeout.Std(),
-		ContextTimeoutEnabled: true,
-		MaxRetries:            -1,
-		DialerRetries:         1,
+	client, err := redisclient.New(cfg.Redis.Servers(), redisclient.Timeouts{
+		Dial:          max(cfg.Redis.Timeout.Std()*4, 200*time.Millisecond),
+		Read:          cfg.Redis.Timeout.Std(),
+		Write:         cfg.Redis.Timeout.Std(),
+		DialerRetries: 1,
 	})
+	if err != nil {
+		return nil, fmt.Errorf("rate_limit.redis: %w", err)
+	}
 	g.closers = append(g.closers, client.Close)
 	redis.SetLogger(redisLogger{g.logger})
 	policy := ratelimit.FailOpen

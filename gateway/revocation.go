@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/portcullis/portcullis/gateway/redisclient"
 	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/gateway/token"
 )
@@ -26,14 +26,11 @@ func (g *generation) newRevocations(ctx context.Context, o *options) error {
 	}
 	switch r.Source {
 	case "redis":
-		client := redis.NewClient(&redis.Options{
-			Addr:                  r.Redis.Addr,
-			Password:              r.Redis.Password,
-			DB:                    r.Redis.DB,
-			DialTimeout:           r.Redis.Timeout.Std(),
-			ContextTimeoutEnabled: true,
-			MaxRetries:            -1, // the set retries, reading everything again
-		})
+		// The set retries, reading everything again.
+		client, err := redisclient.New(r.Redis.Servers(), redisclient.Timeouts{Dial: r.Redis.Timeout.Std()})
+		if err != nil {
+			return fmt.Errorf("revocation.redis: %w", err)
+		}
 		g.closers = append(g.closers, client.Close)
 		store, err := revocation.NewRedis(client, revocation.WithPrefix(r.Redis.Prefix), revocation.WithTimeout(r.Redis.Timeout.Std()))
 		if err != nil {

@@ -17,10 +17,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/cors"
-
-	"github.com/redis/go-redis/v9"
-
+	"github.com/portcullis/portcullis/gateway/redisclient"
 	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/services/issuer"
 )
@@ -86,7 +85,9 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var corsOrigins stringList
 	fs.Var(&corsOrigins, "cors-origin", "an origin whose pages may get tokens from a browser (repeatable; none by default: a page holding a client secret gives it away)")
 	exchangeFile := fs.String("exchange", "", "a YAML file of trusted external issuers and mapping rules: turns on the token exchange grant (RFC 8693)")
-	redisAddr := fs.String("redis", "", "also publish revocations to the Redis at this host:port, for gateways with revocation.source redis")
+	redisAddr := fs.String("redis", "", "also publish revocations to the Redis at this host:port, for gateways with revocation.source redis; with --redis-cluster the Cluster's seed nodes, with --redis-master-name the Sentinels (comma-separated); secrets from REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD")
+	redisCluster := fs.Bool("redis-cluster", false, "--redis names nodes of a Redis Cluster")
+	redisMaster := fs.String("redis-master-name", "", "--redis names Sentinels, which watch the master of this name")
 	redisPrefix := fs.String("redis-prefix", revocation.DefaultRedisPrefix, "the key prefix of revocations in Redis: the gateways' revocation.redis.prefix")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -147,7 +148,18 @@ func issuerServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		tlsConfig = issuer.TLSConfig()
 	}
 	if *redisAddr != "" {
-		client := redis.NewClient(&redis.Options{Addr: *redisAddr, Password: os.Getenv("REDIS_PASSWORD")})
+		client, err := redisclient.New(config.RedisServers{
+			Addrs:            strings.FieldsFunc(*redisAddr, func(r rune) bool { return r == ',' || r == ' ' }),
+			Cluster:          *redisCluster,
+			MasterName:       *redisMaster,
+			Username:         os.Getenv("REDIS_USERNAME"),
+			Password:         os.Getenv("REDIS_PASSWORD"),
+			SentinelPassword: os.Getenv("REDIS_SENTINEL_PASSWORD"),
+		}, redisclient.Timeouts{})
+		if err != nil {
+			fmt.Fprintf(stderr, "portcullis issuer serve: --redis: %v\n", err)
+			return errUsage
+		}
 		defer client.Close()
 		store, err := revocation.NewRedis(client, revocation.WithPrefix(*redisPrefix))
 		if err != nil {

@@ -370,12 +370,35 @@ type RateLimit struct {
 	MaxKeys int `json:"max_keys,omitempty"`
 }
 
-// Redis is a Redis server shared by gateway replicas.
+// Redis is the Redis shared by gateway replicas: one server, a Cluster,
+// or a master watched by Sentinels (see [RedisServers]).
 type Redis struct {
 	// Addr is host:port. Default "127.0.0.1:6379".
 	Addr string `json:"addr,omitempty"`
 	// PasswordEnv names the environment variable holding the password.
 	PasswordEnv string `json:"password_env,omitempty"`
+	// Addrs are the seed nodes of a Redis Cluster, host:port each, with
+	// Cluster; Addr alone seeds it when Addrs is empty.
+	Addrs []string `json:"addrs,omitempty"`
+	// Cluster reports a Redis Cluster.
+	Cluster bool `json:"cluster,omitempty"`
+	// MasterName is the master that the Sentinels of SentinelAddrs watch:
+	// set, the client asks them for the master and follows failovers, and
+	// Addr is not used.
+	MasterName string `json:"master_name,omitempty"`
+	// SentinelAddrs are the Sentinels, host:port each, with MasterName.
+	SentinelAddrs []string `json:"sentinel_addrs,omitempty"`
+	// SentinelPasswordEnv names the environment variable holding the
+	// Sentinels' password.
+	SentinelPasswordEnv string `json:"sentinel_password_env,omitempty"`
+	// UsernameEnv names the environment variable holding the ACL user.
+	UsernameEnv string `json:"username_env,omitempty"`
+	// TLS connects with TLS, verifying the servers against the system's
+	// roots, or TLSCAFile's.
+	TLS bool `json:"tls,omitempty"`
+	// TLSCAFile is a PEM file of the CAs that sign the servers'
+	// certificates, with TLS.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
 	// DB is the database number.
 	DB int `json:"db,omitempty"`
 	// Prefix starts every key. Default "portcullis:rl:".
@@ -394,6 +417,10 @@ type Redis struct {
 
 	// Password is read from PasswordEnv. Never in the file.
 	Password string `json:"-"`
+	// Username is read from UsernameEnv.
+	Username string `json:"-"`
+	// SentinelPassword is read from SentinelPasswordEnv.
+	SentinelPassword string `json:"-"`
 }
 
 // Rate is requests per period with a burst.

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"time"
 )
@@ -45,6 +44,28 @@ type RevocationRedis struct {
 	Addr string `json:"addr,omitempty"`
 	// PasswordEnv names the environment variable holding the password.
 	PasswordEnv string `json:"password_env,omitempty"`
+	// Addrs are the seed nodes of a Redis Cluster, host:port each, with
+	// Cluster; Addr alone seeds it when Addrs is empty.
+	Addrs []string `json:"addrs,omitempty"`
+	// Cluster reports a Redis Cluster.
+	Cluster bool `json:"cluster,omitempty"`
+	// MasterName is the master that the Sentinels of SentinelAddrs watch:
+	// set, the client asks them for the master and follows failovers, and
+	// Addr is not used.
+	MasterName string `json:"master_name,omitempty"`
+	// SentinelAddrs are the Sentinels, host:port each, with MasterName.
+	SentinelAddrs []string `json:"sentinel_addrs,omitempty"`
+	// SentinelPasswordEnv names the environment variable holding the
+	// Sentinels' password.
+	SentinelPasswordEnv string `json:"sentinel_password_env,omitempty"`
+	// UsernameEnv names the environment variable holding the ACL user.
+	UsernameEnv string `json:"username_env,omitempty"`
+	// TLS connects with TLS, verifying the servers against the system's
+	// roots, or TLSCAFile's.
+	TLS bool `json:"tls,omitempty"`
+	// TLSCAFile is a PEM file of the CAs that sign the servers'
+	// certificates, with TLS.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
 	// DB is the database number.
 	DB int `json:"db,omitempty"`
 	// Prefix starts the key and the channel of the revocations; the
@@ -55,6 +76,10 @@ type RevocationRedis struct {
 
 	// Password is read from PasswordEnv. Never in the file.
 	Password string `json:"-"`
+	// Username is read from UsernameEnv.
+	Username string `json:"-"`
+	// SentinelPassword is read from SentinelPasswordEnv.
+	SentinelPassword string `json:"-"`
 }
 
 func (r *Revocation) setDefaults() {
@@ -70,16 +95,12 @@ func (r *Revocation) validate(v *validator, issuers []Issuer) {
 	switch r.Source {
 	case "feed", "none":
 	case "redis":
-		if _, _, err := net.SplitHostPort(r.Redis.Addr); err != nil {
-			v.add("revocation.redis.addr", "%q is not host:port", r.Redis.Addr)
-		}
-		if r.Redis.PasswordEnv != "" {
-			if pw, ok := v.lookupEnv(r.Redis.PasswordEnv); ok {
-				r.Redis.Password = pw
-			} else {
-				v.add("revocation.redis.password_env", "environment variable %s is not set", r.Redis.PasswordEnv)
-			}
-		}
+		rr := &r.Redis
+		v.redis("revocation.redis", redisKeys{
+			addr: rr.Addr, addrs: rr.Addrs, cluster: rr.Cluster, master: rr.MasterName, sentinels: rr.SentinelAddrs, db: rr.DB, tls: rr.TLS, tlsCAFile: rr.TLSCAFile,
+			passwordEnv: rr.PasswordEnv, usernameEnv: rr.UsernameEnv, sentinelPasswordEnv: rr.SentinelPasswordEnv,
+			password: &rr.Password, username: &rr.Username, sentinelPass: &rr.SentinelPassword,
+		})
 	default:
 		v.add("revocation.source", "%q is not feed, redis or none", r.Source)
 	}

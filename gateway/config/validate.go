@@ -241,16 +241,12 @@ func (r *RateLimit) validate(v *validator) {
 	switch r.Store {
 	case "memory":
 	case "redis":
-		if _, _, err := net.SplitHostPort(r.Redis.Addr); err != nil {
-			v.add("rate_limit.redis.addr", "%q is not host:port", r.Redis.Addr)
-		}
-		if r.Redis.PasswordEnv != "" {
-			if pw, ok := v.lookupEnv(r.Redis.PasswordEnv); ok {
-				r.Redis.Password = pw
-			} else {
-				v.add("rate_limit.redis.password_env", "environment variable %s is not set", r.Redis.PasswordEnv)
-			}
-		}
+		rr := &r.Redis
+		v.redis("rate_limit.redis", redisKeys{
+			addr: rr.Addr, addrs: rr.Addrs, cluster: rr.Cluster, master: rr.MasterName, sentinels: rr.SentinelAddrs, db: rr.DB, tls: rr.TLS, tlsCAFile: rr.TLSCAFile,
+			passwordEnv: rr.PasswordEnv, usernameEnv: rr.UsernameEnv, sentinelPasswordEnv: rr.SentinelPasswordEnv,
+			password: &rr.Password, username: &rr.Username, sentinelPass: &rr.SentinelPassword,
+		})
 	default:
 		v.add("rate_limit.store", "%q is not memory or redis", r.Store)
 	}

@@ -7,6 +7,10 @@
 //	srv := redistest.Start(t)
 //	srv.Stop()
 //	srv.Start()
+//
+// StartCluster and StartSentinel give a test a Redis Cluster or a master,
+// a replica and a Sentinel of its own, in redis-server processes that it
+// may kill.
 package redistest
 
 import (
@@ -17,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,27 +76,58 @@ func Shared(t testing.TB) (*redis.Client, string) {
 
 // Server is a redis-server of the test's own, without persistence.
 type Server struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	t     testing.TB
+	port  int
+	dir   string
+	extra []string // more arguments: a configuration file first, then options
+	cmd   *exec.Cmd
 }
 
 // Start starts a redis-server on a free port, stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, freePort(t, 0), nil)
+}
+
+// start starts a redis-server on port with the extra arguments, stopped
+// when the test ends.
+func start(t testing.TB, port int, extra []string) *Server {
+	t.Helper()
 	_, err := exec.LookPath("redis-server")
 	Need(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	s := &Server{t: t, port: port, dir: t.TempDir()}
+	s := &Server{t: t, port: port, dir: t.TempDir(), extra: extra}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// freePort returns a port free on 127.0.0.1, and with offset > 0 one whose
+// port+offset is free too (a Cluster node's bus port).
+func freePort(t testing.TB, offset int) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if offset == 0 {
+			_ = l.Close()
+			return port
+		}
+		if port+offset > 65535 {
+			_ = l.Close()
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+offset))
+		_ = l.Close()
+		if err == nil {
+			_ = bus.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port pair")
+	return 0
 }
 
 // Addr returns the server's host:port.
@@ -100,8 +136,14 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 // Start starts the stopped server again, empty, on the same port.
 func (s *Server) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+	var args []string
+	extra := s.extra
+	if len(extra) > 0 && !strings.HasPrefix(extra[0], "--") {
+		args, extra = append(args, extra[0]), extra[1:] // a configuration file
+	}
+	args = append(args, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no")
+	s.cmd = exec.Command("redis-server", append(args, extra...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}

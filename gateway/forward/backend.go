@@ -196,7 +196,13 @@ func (b *Backend) publish(all []*endpoint) {
 func (b *Backend) refresh() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.publish(b.set.Load().all)
+	set := b.set.Load()
+	if set == nil {
+		// A probe answered while the constructor is still making the
+		// endpoints: its first publish reads every endpoint's state.
+		return
+	}
+	b.publish(set.all)
 }
 
 // newTransport returns a transport that keeps one HTTP/2 connection to the

@@ -196,6 +196,9 @@ type accessRow struct {
 	MaxTokenAge string `json:"max_token_age,omitempty"`
 	// HighValue methods fail closed while the revocations are stale.
 	HighValue bool `json:"high_value,omitempty"`
+	// SenderConstrained methods refuse bearer tokens: the token must be
+	// bound to the call's client certificate or DPoP key.
+	SenderConstrained bool `json:"sender_constrained,omitempty"`
 	// Clients are the ids of the registry's clients that can call the
 	// method; nil without a registry.
 	Clients *[]string `json:"clients,omitempty"`
@@ -214,7 +217,7 @@ type rateLimitJSON struct {
 }
 
 func newAccessRow(m *catalog.Method) accessRow {
-	row := accessRow{Procedure: m.Procedure, Public: m.Public, Requires: []requiredPerm{}, Masks: map[string]uint64{}, HighValue: m.HighValue}
+	row := accessRow{Procedure: m.Procedure, Public: m.Public, Requires: []requiredPerm{}, Masks: map[string]uint64{}, HighValue: m.HighValue, SenderConstrained: m.SenderConstrained}
 	if m.MaxTokenAge > 0 {
 		row.MaxTokenAge = m.MaxTokenAge.String()
 	}
@@ -235,7 +238,8 @@ func newRequiredPerm(p *catalog.Permission) requiredPerm {
 }
 
 // access says who may call: "public" or "token", with the token's
-// maximum age and the high-value marker when the method declares them.
+// maximum age, the high-value and the bound-token markers when the method
+// declares them.
 func (r accessRow) access() string {
 	s := "token"
 	if r.Public {
@@ -246,6 +250,9 @@ func (r accessRow) access() string {
 	}
 	if r.HighValue {
 		s += ", high value"
+	}
+	if r.SenderConstrained {
+		s += ", bound token"
 	}
 	return s
 }

@@ -42,6 +42,11 @@ func newReplica(t *testing.T, addr string) *replica {
 
 func (r *replica) url() string { return "http://" + r.addr }
 
+// deadAddr returns an address where nothing listens, the i-th of several:
+// port 1 of 127.0.0.i. A port freed by freeAddr would not do: a test
+// running beside may listen on it a moment later.
+func deadAddr(i int) string { return fmt.Sprintf("127.0.0.%d:1", i) }
+
 // start serves the example services at the replica's address.
 func (r *replica) start() {
 	r.t.Helper()
@@ -330,7 +335,7 @@ func replicaKilled(t *testing.T, balancer forward.Balancer, probe bool) {
 func TestRetryOnAnotherEndpoint(t *testing.T) {
 	t.Parallel()
 	live := newReplica(t, freeAddr(t))
-	be, err := forward.NewBackendEndpoints([]string{"http://" + freeAddr(t), live.url()}, forward.WithBackendLogger(nil),
+	be, err := forward.NewBackendEndpoints([]string{"http://" + deadAddr(1), live.url()}, forward.WithBackendLogger(nil),
 		forward.WithOutlierDetection(forward.OutlierDetection{BaseEjectionTime: time.Second, MaxEjectionTime: time.Second}),
 		forward.WithRetries(forward.RetryPolicy{MaxAttempts: 2, MaxBodyBytes: 64 << 10, BudgetRatio: 1, MinPerSecond: 100, Window: time.Second}))
 	if err != nil {
@@ -394,7 +399,7 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) time.Time {
 // second); non-idempotent calls are never retried.
 func TestRetryBudget(t *testing.T) {
 	t.Parallel()
-	urls := []string{"http://" + freeAddr(t), "http://" + freeAddr(t), "http://" + freeAddr(t)}
+	urls := []string{"http://" + deadAddr(1), "http://" + deadAddr(2), "http://" + deadAddr(3)}
 	be, err := forward.NewBackendEndpoints(urls, forward.WithBackendLogger(nil),
 		forward.WithRetries(forward.RetryPolicy{MaxAttempts: 3, MaxBodyBytes: 64 << 10, BudgetRatio: 0.1, MinPerSecond: 1, Window: 10 * time.Second}))
 	if err != nil {

@@ -67,9 +67,11 @@ func (s *Set) synced(src *source) {
 	src.synced.Store(true)
 	if !src.loaded.Load() {
 		src.loaded.Store(true)
+		// The set is marked loaded before the source's channel closes:
+		// whoever WaitReady lets go finds Loaded true.
+		s.updateLoaded()
 		src.once.Do(func() { close(src.loadedCh) })
 		s.cfg.logger.Info("revocations: source loaded", slog.String("source", src.String()), slog.Int("revocations", s.Len()))
-		s.updateLoaded()
 	}
 }
 

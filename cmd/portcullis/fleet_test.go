@@ -21,11 +21,12 @@ import (
 	"github.com/portcullis/portcullis/internal/redistest"
 )
 
-// fleetLimit is the rate limit of every call in the fleet test: a budget
-// of fleetRate calls a second with a burst of fleetBurst, per client,
-// shared by the gateways through Redis. The burst is four seconds of the
-// rate, so that a pause of the load of up to four seconds on a loaded
-// machine loses no admission: the budget fills up meanwhile.
+// fleetLimit is the rate limit of the fleet test's calls, but for the
+// gold tier's: a budget of fleetRate calls a second with a burst of
+// fleetBurst, per client, shared by the gateways through Redis. The burst
+// is four seconds of the rate, so that a pause of the load of up to four
+// seconds on a loaded machine loses no admission: the budget fills up
+// meanwhile.
 const (
 	fleetRate  = 40
 	fleetBurst = 160

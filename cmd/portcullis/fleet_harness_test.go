@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -211,4 +213,66 @@ func (g *fleetGateway) Reload(t *testing.T) {
 		body, _ := io.ReadAll(res.Body)
 		t.Fatalf("%s: reload: %s %s", g.name, res.Status, body)
 	}
+}
+
+// adminClient asks the gateways' admin listeners, bounded so that a
+// loaded machine's slow answer is a "not yet" rather than a hang.
+var adminClient = &http.Client{Timeout: 2 * time.Second}
+
+// EndpointStates returns the state (up, ejected, down) of each endpoint of
+// service's backend, by URL, as the gateway's /readyz lists them, or nil
+// if it does not answer.
+func (g *fleetGateway) EndpointStates(service string) map[string]string {
+	res, err := adminClient.Get("http://" + g.Admin + "/readyz")
+	if err != nil {
+		return nil
+	}
+	defer res.Body.Close()
+	var body struct {
+		Endpoints map[string][]struct{ URL, State string } `json:"endpoints"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return nil
+	}
+	states := map[string]string{}
+	for _, e := range body.Endpoints[service] {
+		states[e.URL] = e.State
+	}
+	return states
+}
+
+// Metric returns the value of the counter or gauge name on the gateway's
+// /metrics whose labels include every one of labels (such as
+// `endpoint="http://127.0.0.1:8082"`), summed over the series that match,
+// and whether any did. A counter's name may be given with or without its
+// _total suffix.
+func (g *fleetGateway) Metric(name string, labels ...string) (float64, bool) {
+	res, err := adminClient.Get("http://" + g.Admin + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer res.Body.Close()
+	text, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, false
+	}
+	sum, found := 0.0, false
+lines:
+	for _, line := range strings.Split(string(text), "\n") {
+		series, value, ok := strings.Cut(line, " ")
+		if !ok || !(strings.HasPrefix(series, name+"{") || strings.HasPrefix(series, name+"_total{")) {
+			continue
+		}
+		for _, l := range labels {
+			if !strings.Contains(series, l) {
+				continue lines
+			}
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		sum, found = sum+v, true
+	}
+	return sum, found
 }

@@ -3,12 +3,10 @@ package gateway
 import (
 	"crypto/rand"
 	"fmt"
-	"time"
 
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/dpop"
-	"github.com/portcullis/portcullis/gateway/redisclient"
 )
 
 // carryDPoP returns the authorizer's option accepting DPoP-bound tokens,
@@ -49,15 +47,9 @@ func (g *generation) newDPoP() (*dpop.Verifier, error) {
 	}
 	if d.Replay.Store == "redis" {
 		// The Redis of rate_limit.redis, built as the rate limit store
-		// builds its own: each round trip bounded, none retried. A failed
-		// replay check refuses the call.
+		// builds its own. A failed replay check refuses the call.
 		r := g.cfg.RateLimit.Redis
-		client, err := redisclient.New(r.Servers(), redisclient.Timeouts{
-			Dial:          max(r.Timeout.Std()*4, 200*time.Millisecond),
-			Read:          r.Timeout.Std(),
-			Write:         r.Timeout.Std(),
-			DialerRetries: 1,
-		})
+		client, err := newDecisionRedis(r)
 		if err != nil {
 			return nil, fmt.Errorf("dpop: rate_limit.redis: %w", err)
 		}

@@ -47,6 +47,19 @@ func (g *generation) newLimiters(c *chain) error {
 	return nil
 }
 
+// newDecisionRedis returns a client of r for decisions on the call path
+// (rate limits, DPoP replays), which must fail fast: the timeout bounds
+// each round trip through the context, and a failed one is not retried,
+// so that an outage switches to the failure policy within one timeout.
+func newDecisionRedis(r config.Redis) (redis.UniversalClient, error) {
+	return redisclient.New(r.Servers(), redisclient.Timeouts{
+		Dial:          max(r.Timeout.Std()*4, 200*time.Millisecond),
+		Read:          r.Timeout.Std(),
+		Write:         r.Timeout.Std(),
+		DialerRetries: 1,
+	})
+}
+
 // newStore returns the rate limit store: in memory, or in Redis shared by
 // every replica.
 func (g *generation) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
@@ -58,15 +71,7 @@ func (g *generation) newStore(cfg config.RateLimit) (ratelimit.Store, error) {
 		g.closers = append(g.closers, memory.Close)
 		return memory, nil
 	}
-	// Decisions must fail fast: the timeout bounds each round trip through
-	// the context, and a failed one is not retried, so that an outage
-	// switches to the failure policy within one timeout.
-	client, err := redisclient.New(cfg.Redis.Servers(), redisclient.Timeouts{
-		Dial:          max(cfg.Redis.Timeout.Std()*4, 200*time.Millisecond),
-		Read:          cfg.Redis.Timeout.Std(),
-		Write:         cfg.Redis.Timeout.Std(),
-		DialerRetries: 1,
-	})
+	client, err := newDecisionRedis(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("rate_limit.redis: %w", err)
 	}

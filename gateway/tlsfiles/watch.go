@@ -70,13 +70,13 @@ func (w *watched[T]) check(now time.Time) {
 	if err != nil {
 		// A file missing for a moment, as some rotations do: keep the
 		// old value, log once per state of the files.
-		if !sameStamps(w.tried, nil) {
+		if w.tried != nil {
 			w.o.logger.Warn("tls: cannot read "+w.what+" files; the previous one is kept", "files", w.files, "error", err.Error())
 			w.tried = nil
 		}
 		return
 	}
-	if sameStamps(stamps, w.tried) {
+	if slices.Equal(stamps, w.tried) {
 		return
 	}
 	w.tried = stamps
@@ -102,7 +102,5 @@ func (w *watched[T]) readAll() ([][]byte, []stamp, error) {
 	}
 	return data, stamps, nil
 }
-
-func sameStamps(a, b []stamp) bool { return slices.Equal(a, b) }
 
 var errNoFiles = errors.New("no files")

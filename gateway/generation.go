@@ -282,6 +282,7 @@ func (gs *generations) acquire() *generation {
 // serveCurrent serves a request on the generation serving new calls, to
 // the end, even if another replaces it meanwhile.
 func (g *Gateway) serveCurrent(w http.ResponseWriter, r *http.Request) {
+	reserveStack()
 	gen := g.acquire()
 	defer gen.release()
 	gen.handler.ServeHTTP(w, r)

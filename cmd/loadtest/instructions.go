@@ -89,16 +89,23 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 	}
 	defer stack.stop()
 	runTargets := []target{viaGateway, viaHAProxy}
-	if opts.experiment == "relay" {
-		if err := stack.startRelay(ctx, stack.jwksFile); err != nil {
-			return nil, err
-		}
-		runTargets = append(runTargets, viaRelay)
+	exps, err := experimentsNamed(opts.experiment)
+	if err != nil {
+		return nil, err
+	}
+	if err := stack.startExperiments(ctx, exps, opts); err != nil {
+		return nil, err
+	}
+	for _, e := range exps {
+		runTargets = append(runTargets, e.target)
 	}
 
 	var counts []instructionCount
 	for _, sc := range instructionScenarios {
 		for _, t := range runTargets {
+			if !serves(t, sc.protocol) {
+				continue
+			}
 			p := stack.proxy(t)
 			pid := strconv.Itoa(p.cmd.Process.Pid)
 			c := instructionCount{Scenario: sc.name(), Target: t, Calls: opts.instructions}
@@ -126,7 +133,32 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 			counts = append(counts, c)
 		}
 	}
+	if opts.callgrindDir != "" {
+		if err := keepDumps(dir, opts.callgrindDir); err != nil {
+			return nil, err
+		}
+	}
 	return counts, nil
+}
+
+// keepDumps copies callgrind's dumps, one per process and repetition, to
+// dst, for callgrind_annotate: a profile of instructions, which the
+// machine's load does not blur.
+func keepDumps(dir, dst string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	dumps, _ := filepath.Glob(filepath.Join(dir, "callgrind.out.*"))
+	for _, f := range dumps {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // withGODEBUG returns env with setting added to its GODEBUG, or to a new
@@ -238,41 +270,43 @@ func callgrindTotal(file string) (int64, error) {
 }
 
 // instructionsMarkdown is the table of instruction counts: for each load,
-// the gateway's, HAProxy's and the relay's (when counted), medians of the
-// repetitions, with their ratios.
+// the gateway's, HAProxy's and each experiment's (when counted), medians
+// of the repetitions, with their ratios.
 func instructionsMarkdown(counts []instructionCount) string {
 	var loads []string
+	var extra []target
 	byLoad := map[string]map[target]instructionCount{}
-	relay := false
 	for _, c := range counts {
 		if byLoad[c.Scenario] == nil {
 			byLoad[c.Scenario] = map[target]instructionCount{}
 			loads = append(loads, c.Scenario)
 		}
 		byLoad[c.Scenario][c.Target] = c
-		relay = relay || c.Target == viaRelay
+		if c.Target != viaGateway && c.Target != viaHAProxy && !slices.Contains(extra, c.Target) {
+			extra = append(extra, c.Target)
+		}
 	}
 	var b strings.Builder
 	b.WriteString("| load (one call at a time) | calls | gateway instructions per call | HAProxy's | gateway ÷ HAProxy |")
-	if relay {
-		b.WriteString(" relay experiment's | relay ÷ gateway |")
+	for _, x := range extra {
+		fmt.Fprintf(&b, " %s's | %s ÷ gateway |", x, x)
 	}
 	b.WriteString(" gateway's repetitions |\n|---|---:|---:|---:|---:|")
-	if relay {
+	for range extra {
 		b.WriteString("---:|---:|")
 	}
 	b.WriteString("---|\n")
 	for _, load := range loads {
 		m := byLoad[load]
-		g, h, r := m[viaGateway], m[viaHAProxy], m[viaRelay]
+		g, h := m[viaGateway], m[viaHAProxy]
 		reps := make([]string, len(g.PerCall))
 		for i, v := range g.PerCall {
 			reps[i] = fmt.Sprintf("%.0f", v)
 		}
 		count := func(c instructionCount) string { return fmtF("%.0f", c.median(), len(c.PerCall) > 0) }
-		calls := max(g.Calls, h.Calls, r.Calls)
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |", load, calls, count(g), count(h), fmtX(g.median()/h.median(), len(g.PerCall) > 0 && len(h.PerCall) > 0))
-		if relay {
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |", load, max(g.Calls, h.Calls), count(g), count(h), fmtX(g.median()/h.median(), len(g.PerCall) > 0 && len(h.PerCall) > 0))
+		for _, x := range extra {
+			r := m[x]
 			fmt.Fprintf(&b, " %s | %s |", count(r), fmtX(r.median()/g.median(), len(g.PerCall) > 0 && len(r.PerCall) > 0))
 		}
 		fmt.Fprintf(&b, " %s |\n", strings.Join(reps, ", "))

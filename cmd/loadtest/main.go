@@ -49,10 +49,13 @@ func main() {
 	flag.BoolVar(&opts.quick, "quick", false, "a few short scenarios, to check the harness")
 	flag.Float64Var(&opts.traceRatio, "trace-ratio", 0, "the gateway's trace_sample_ratio (HAProxy traces nothing)")
 	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file")
+	flag.StringVar(&opts.profileScenario, "profile-scenario", "", "with -cpuprofile, profile this scenario (a name as the report gives it, e.g. \"bidi grpc c=8\") instead")
 	flag.DurationVar(&opts.profileDuration, "profile-duration", 10*time.Second, "how long -cpuprofile profiles")
 	flag.IntVar(&opts.instructions, "instructions", 0, "count the gateway's instructions per call under callgrind over this many calls (0: do not)")
+	flag.StringVar(&opts.callgrindDir, "callgrind-out", "", "keep callgrind's dumps (one per process and repetition) in this directory, for callgrind_annotate")
 	flag.BoolVar(&opts.instructionsOnly, "instructions-only", false, "only count instructions per call (-instructions calls, default 1000), print them and exit")
-	flag.StringVar(&opts.experiment, "experiment", "", "measure an experiment beside the gateway: relay (the same-protocol byte relay of relay.go)")
+	flag.StringVar(&opts.experiment, "experiment", "", "measure these experiments beside the gateway, comma-separated: "+experimentNames())
+	flag.StringVar(&opts.baseline, "baseline", "", "the commit the before experiment builds the gateway from")
 	flag.Func("only", "measure only the scenarios whose names match this `regexp`", func(v string) error {
 		re, err := regexp.Compile(v)
 		opts.only = re
@@ -80,6 +83,7 @@ var profiledScenario = scenario{kind: "unary", protocol: "grpc", size: small, co
 type options struct {
 	bin, out, update string
 	cpuprofile       string
+	profileScenario  string
 	profileDuration  time.Duration
 	duration, warmup time.Duration
 	cycles           int
@@ -89,6 +93,9 @@ type options struct {
 	instructions     int
 	instructionsOnly bool
 	experiment       string
+	callgrindDir     string
+	baseline         string // a commit: the before experiment's gateway
+	baselineBin      string // built from baseline
 	only             *regexp.Regexp
 }
 
@@ -102,6 +109,15 @@ func run(ctx context.Context, opts options) error {
 		opts.bin = filepath.Join(work, "portcullis")
 		log.Printf("building portcullis")
 		if err := build(ctx, opts.bin); err != nil {
+			return err
+		}
+	}
+	exps, err := experimentsNamed(opts.experiment)
+	if err != nil {
+		return err
+	}
+	if opts.baseline != "" {
+		if opts.baselineBin, err = buildBaseline(ctx, opts.baseline, work); err != nil {
 			return err
 		}
 	}
@@ -122,15 +138,13 @@ func run(ctx context.Context, opts options) error {
 	}
 	defer stack.stop()
 	runTargets := targets
-	switch opts.experiment {
-	case "":
-	case "relay":
-		if err := stack.startRelay(ctx, stack.jwksFile); err != nil {
-			return fmt.Errorf("relay: %w", err)
+	if len(exps) > 0 {
+		if err := stack.startExperiments(ctx, exps, opts); err != nil {
+			return err
 		}
-		runTargets = append(slices.Clone(targets), viaRelay)
-	default:
-		return fmt.Errorf("unknown experiment %q", opts.experiment)
+		for _, e := range exps {
+			runTargets = append(slices.Clone(runTargets), e.target)
+		}
 	}
 	for _, t := range runTargets[1:] {
 		if err := stack.checkPolicy(ctx, t); err != nil {
@@ -147,6 +161,9 @@ func run(ctx context.Context, opts options) error {
 	for cycle := 1; cycle <= opts.cycles; cycle++ {
 		for i, sc := range scenarios {
 			for _, t := range runTargets {
+				if !serves(t, sc.protocol) {
+					continue
+				}
 				log.Printf("cycle %d/%d [%d/%d] %s %s", cycle, opts.cycles, i+1, len(scenarios), sc.name(), t)
 				r, err := stack.measure(ctx, sc, t, opts.warmup, opts.duration, "")
 				if err != nil {
@@ -164,10 +181,18 @@ func run(ctx context.Context, opts options) error {
 	if opts.cpuprofile != "" {
 		// An extra run, left out of the report: profiling costs CPU.
 		sc := profiledScenario
+		if opts.profileScenario != "" {
+			i := slices.IndexFunc(allScenarios(false), func(s scenario) bool { return s.name() == opts.profileScenario })
+			if i < 0 {
+				return fmt.Errorf("-profile-scenario: no scenario is named %q", opts.profileScenario)
+			}
+			sc = allScenarios(false)[i]
+		}
 		log.Printf("profiling the gateway: %s", sc.name())
 		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, opts.profileDuration, opts.cpuprofile); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
+		report.Profiled, report.ProfiledGenerator = sc.name(), sc.generator
 		if report.Profile, err = breakdown(opts.cpuprofile); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}

@@ -149,27 +149,3 @@ func statusOf(err error) int {
 	}
 	return http.StatusUnauthorized
 }
-
-// relayEnv is the relay's environment: under valgrind, without
-// asynchronous preemption, as for the gateway.
-func relayEnv(wrap func(string) []string) []string {
-	if wrap != nil && len(wrap("relay")) > 0 {
-		return []string{"GODEBUG=asyncpreemptoff=1"}
-	}
-	return nil
-}
-
-// startRelay starts the experiment as a process of this binary.
-func (s *stack) startRelay(ctx context.Context, jwksFile string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	addr := freeAddr()
-	s.relay, err = s.start(ctx, "relay", relayEnv(s.wrap), exe, "relay", "-listen", addr, "-backend", s.backendURL, "-jwks", jwksFile)
-	if err != nil {
-		return err
-	}
-	s.relayURL = "http://" + addr
-	return waitTCP(ctx, addr, s.ready)
-}

@@ -28,6 +28,9 @@ type report struct {
 	GatewayEnv []string `json:"gateway_env,omitempty"`
 	// Profile is where the gateway's CPU went under -cpuprofile's load.
 	Profile []share `json:"gateway_profile,omitempty"`
+	// Profiled is the scenario profiled, and its load generator.
+	Profiled          string `json:"profiled_scenario,omitempty"`
+	ProfiledGenerator string `json:"profiled_generator,omitempty"`
 	// Instructions are the gateway's instructions per call, with -instructions.
 	Instructions []instructionCount `json:"instructions,omitempty"`
 }
@@ -199,21 +202,30 @@ func (r *report) markdown(outDir string) string {
 		}
 	}
 
-	if r.has(viaRelay) {
-		b.WriteString("\n### Experiment: the same-protocol byte relay (relay.go) against today's gateway\n\n")
-		b.WriteString("| scenario | relay CPU per call ÷ gateway's | relay CPU per call ÷ HAProxy's | relay calls/s ÷ gateway's | relay added p50 / p99 ms |\n")
-		b.WriteString("|---|---:|---:|---:|---:|\n")
+	for _, e := range experiments {
+		if !r.has(e.target) {
+			continue
+		}
+		x := e.target
+		fmt.Fprintf(&b, "\n### Experiment %s against today's gateway, in the same cycles\n\n%s.\n\n", x, e.about)
+		fmt.Fprintf(&b, "| scenario | %s CPU per call ÷ gateway's | %s CPU per call ÷ HAProxy's | %s calls/s ÷ gateway's | %s added p50 / p99 ms | gateway added p50 / p99 ms |\n", x, x, x, x)
+		b.WriteString("|---|---:|---:|---:|---:|---:|\n")
 		for _, c := range append(unary, bidi...) {
-			cpu, cpuOK := c.median(ratioOf(viaRelay, viaGateway, proxyCPU))
-			hcpu, hcpuOK := c.median(ratioOf(viaRelay, viaHAProxy, proxyCPU))
-			rps, rpsOK := c.median(ratioOf(viaRelay, viaGateway, perSecond))
-			r50, r50OK := c.median(added(viaRelay, p50))
-			r99, r99OK := c.median(added(viaRelay, p99))
-			if c.scenario[:4] == "bidi" {
-				r50OK, r99OK = false, false // streams have no latency here
+			cpu, cpuOK := c.median(ratioOf(x, viaGateway, proxyCPU))
+			if !cpuOK {
+				continue // a protocol it does not serve
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s |\n", c.scenario, fmtX(cpu, cpuOK), fmtX(hcpu, hcpuOK), fmtX(rps, rpsOK),
-				fmtF("%+.2f", r50, r50OK), fmtF("%+.2f", r99, r99OK))
+			hcpu, hcpuOK := c.median(ratioOf(x, viaHAProxy, proxyCPU))
+			rps, rpsOK := c.median(ratioOf(x, viaGateway, perSecond))
+			x50, x50OK := c.median(added(x, p50))
+			x99, x99OK := c.median(added(x, p99))
+			g50, g50OK := c.median(added(viaGateway, p50))
+			g99, g99OK := c.median(added(viaGateway, p99))
+			if strings.HasPrefix(c.scenario, "bidi") {
+				x50OK, x99OK, g50OK, g99OK = false, false, false, false // streams have no latency here
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s / %s | %s / %s |\n", c.scenario, fmtX(cpu, cpuOK), fmtX(hcpu, hcpuOK), fmtX(rps, rpsOK),
+				fmtF("%+.2f", x50, x50OK), fmtF("%+.2f", x99, x99OK), fmtF("%+.2f", g50, g50OK), fmtF("%+.2f", g99, g99OK))
 		}
 	}
 
@@ -245,7 +257,7 @@ func (r *report) markdown(outDir string) string {
 	b.WriteString("\nCPU per call: the backend's from the direct run, the gateway's and HAProxy's from the runs through them.\n")
 
 	if len(r.Profile) > 0 {
-		fmt.Fprintf(&b, "\n### Where the gateway's CPU goes (%s, h2load, profiled in an extra run)\n\n", profiledScenario.name())
+		fmt.Fprintf(&b, "\n### Where the gateway's CPU goes (%s, %s, profiled in an extra run)\n\n", r.Profiled, r.ProfiledGenerator)
 		b.WriteString("| layer | share of the gateway's CPU |\n|---|---:|\n")
 		for _, s := range r.Profile {
 			fmt.Fprintf(&b, "| %s | %.1f%% |\n", s.Layer, s.Percent)

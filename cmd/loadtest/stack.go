@@ -25,17 +25,25 @@ import (
 // the load generator needs to call them.
 type stack struct {
 	backend, gateway, haproxy *process
-	relay                     *process // with -experiment relay
-	relayURL                  string
-	jwksFile                  string
-	backendURL                string
-	gatewayURL                string
-	haproxyURL                string
-	adminURL                  string
-	key                       jwk.Key // signs the load generator's tokens
-	sink                      *http.Server
-	tokens                    *tokenMint
-	work                      string
+	// extra are the processes of the experiments measured beside the
+	// gateway, and extraURL where their calls go.
+	extra      map[target]*process
+	extraURL   map[target]string
+	jwksFile   string
+	backendURL string
+	gatewayURL string
+	haproxyURL string
+	adminURL   string
+	key        jwk.Key // signs the load generator's tokens
+	sink       *http.Server
+	tokens     *tokenMint
+	work       string
+	// bin is the portcullis binary; gatewayEnv, traceRatio and sinkAddr
+	// are what every gateway process starts with.
+	bin        string
+	gatewayEnv []string
+	traceRatio float64
+	sinkAddr   string
 	// wrap and ready are those of stackOptions.
 	wrap  func(name string) []string
 	ready time.Duration
@@ -67,10 +75,10 @@ func (s *stack) url(t target) string {
 		return s.gatewayURL
 	case viaHAProxy:
 		return s.haproxyURL
-	case viaRelay:
-		return s.relayURL
+	case direct:
+		return s.backendURL
 	}
-	return s.backendURL
+	return s.extraURL[t]
 }
 
 // proxy is the process that t calls through, nil for direct calls.
@@ -80,10 +88,10 @@ func (s *stack) proxy(t target) *process {
 		return s.gateway
 	case viaHAProxy:
 		return s.haproxy
-	case viaRelay:
-		return s.relay
+	case direct:
+		return nil
 	}
-	return nil
+	return s.extra[t]
 }
 
 // process is a child process whose CPU time we read from /proc.
@@ -104,7 +112,8 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 	if opts.ready == 0 {
 		opts.ready = 30 * time.Second
 	}
-	s := &stack{work: work, rates: map[string]float64{}, wrap: opts.wrap, ready: opts.ready}
+	s := &stack{work: work, rates: map[string]float64{}, wrap: opts.wrap, ready: opts.ready,
+		bin: bin, gatewayEnv: opts.gatewayEnv, traceRatio: opts.traceRatio}
 	var err error
 	if s.key, err = newSigningKey("loadtest"); err != nil {
 		return nil, err
@@ -122,13 +131,11 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 		return nil, err
 	}
 
-	sinkAddr, err := s.startTraceSink()
-	if err != nil {
+	if s.sinkAddr, err = s.startTraceSink(); err != nil {
 		return nil, err
 	}
-	backendAddr, gatewayAddr, adminAddr := freeAddr(), freeAddr(), freeAddr()
-	s.backendURL, s.gatewayURL, s.adminURL = "http://"+backendAddr, "http://"+gatewayAddr, "http://"+adminAddr
-
+	backendAddr := freeAddr()
+	s.backendURL = "http://" + backendAddr
 	s.backend, err = start(ctx, "backend", nil, bin, "backend", "--service", "orders", "--listen", backendAddr)
 	if err != nil {
 		return nil, err
@@ -137,49 +144,9 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 		s.stop()
 		return nil, fmt.Errorf("backend: %w", err)
 	}
-
-	cfg := fmt.Sprintf(`listen: %q
-admin: %q
-issuers:
-  - issuer: loadtest
-    audiences: [portcullis]
-    jwks_file: %q
-    algorithms: [ES256]
-routes:
-  - service: example.orders.v1.OrdersService
-    backend: %q
-rate_limit:
-  tiers:
-    bench:
-      override: {requests: 1000000, period: 1s, burst: 1000000}
-telemetry:
-  log_level: warn
-  access_log: false
-  trace_sample_ratio: %g
-  profiling: true
-`, gatewayAddr, adminAddr, jwksFile, s.backendURL, opts.traceRatio)
-	cfgFile := filepath.Join(work, "gateway.yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		return nil, err
-	}
-	env := []string{
-		// Spans are sampled and exported over OTLP to a sink that discards
-		// them, as a gateway in production would export them to a collector.
-		"OTEL_TRACES_EXPORTER=otlp",
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + sinkAddr,
-		"OTEL_METRICS_EXPORTER=none",
-		"OTEL_LOGS_EXPORTER=none",
-	}
-	env = append(env, opts.gatewayEnv...)
-	s.gateway, err = s.start(ctx, "gateway", env, bin, "gateway", "--config", cfgFile)
-	if err != nil {
+	if s.gateway, s.gatewayURL, err = s.startGateway(ctx, "gateway", bin, opts.gatewayEnv); err != nil {
 		s.stop()
 		return nil, err
-	}
-	if err := waitHTTP(ctx, "http://"+adminAddr+"/readyz", opts.ready); err != nil {
-		s.stop()
-		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if opts.noHAProxy {
 		return s, nil
@@ -212,6 +179,58 @@ telemetry:
 	return s, nil
 }
 
+// startGateway starts a gateway process of the binary, named name, with
+// the benchmark's configuration on addresses of its own, and waits until
+// it is ready. It returns the process and the URL calls go to.
+func (s *stack) startGateway(ctx context.Context, name, bin string, extraEnv []string) (*process, string, error) {
+	gatewayAddr, adminAddr := freeAddr(), freeAddr()
+	if name == "gateway" {
+		s.adminURL = "http://" + adminAddr
+	}
+	cfg := fmt.Sprintf(`listen: %q
+admin: %q
+issuers:
+  - issuer: loadtest
+    audiences: [portcullis]
+    jwks_file: %q
+    algorithms: [ES256]
+routes:
+  - service: example.orders.v1.OrdersService
+    backend: %q
+rate_limit:
+  tiers:
+    bench:
+      override: {requests: 1000000, period: 1s, burst: 1000000}
+telemetry:
+  log_level: warn
+  access_log: false
+  trace_sample_ratio: %g
+  profiling: true
+`, gatewayAddr, adminAddr, s.jwksFile, s.backendURL, s.traceRatio)
+	cfgFile := filepath.Join(s.work, name+".yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, "", err
+	}
+	env := []string{
+		// Spans are sampled and exported over OTLP to a sink that discards
+		// them, as a gateway in production would export them to a collector.
+		"OTEL_TRACES_EXPORTER=otlp",
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + s.sinkAddr,
+		"OTEL_METRICS_EXPORTER=none",
+		"OTEL_LOGS_EXPORTER=none",
+	}
+	env = append(env, extraEnv...)
+	p, err := s.start(ctx, name, env, bin, "gateway", "--config", cfgFile)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitHTTP(ctx, "http://"+adminAddr+"/readyz", s.ready); err != nil {
+		return p, "", fmt.Errorf("%s: %w", name, err)
+	}
+	return p, "http://" + gatewayAddr, nil
+}
+
 // startTraceSink serves OTLP/HTTP trace exports and discards them.
 func (s *stack) startTraceSink() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -228,7 +247,11 @@ func (s *stack) startTraceSink() (string, error) {
 }
 
 func (s *stack) stop() {
-	for _, p := range []*process{s.relay, s.haproxy, s.gateway, s.backend} {
+	procs := []*process{s.haproxy, s.gateway, s.backend}
+	for _, p := range s.extra {
+		procs = append(procs, p)
+	}
+	for _, p := range procs {
 		if p != nil && p.cmd.Process != nil && p.cmd.ProcessState == nil {
 			if p.killOnStop {
 				_ = p.cmd.Process.Kill()

@@ -158,6 +158,9 @@ func (s *stack) checkPolicy(ctx context.Context, t target) error {
 	httpClient := newHTTPClient()
 	defer httpClient.CloseIdleConnections()
 	for _, protocol := range []string{"connect", "grpc"} {
+		if !serves(t, protocol) {
+			continue
+		}
 		var opts []connect.ClientOption
 		if protocol == "grpc" {
 			opts = append(opts, connect.WithGRPC())

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,15 @@ import (
 // the tokens it accepts.
 func grpcRelayStack(t *testing.T) (string, *tokenMint) {
 	t.Helper()
+	mint, jwksFile := testIssuer(t)
+	_, h := orders.New().Handler()
+	return startGRPCRelay(t, h2ctest.Serve(t, h), jwksFile), mint
+}
+
+// testIssuer returns the mint of a new issuer's tokens and the file of its
+// key set.
+func testIssuer(t *testing.T) (*tokenMint, string) {
+	t.Helper()
 	key, err := newSigningKey("loadtest")
 	if err != nil {
 		t.Fatal(err)
@@ -45,9 +55,13 @@ func grpcRelayStack(t *testing.T) (string, *tokenMint) {
 	if err := writeJSON(jwksFile, set); err != nil {
 		t.Fatal(err)
 	}
-	_, h := orders.New().Handler()
-	backend := h2ctest.Serve(t, h)
+	return &tokenMint{key: key}, jwksFile
+}
 
+// startGRPCRelay serves the gRPC relay to backend until the test ends, and
+// returns its URL.
+func startGRPCRelay(t *testing.T, backend, jwksFile string) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +75,7 @@ func grpcRelayStack(t *testing.T) (string, *tokenMint) {
 			t.Errorf("serveGRPCRelay: %v", err)
 		}
 	})
-	return "http://" + ln.Addr().String(), &tokenMint{key: key}
+	return "http://" + ln.Addr().String()
 }
 
 func mustToken(t *testing.T, m *tokenMint, c claims) string {
@@ -255,5 +269,110 @@ func TestGRPCRelayGRPCClient(t *testing.T) {
 	}
 	if err := get(as(mustToken(t, mint, claims{}))); status.Code(err) != codes.NotFound {
 		t.Errorf("GetOrder of a missing order: %v, want the backend's NotFound", err)
+	}
+}
+
+// TestGRPCRelayMetadata: behind the relay, a gRPC server that echoes
+// messages sees the caller's metadata without the credentials and with the
+// identity from the token, not the forged one, and the caller's deadline;
+// the caller gets the server's header and trailer metadata and its status.
+func TestGRPCRelayMetadata(t *testing.T) {
+	mint, jwksFile := testIssuer(t)
+	type seen struct {
+		md       metadata.MD
+		deadline time.Duration
+	}
+	saw := make(chan seen, 1)
+	echo := func(_ any, ss grpc.ServerStream) error {
+		md, _ := metadata.FromIncomingContext(ss.Context())
+		var left time.Duration
+		if d, ok := ss.Context().Deadline(); ok {
+			left = time.Until(d)
+		}
+		saw <- seen{md, left}
+		if err := ss.SendHeader(metadata.Pairs("x-backend-header", "h")); err != nil {
+			return err
+		}
+		var f frame
+		for {
+			if err := ss.RecvMsg(&f); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return err
+			}
+			err := ss.SendMsg(&f)
+			f.free()
+			if err != nil {
+				return err
+			}
+		}
+		ss.SetTrailer(metadata.Pairs("x-backend-trailer", "t"))
+		return status.Error(codes.FailedPrecondition, "echoed")
+	}
+	srv := grpc.NewServer(grpc.UnknownServiceHandler(echo), grpc.ForceServerCodecV2(passthroughCodec{}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	relayURL := startGRPCRelay(t, "http://"+ln.Addr().String(), jwksFile)
+
+	conn, err := grpc.NewClient("passthrough:///"+strings.TrimPrefix(relayURL, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx,
+		"authorization", "Bearer "+mustToken(t, mint, claims{}),
+		"x-caller", "c",
+		"portcullis-tier", "gold", "portcullis_client_id", "mallory")
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, ordersv1connect.OrdersServiceSyncOrdersProcedure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := &ordersv1.SyncOrdersRequest{Order: &ordersv1.Order{Id: "ord-7", CustomerId: "cust-7"}}
+	for range 2 {
+		if err := stream.SendMsg(sent); err != nil {
+			t.Fatal(err)
+		}
+		got := new(ordersv1.SyncOrdersRequest)
+		if err := stream.RecvMsg(got); err != nil {
+			t.Fatal(err)
+		}
+		if got.GetOrder().GetId() != "ord-7" || got.GetOrder().GetCustomerId() != "cust-7" {
+			t.Errorf("echoed %v, want %v", got, sent)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	err = stream.RecvMsg(new(ordersv1.SyncOrdersRequest))
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || st.Message() != "echoed" {
+		t.Errorf("status %v, want the backend's FailedPrecondition: echoed", err)
+	}
+	if md, _ := stream.Header(); len(md.Get("x-backend-header")) != 1 {
+		t.Errorf("header %v, want the backend's x-backend-header", md)
+	}
+	if md := stream.Trailer(); len(md.Get("x-backend-trailer")) != 1 {
+		t.Errorf("trailer %v, want the backend's x-backend-trailer", md)
+	}
+
+	s := <-saw
+	for key, want := range map[string][]string{
+		"x-caller":             {"c"},
+		"portcullis-client-id": {"loadtest"},
+		"portcullis-tier":      {"bench"},
+		"portcullis_client_id": nil,
+		"authorization":        nil,
+	} {
+		if got := s.md.Get(key); !slices.Equal(got, want) {
+			t.Errorf("the backend saw %s: %q, want %q", key, got, want)
+		}
+	}
+	if s.deadline <= 0 || s.deadline > 20*time.Second {
+		t.Errorf("the backend's deadline is %v away, want the caller's, under 20s", s.deadline)
 	}
 }

@@ -39,6 +39,10 @@ func main() {
 		relayMain()
 		return
 	}
+	if isGRPCRelayCommand() {
+		grpcRelayMain()
+		return
+	}
 	var opts options
 	flag.StringVar(&opts.bin, "bin", "", "the portcullis binary (default: build ./cmd/portcullis)")
 	flag.StringVar(&opts.out, "out", "benchmarks", "directory for results.json, results.md and the plots")

@@ -70,13 +70,22 @@ func relayMain() {
 
 // relay decides each call as the gateway does, then relays its bytes.
 type relay struct {
+	*policy
+	proxy *httputil.ReverseProxy
+}
+
+// policy is the gateway's own policy code, as the experiments run it:
+// authz.Check with its verified-token cache, and the in-memory limiter
+// with the bench tier's limit.
+type policy struct {
 	authorizer *authz.Authorizer
 	limiter    *ratelimit.Memory
 	limit      ratelimit.Limit
-	proxy      *httputil.ReverseProxy
 }
 
-func newRelay(ctx context.Context, backend, jwksFile string) (*relay, error) {
+// newPolicy builds the policy of the bench: the example catalog, tokens of
+// the load generator's issuer whose keys are in jwksFile.
+func newPolicy(ctx context.Context, jwksFile string) (*policy, error) {
 	cat, err := catalog.New(protoregistry.GlobalFiles)
 	if err != nil {
 		return nil, err
@@ -93,6 +102,19 @@ func newRelay(ctx context.Context, backend, jwksFile string) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &policy{
+		authorizer: a,
+		limiter:    mem,
+		// The gateway's bench tier: nothing is refused.
+		limit: ratelimit.Limit{Requests: 1_000_000, Period: time.Second, Burst: 1_000_000},
+	}, nil
+}
+
+func newRelay(ctx context.Context, backend, jwksFile string) (*relay, error) {
+	pol, err := newPolicy(ctx, jwksFile)
+	if err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(backend)
 	if err != nil {
 		return nil, err
@@ -100,10 +122,7 @@ func newRelay(ctx context.Context, backend, jwksFile string) (*relay, error) {
 	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: 100}
 	tr.Protocols.SetUnencryptedHTTP2(true)
 	return &relay{
-		authorizer: a,
-		limiter:    mem,
-		// The gateway's bench tier: nothing is refused.
-		limit: ratelimit.Limit{Requests: 1_000_000, Period: time.Second, Burst: 1_000_000},
+		policy: pol,
 		proxy: &httputil.ReverseProxy{
 			Rewrite: func(r *httputil.ProxyRequest) {
 				r.SetURL(u)

@@ -44,7 +44,7 @@ const stopGrace = time.Second
 // A drain that ends this way is a clean stop: Serve returns nil.
 func (g *Gateway) Serve(ctx context.Context, main, admin net.Listener) error {
 	servers := []*http.Server{g.newServer(g.handler), g.newServer(g.admin)}
-	listeners := []net.Listener{main, admin}
+	listeners := []net.Listener{bufferedListener{main}, admin}
 	if g.tlsConfig != nil {
 		// Certificate and client CAs as the files on disk say at each
 		// handshake: see newListenerTLS.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portcullis/portcullis/internal/h2ctest"
@@ -171,5 +174,73 @@ func TestAccessLogSwitch(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), `"procedure"`) {
 		t.Errorf("access lines written with the access log off:\n%s", logs.String())
+	}
+}
+
+// TestSampleRatioZero: with trace_sample_ratio 0 and callers' traces not
+// trusted, no span can be recorded, so none is built: nothing is written
+// and the backend gets no trace context, not even an unsampled one. Told to
+// trust callers, the gateway follows a caller's sampled trace even at 0.
+func TestSampleRatioZero(t *testing.T) {
+	t.Parallel()
+	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	for _, trust := range []bool{false, true} {
+		t.Run(fmt.Sprintf("trust remote %v", trust), func(t *testing.T) {
+			t.Parallel()
+			_, lic := licensing.New().Handler()
+			var mu sync.Mutex
+			var seen []string
+			backend := h2ctest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/ListRequirements") { // not the health probe
+					mu.Lock()
+					seen = append(seen, r.Header.Get("Traceparent"))
+					mu.Unlock()
+				}
+				lic.ServeHTTP(w, r)
+			}))
+			cat, err := catalog.New(protoregistry.GlobalFiles)
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss := issuertest.Start(t, cat)
+			spans := new(logBuffer)
+			telOpts := []telemetry.Option{telemetry.WithSpanWriter(spans)}
+			if trust {
+				telOpts = append(telOpts, telemetry.WithTrustRemote())
+			}
+			s := startGateway(t, iss, fmt.Sprintf(`
+issuers: [{issuer: %q, audiences: [%q], discovery: true}]
+routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
+telemetry: {trace_sample_ratio: 0}
+`, iss.URL, issuertest.Audience, backend), gateway.WithTelemetryOptions(telOpts...))
+			secret := iss.AddClient(t, issuer.Client{ID: "unsampled", Grants: []string{"LIC.READ_REQUIREMENTS"}})
+			client := s.licensingClient(iss.Token(t, "unsampled", secret), connect.WithGRPC())
+			req := connect.NewRequest(&licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA", BusinessKind: "restaurant"})
+			req.Header().Set("Traceparent", "00-"+callerTrace+"-00f067aa0ba902b7-01")
+			if _, err := client.ListRequirements(t.Context(), req); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := slices.Clone(seen)
+			mu.Unlock()
+			if len(got) != 1 {
+				t.Fatalf("the backend got %d calls, want 1", len(got))
+			}
+			if !trust {
+				if got[0] != "" {
+					t.Errorf("the backend got traceparent %q, want none", got[0])
+				}
+				if spans.String() != "" {
+					t.Errorf("spans written at ratio 0:\n%s", spans.String())
+				}
+				return
+			}
+			if !strings.Contains(got[0], callerTrace) || !strings.HasSuffix(got[0], "-01") {
+				t.Errorf("the backend got traceparent %q, want the caller's sampled trace", got[0])
+			}
+			if !strings.Contains(spans.String(), callerTrace) {
+				t.Error("no span of the caller's sampled trace was written")
+			}
+		})
 	}
 }

@@ -77,7 +77,7 @@ func TestBreakdown(t *testing.T) {
 		}
 	}
 
-	r := &report{Profile: got}
+	r := &report{Profile: got, Profiled: profiledScenario.name(), ProfiledGenerator: profiledScenario.generator}
 	md := r.markdown("benchmarks")
 	for _, line := range []string{"### Where the gateway's CPU goes (unary grpc c=16 reused, h2load", "| net/http HTTP/2 client (to the backend) | 40.0% |"} {
 		if !strings.Contains(md, line) {

@@ -33,6 +33,7 @@ type config struct {
 	meterProvider  metric.MeterProvider
 	logger         *slog.Logger
 	sampler        sdktrace.Sampler
+	sampleNone     bool // the sample ratio is 0
 	spanWriter     io.Writer
 	trustRemote    bool
 	now            func() time.Time
@@ -141,6 +142,7 @@ func WithSampleRatio(ratio float64) Option {
 			return
 		}
 		c.sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))
+		c.sampleNone = ratio == 0
 	})
 }
 

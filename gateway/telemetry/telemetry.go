@@ -111,6 +111,11 @@ func (t *Telemetry) setup(ctx context.Context) error {
 		t.tp = cfg.tracerProvider
 	case disabled:
 		t.tp, t.tracingOff = tracenoop.NewTracerProvider(), true
+	case cfg.sampleNone && !cfg.trustRemote:
+		// No trace starting here is sampled and no caller's decision is
+		// followed: no span can ever be recorded, so none is built, and
+		// telemetry costs a call only its metrics and its access line.
+		t.tp, t.tracingOff = tracenoop.NewTracerProvider(), true
 	default:
 		tp, err := newTracerProvider(ctx, cfg, res)
 		if err != nil {

@@ -66,19 +66,16 @@ bench: bench-tools
 	$(TOOL) benchstat benchmarks/micro.txt > benchmarks/micro-benchstat.txt
 	sha=$$(redis-cli -h 127.0.0.1 script load 'return 1') && \
 	  redis-benchmark -h 127.0.0.1 -q -c 50 -n 200000 evalsha $$sha 0 | tr '\r' '\n' | tail -n 1 > benchmarks/redis-benchmark.txt
-	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md -cpuprofile benchmarks/gateway-cpu.pprof -instructions 1000 -experiment $(EXPERIMENTS)
+	$(GO) run ./cmd/loadtest -out benchmarks -update BENCHMARKS.md -cpuprofile benchmarks/gateway-cpu.pprof -instructions 1000 -experiment $(BENCH_EXPERIMENTS)
 	$(GO) run ./cmd/loadtest -quick -cycles 3 -gateway-env GOGC=100 -out benchmarks/gogc100
 
 # The candidates for the request path that make bench measures beside the
-# gateway, in the same cycles (cmd/loadtest/experiment.go). Add
-# "before" with BASELINE=<commit> to measure a change against the commit
-# it starts from: make bench-before BASELINE=main
-EXPERIMENTS ?= relay,grpc-go,env:GOMAXPROCS=1
-
-## bench-before: this tree's gateway against the one built from BASELINE (a commit), in the same cycles, with instructions per call
-bench-before: bench-tools
-	@[ -n "$(BASELINE)" ] || { echo "usage: make bench-before BASELINE=<commit>"; exit 2; }
-	$(GO) run ./cmd/loadtest -cycles 3 -out benchmarks/before -experiment before -baseline $(BASELINE) -instructions 1000
+# gateway, in the same cycles (cmd/loadtest/experiment.go). With
+# BASELINE=<commit>, the gateway built from that commit is measured too, as
+# "before": make bench BASELINE=main~3
+EXPERIMENTS ?= relay,grpc-go
+comma := ,
+BENCH_EXPERIMENTS = $(EXPERIMENTS)$(if $(BASELINE),$(comma)before -baseline $(BASELINE))
 
 ## bench-instructions: the gateway's instructions per call under valgrind's callgrind (a figure that does not drift with the machine's load)
 bench-instructions: bench-tools
@@ -87,7 +84,7 @@ bench-instructions: bench-tools
 # The load harness's peers and tools, from Debian: HAProxy, h2load
 # (nghttp2-client) and valgrind, installed when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-.PHONY: bench-tools bench-instructions bench-before
+.PHONY: bench-tools bench-instructions
 bench-tools:
 	@command -v haproxy >/dev/null && command -v h2load >/dev/null && command -v valgrind >/dev/null || \
 	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y haproxy nghttp2-client valgrind; }

@@ -102,6 +102,9 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 
 	var counts []instructionCount
 	for _, sc := range instructionScenarios {
+		if opts.only != nil && !opts.only.MatchString(sc.name()) {
+			continue
+		}
 		for _, t := range runTargets {
 			if !serves(t, sc.protocol) {
 				continue

@@ -451,7 +451,8 @@ type Telemetry struct {
 	// [Telemetry.AccessLogEnabled].
 	AccessLog *bool `json:"access_log,omitempty"`
 	// TraceSampleRatio samples this share of new traces (parent-based).
-	// Default 1.
+	// Default 1. At 0, no span is built at all: calls cost their metrics
+	// and access line, not a trace.
 	TraceSampleRatio *float64 `json:"trace_sample_ratio,omitempty"`
 	// Profiling serves Go's pprof profiles under /debug/pprof/ on the admin
 	// listener. Default false.

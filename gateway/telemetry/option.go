@@ -134,7 +134,9 @@ func WithLogger(l *slog.Logger) Option {
 // this service (0 keeps none, 1 keeps all) and follows the caller's
 // decision for the others: a parent-based trace-id ratio sampler. Without
 // it, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG choose, and the
-// default samples every trace. Ignored with [WithTracerProvider].
+// default samples every trace. At 0, unless [WithTrustRemote] lets callers'
+// sampled traces through, no span can be recorded, and none is built.
+// Ignored with [WithTracerProvider].
 func WithSampleRatio(ratio float64) Option {
 	return optionFunc(func(c *config) {
 		if math.IsNaN(ratio) || ratio < 0 || ratio > 1 {

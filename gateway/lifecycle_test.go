@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +32,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
@@ -379,4 +382,87 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// TestServedConnectionsReadAhead: the main listener's plaintext
+// connections are read through a buffer. Calls whose frames share reads,
+// or whose bodies are larger than the buffer, arrive whole on h2c and on
+// HTTP/1.1 keep-alive connections, in each protocol, many streams at once;
+// an HTTP/1.1 client that asks to close gets its whole answer first.
+func TestServedConnectionsReadAhead(t *testing.T) {
+	t.Parallel()
+	s := serveGateway(t, "")
+	secret := s.iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
+	tok := s.iss.Token(t, "reader", secret)
+	small := &licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA", BusinessKind: "restaurant"}
+	large := &licensingv1.ListRequirementsRequest{Jurisdiction: "US-CA", BusinessKind: strings.Repeat("r", 64<<10)}
+	for _, tc := range []struct {
+		name      string
+		transport http.RoundTripper
+	}{
+		{"h2c", h2ctest.Transport()},
+		{"HTTP/1.1", &http.Transport{MaxConnsPerHost: 1}}, // every call on one keep-alive connection
+	} {
+		for name, opts := range protocols {
+			if tc.name == "HTTP/1.1" && name == "grpc" {
+				continue // gRPC needs HTTP/2
+			}
+			t.Run(tc.name+" "+name, func(t *testing.T) {
+				t.Parallel()
+				client := licensingv1connect.NewLicensingServiceClient(&http.Client{Transport: bearer{tok: tok, base: tc.transport}}, s.url, opts...)
+				var wg sync.WaitGroup
+				errs := make(chan error, 40)
+				for i := range 40 {
+					wg.Go(func() {
+						msg := small
+						if i%4 == 0 {
+							msg = large
+						}
+						res, err := client.ListRequirements(t.Context(), connect.NewRequest(msg))
+						switch {
+						case msg == small && err != nil:
+							errs <- fmt.Errorf("call %d: %w", i, err)
+						case msg == small && len(res.Msg.GetRequirements()) == 0:
+							errs <- fmt.Errorf("call %d: no requirements", i)
+						case msg == large && err != nil && connect.CodeOf(err) != connect.CodeNotFound && connect.CodeOf(err) != connect.CodeInvalidArgument:
+							errs <- fmt.Errorf("large call %d: %w, want the backend's answer", i, err)
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Error(err)
+				}
+			})
+		}
+	}
+
+	t.Run("HTTP/1.1 close", func(t *testing.T) {
+		t.Parallel()
+		body, err := proto.Marshal(small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+"/example.licensing.v1.LicensingService/ListRequirements", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/proto")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Close = true
+		res, err := (&http.Transport{}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		data, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out licensingv1.ListRequirementsResponse
+		if res.StatusCode != http.StatusOK || proto.Unmarshal(data, &out) != nil || len(out.GetRequirements()) == 0 {
+			t.Fatalf("status %d, %d bytes, want the requirements whole", res.StatusCode, len(data))
+		}
+	})
 }

@@ -17,7 +17,9 @@
 // generator: read the figures as ratios, not absolutes. With -instructions
 // N it also counts the instructions the gateway executes per call, under
 // valgrind's callgrind, a figure that does not depend on the machine's load;
-// -instructions-only counts them and prints nothing else.
+// -instructions-only counts them and prints nothing else. With -experiment,
+// candidates for the gateway's request path run beside it in the same
+// cycles and are reported as ratios to it (experiment.go).
 package main
 
 import (

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway/authz"
@@ -161,10 +162,14 @@ func (rl *relay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rl.proxy.ServeHTTP(w, r)
 }
 
-// statusOf is the HTTP status of a refusal.
+// statusOf is the HTTP status of a refusal: authz refuses with connect
+// errors, whose codes map to statuses as the Connect protocol maps them.
 func statusOf(err error) int {
-	if msg := err.Error(); strings.Contains(msg, "permission") || strings.Contains(msg, "denied") {
+	switch connect.CodeOf(err) {
+	case connect.CodePermissionDenied:
 		return http.StatusForbidden
+	case connect.CodeUnavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusUnauthorized
 }

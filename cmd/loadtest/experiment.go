@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -128,8 +131,35 @@ func (s *stack) startExperiments(ctx context.Context, list []experiment, opts op
 	return nil
 }
 
-// startSubcommand starts an experiment that is a subcommand of this
-// binary taking -listen, -backend and -jwks.
+// subcommands are the experiments that run as a subcommand of this binary,
+// by name, each serving what a listener accepts, relayed to an h2c backend,
+// until its context is done:
+//
+//	loadtest NAME -listen ADDR -backend URL -jwks FILE
+var subcommands = map[string]func(ctx context.Context, ln net.Listener, backend, jwksFile string) error{
+	"relay":     serveRelay,
+	"grpcrelay": serveGRPCRelay,
+}
+
+// subcommandMain runs the subcommand of the name until interrupted.
+func subcommandMain(name string, serve func(context.Context, net.Listener, string, string) error) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
+	backend := fs.String("backend", "", "the backend's URL")
+	jwks := fs.String("jwks", "", "the issuer's key set")
+	_ = fs.Parse(os.Args[2:])
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("%s: %v", name, err)
+	}
+	if err := serve(ctx, ln, *backend, *jwks); err != nil {
+		log.Fatalf("%s: %v", name, err)
+	}
+}
+
+// startSubcommand starts an experiment that is one of subcommands.
 func startSubcommand(name string) func(context.Context, *stack, options) (*process, string, error) {
 	return func(ctx context.Context, s *stack, _ options) (*process, string, error) {
 		exe, err := os.Executable()

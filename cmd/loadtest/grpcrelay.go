@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/signal"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -38,26 +34,6 @@ import (
 // speaks only gRPC, and runs as its own process:
 //
 //	loadtest grpcrelay -listen ADDR -backend URL -jwks FILE
-
-// isGRPCRelayCommand reports whether the process is to run the gRPC relay.
-func isGRPCRelayCommand() bool { return len(os.Args) > 1 && os.Args[1] == "grpcrelay" }
-
-func grpcRelayMain() {
-	fs := flag.NewFlagSet("grpcrelay", flag.ExitOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve gRPC (h2c) on")
-	backend := fs.String("backend", "", "the backend's URL")
-	jwks := fs.String("jwks", "", "the issuer's key set")
-	_ = fs.Parse(os.Args[2:])
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatalf("grpcrelay: %v", err)
-	}
-	if err := serveGRPCRelay(ctx, ln, *backend, *jwks); err != nil {
-		log.Fatalf("grpcrelay: %v", err)
-	}
-}
 
 // serveGRPCRelay relays the gRPC calls that ln accepts to backend, the URL
 // of an h2c server, until ctx is done.

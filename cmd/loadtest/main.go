@@ -37,13 +37,11 @@ import (
 )
 
 func main() {
-	if isRelayCommand() {
-		relayMain()
-		return
-	}
-	if isGRPCRelayCommand() {
-		grpcRelayMain()
-		return
+	if len(os.Args) > 1 {
+		if serve, ok := subcommands[os.Args[1]]; ok {
+			subcommandMain(os.Args[1], serve)
+			return
+		}
 	}
 	var opts options
 	flag.StringVar(&opts.bin, "bin", "", "the portcullis binary (default: build ./cmd/portcullis)")

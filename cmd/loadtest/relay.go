@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -42,31 +40,22 @@ import (
 // viaRelay is the experiment's target.
 const viaRelay target = "relay"
 
-// isRelayCommand reports whether the process is to run the relay.
-func isRelayCommand() bool { return len(os.Args) > 1 && os.Args[1] == "relay" }
-
-func relayMain() {
-	fs := flag.NewFlagSet("relay", flag.ExitOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "address to serve h2c on")
-	backend := fs.String("backend", "", "the backend's URL")
-	jwks := fs.String("jwks", "", "the issuer's key set")
-	_ = fs.Parse(os.Args[2:])
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	h, err := newRelay(ctx, *backend, *jwks)
+// serveRelay relays the calls that ln accepts to backend, the URL of an
+// h2c server, until ctx is done.
+func serveRelay(ctx context.Context, ln net.Listener, backend, jwksFile string) error {
+	h, err := newRelay(ctx, backend, jwksFile)
 	if err != nil {
-		log.Fatalf("relay: %v", err)
+		_ = ln.Close()
+		return err
 	}
-	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
 	srv.Protocols.SetUnencryptedHTTP2(true)
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatalf("relay: %v", err)
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatalf("relay: %v", err)
-	}
+	return nil
 }
 
 // relay decides each call as the gateway does, then relays its bytes.

@@ -114,9 +114,11 @@ func serves(t target, protocol string) bool {
 	return true
 }
 
-// startExperiments starts each experiment's process beside the stack.
-func (s *stack) startExperiments(ctx context.Context, list []experiment, opts options) error {
-	for _, e := range list {
+// startExperiments starts the process of each of opts.exps beside the
+// stack, and returns their targets.
+func (s *stack) startExperiments(ctx context.Context, opts options) ([]target, error) {
+	var started []target
+	for _, e := range opts.exps {
 		p, url, err := e.start(ctx, s, opts)
 		if s.extra == nil {
 			s.extra, s.extraURL = map[target]*process{}, map[target]string{}
@@ -125,10 +127,11 @@ func (s *stack) startExperiments(ctx context.Context, list []experiment, opts op
 			s.extra[e.target], s.extraURL[e.target] = p, url // stopped with the stack, even if not ready
 		}
 		if err != nil {
-			return fmt.Errorf("experiment %s: %w", e.target, err)
+			return nil, fmt.Errorf("experiment %s: %w", e.target, err)
 		}
+		started = append(started, e.target)
 	}
-	return nil
+	return started, nil
 }
 
 // subcommands are the experiments that run as a subcommand of this binary,

@@ -88,17 +88,11 @@ func countInstructions(ctx context.Context, bin, work string, opts options) ([]i
 		return nil, err
 	}
 	defer stack.stop()
-	runTargets := []target{viaGateway, viaHAProxy}
-	exps, err := experimentsNamed(opts.experiment)
+	extra, err := stack.startExperiments(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := stack.startExperiments(ctx, exps, opts); err != nil {
-		return nil, err
-	}
-	for _, e := range exps {
-		runTargets = append(runTargets, e.target)
-	}
+	runTargets := append([]target{viaGateway, viaHAProxy}, extra...)
 
 	var counts []instructionCount
 	for _, sc := range instructionScenarios {

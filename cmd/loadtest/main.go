@@ -97,6 +97,7 @@ type options struct {
 	instructions     int
 	instructionsOnly bool
 	experiment       string
+	exps             []experiment // named by experiment
 	callgrindDir     string
 	baseline         string // a commit: the before experiment's gateway
 	baselineBin      string // built from baseline
@@ -116,8 +117,7 @@ func run(ctx context.Context, opts options) error {
 			return err
 		}
 	}
-	exps, err := experimentsNamed(opts.experiment)
-	if err != nil {
+	if opts.exps, err = experimentsNamed(opts.experiment); err != nil {
 		return err
 	}
 	if opts.baseline != "" {
@@ -141,15 +141,11 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 	defer stack.stop()
-	runTargets := targets
-	if len(exps) > 0 {
-		if err := stack.startExperiments(ctx, exps, opts); err != nil {
-			return err
-		}
-		for _, e := range exps {
-			runTargets = append(slices.Clone(runTargets), e.target)
-		}
+	extra, err := stack.startExperiments(ctx, opts)
+	if err != nil {
+		return err
 	}
+	runTargets := append(slices.Clone(targets), extra...)
 	for _, t := range runTargets[1:] {
 		if err := stack.checkPolicy(ctx, t); err != nil {
 			return fmt.Errorf("policy: %w", err)
@@ -186,11 +182,12 @@ func run(ctx context.Context, opts options) error {
 		// An extra run, left out of the report: profiling costs CPU.
 		sc := profiledScenario
 		if opts.profileScenario != "" {
-			i := slices.IndexFunc(allScenarios(false), func(s scenario) bool { return s.name() == opts.profileScenario })
+			all := allScenarios(false)
+			i := slices.IndexFunc(all, func(s scenario) bool { return s.name() == opts.profileScenario })
 			if i < 0 {
 				return fmt.Errorf("-profile-scenario: no scenario is named %q", opts.profileScenario)
 			}
-			sc = allScenarios(false)[i]
+			sc = all[i]
 		}
 		log.Printf("profiling the gateway: %s", sc.name())
 		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, opts.profileDuration, opts.cpuprofile); err != nil {

@@ -40,6 +40,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -212,12 +213,7 @@ func readyz(t *testing.T, admin string) map[string]any {
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	// The orders backend is down: a port nothing listens on.
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + dead.Addr().String()
-	dead.Close()
+	deadURL := "http://" + freeport.Addr(t)
 	s := serveGateway(t, fmt.Sprintf(`
   - {service: example.orders.v1.OrdersService, backend: %q}
 health: {interval: 100ms}

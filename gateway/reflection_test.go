@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 	"github.com/portcullis/portcullis/internal/prototest"
@@ -201,14 +201,10 @@ func TestReflectionRefusedAtStart(t *testing.T) {
 		"gateway/v1/options.proto": tampered,
 		"test/refl/v1/refl.proto":  fmt.Sprintf(reflProto, "", ""),
 	}))
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
+	closed := freeport.Addr(t)
 	for _, tc := range []struct{ name, backend, want string }{
 		{"own options", reflBackend(t, res), "gateway/v1/options.proto differs from the gateway's: message Access: field public is not the gateway's"},
-		{"unreachable", "http://" + closed.Addr().String(), "routes[0]: the backend's reflection:"},
+		{"unreachable", "http://" + closed, "routes[0]: the backend's reflection:"},
 	} {
 		cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf(`
 routes: [{service: test.refl.v1.ReflService, backend: %q, descriptors: reflection}]

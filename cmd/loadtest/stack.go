@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // stack is the backend, gateway and HAProxy processes under test, and what
@@ -342,13 +343,13 @@ func (p *process) sysCPU() (time.Duration, error) {
 	return time.Duration(stime) * time.Second / 100, err
 }
 
+// freeAddr names an address on 127.0.0.1 for a process to listen on.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Pick()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // waitTCP waits until addr accepts connections.

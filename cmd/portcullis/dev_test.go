@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
@@ -161,7 +161,7 @@ type devRun struct {
 func startDev(t *testing.T, dir string, args ...string) *devRun {
 	t.Helper()
 	d := &devRun{
-		addrs: devAddrs{gateway: freeAddr(t), admin: freeAddr(t), issuer: freeAddr(t), licensing: freeAddr(t), orders: freeAddr(t), web: freeAddr(t)},
+		addrs: devAddrs{gateway: freeport.Addr(t), admin: freeport.Addr(t), issuer: freeport.Addr(t), licensing: freeport.Addr(t), orders: freeport.Addr(t), web: freeport.Addr(t)},
 		lines: make(chan string, 100), done: make(chan int, 1), stderr: newLockedBuffer(), secrets: map[string]string{},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -269,14 +269,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // fleetProcess is one portcullis process of a fleet test, which the test
@@ -172,7 +174,7 @@ type fleetGateway struct {
 // gateway" with it, and waits until /readyz answers 200.
 func startGateway(t *testing.T, bin, dir, name, yaml string) *fleetGateway {
 	t.Helper()
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := freeport.Addr(t), freeport.Addr(t)
 	g := &fleetGateway{URL: "http://" + listen, Admin: admin, Config: filepath.Join(dir, name+".yaml")}
 	g.WriteConfig(t, yaml)
 	g.fleetProcess = startProcess(t, bin, name, func(t *testing.T, p *fleetProcess) {

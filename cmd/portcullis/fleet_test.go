@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/forward"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/redistest"
 )
@@ -117,7 +118,7 @@ func TestFleet(t *testing.T) {
 	}
 
 	nodes := strings.Join(cluster.Addrs(), ",")
-	issuerAddr := freeAddr(t)
+	issuerAddr := freeport.Addr(t)
 	issuerURL := "http://" + issuerAddr
 	startProcess(t, bin, "issuer", listening(issuerAddr), "issuer", "serve", "--listen", issuerAddr,
 		"--registry", registry, "--keys", filepath.Join(dir, "keys"), "--log-level", "error",
@@ -125,7 +126,7 @@ func TestFleet(t *testing.T) {
 	var replicas []*fleetProcess
 	var endpoints []string
 	for i := range 3 {
-		addr := freeAddr(t)
+		addr := freeport.Addr(t)
 		replicas = append(replicas, startProcess(t, bin, fmt.Sprintf("licensing-%d", i), listening(addr), "backend", "--service", "licensing", "--listen", addr))
 		endpoints = append(endpoints, fmt.Sprintf("%q", "http://"+addr))
 	}

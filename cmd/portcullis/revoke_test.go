@@ -19,6 +19,7 @@ import (
 
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/redistest"
 )
 
@@ -71,7 +72,7 @@ func process(t *testing.T, bin string, lines chan<- string, args ...string) {
 // it, and returns its URL once /readyz says it is ready.
 func gatewayProcess(t *testing.T, bin, dir, issuerURL, backend, revocation string) string {
 	t.Helper()
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := freeport.Addr(t), freeport.Addr(t)
 	cfg := filepath.Join(dir, "gateway-"+strings.ReplaceAll(listen, ":", "-")+".yaml")
 	yaml := fmt.Sprintf(`listen: %q
 admin: %q
@@ -147,7 +148,7 @@ func TestRevocationAcrossGatewayProcesses(t *testing.T) {
 			lines := make(chan string, 16)
 			process(t, bin, lines, issuerArgs...)
 			issuerURL := strings.TrimPrefix(<-lines, "Token issuer ")
-			backend := freeAddr(t)
+			backend := freeport.Addr(t)
 			process(t, bin, nil, "backend", "--service", "licensing", "--listen", backend)
 			var gateways []string
 			for range 3 {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // TestInterruptExitsZero: on SIGINT or SIGTERM, `portcullis dev` and
@@ -27,7 +29,7 @@ issuers:
   - {issuer: test, audiences: [portcullis], hmac_secret_env: PORTCULLIS_TEST_SECRET, algorithms: [HS256]}
 routes:
   - {service: example.orders.v1.OrdersService, backend: "http://%s"}
-`, freeAddr(t), freeAddr(t), freeAddr(t)), 0o600)
+`, freeport.Addr(t), freeport.Addr(t), freeport.Addr(t)), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +111,8 @@ func TestMakeRunInterrupt(t *testing.T) {
 // the state folder dir, not building the tour's tools.
 func devArgs(t *testing.T, dir string) []string {
 	t.Helper()
-	return []string{"dev", "--dir", dir, "--listen", freeAddr(t), "--admin", freeAddr(t), "--issuer", freeAddr(t),
-		"--licensing", freeAddr(t), "--orders", freeAddr(t), "--web", freeAddr(t), "--build-tools=false"}
+	return []string{"dev", "--dir", dir, "--listen", freeport.Addr(t), "--admin", freeport.Addr(t), "--issuer", freeport.Addr(t),
+		"--licensing", freeport.Addr(t), "--orders", freeport.Addr(t), "--web", freeport.Addr(t), "--build-tools=false"}
 }
 
 // waitOutput waits until out contains s.
@@ -147,7 +149,7 @@ func TestHangupReloads(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	config := filepath.Join(dir, "portcullis.yaml")
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := freeport.Addr(t), freeport.Addr(t)
 	write := func(extra string) {
 		t.Helper()
 		err := os.WriteFile(config, fmt.Appendf(nil, `

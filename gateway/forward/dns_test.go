@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/forward"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -97,7 +98,7 @@ func (s *dnsServer) resolver() *net.Resolver {
 func TestDNSEndpoints(t *testing.T) {
 	t.Parallel()
 	// Three replicas on the same port of three loopback addresses.
-	first := newReplica(t, freeAddr(t))
+	first := newReplica(t, freeport.Addr(t))
 	_, port, _ := net.SplitHostPort(first.addr)
 	second := newReplica(t, net.JoinHostPort("127.0.0.2", port))
 	third := newReplica(t, net.JoinHostPort("127.0.0.3", port))

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/portcullis/portcullis/gateway/forward"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
@@ -43,7 +44,7 @@ func newReplica(t *testing.T, addr string) *replica {
 func (r *replica) url() string { return "http://" + r.addr }
 
 // deadAddr returns an address where nothing listens, the i-th of several:
-// port 1 of 127.0.0.i. A port freed by freeAddr would not do: a test
+// port 1 of 127.0.0.i. A port named by freeport would not do: a test
 // running beside may listen on it a moment later.
 func deadAddr(i int) string { return fmt.Sprintf("127.0.0.%d:1", i) }
 
@@ -98,7 +99,7 @@ func replicas(t *testing.T, n int) ([]*replica, []string) {
 	var rs []*replica
 	var urls []string
 	for range n {
-		r := newReplica(t, freeAddr(t))
+		r := newReplica(t, freeport.Addr(t))
 		rs = append(rs, r)
 		urls = append(urls, r.url())
 	}
@@ -334,7 +335,7 @@ func replicaKilled(t *testing.T, balancer forward.Balancer, probe bool) {
 // never retried.
 func TestRetryOnAnotherEndpoint(t *testing.T) {
 	t.Parallel()
-	live := newReplica(t, freeAddr(t))
+	live := newReplica(t, freeport.Addr(t))
 	be, err := forward.NewBackendEndpoints([]string{"http://" + deadAddr(1), live.url()}, forward.WithBackendLogger(nil),
 		forward.WithOutlierDetection(forward.OutlierDetection{BaseEjectionTime: time.Second, MaxEjectionTime: time.Second}),
 		forward.WithRetries(forward.RetryPolicy{MaxAttempts: 2, MaxBodyBytes: 64 << 10, BudgetRatio: 1, MinPerSecond: 100, Window: time.Second}))
@@ -448,7 +449,7 @@ func TestRetryBudget(t *testing.T) {
 // several.
 func TestSingleEndpointNotEjected(t *testing.T) {
 	t.Parallel()
-	be, err := forward.NewBackend("http://"+freeAddr(t), forward.WithBackendLogger(nil),
+	be, err := forward.NewBackend("http://"+freeport.Addr(t), forward.WithBackendLogger(nil),
 		forward.WithOutlierDetection(forward.OutlierDetection{ConsecutiveFailures: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}))
 	if err != nil {
 		t.Fatal(err)

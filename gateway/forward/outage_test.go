@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/forward"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
 )
@@ -78,20 +79,6 @@ func TestBackendDiesMidStream(t *testing.T) {
 	}
 }
 
-// freeAddr returns an address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // serveAt serves the example services on addr over h2c until the test
 // ends or stop is called.
 func serveAt(t *testing.T, addr string) (stop func()) {
@@ -118,7 +105,7 @@ func serveAt(t *testing.T, addr string) (stop func()) {
 // counted.
 func TestOutageLogging(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	be, mux := newGateway(t, "http://"+addr, []forward.BackendOption{forward.WithBackendLogger(logger)})
@@ -173,7 +160,7 @@ func TestOutageLogging(t *testing.T) {
 func TestHealthCheck(t *testing.T) {
 	t.Parallel()
 	const interval = 50 * time.Millisecond
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	logs := &syncBuffer{}
 	be, err := forward.NewBackend("http://"+addr, forward.WithHealthCheck(interval),
 		forward.WithBackendLogger(slog.New(slog.NewTextHandler(logs, nil))))

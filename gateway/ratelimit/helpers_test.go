@@ -28,6 +28,7 @@ import (
 	_ "github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	_ "github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
 	gatewayv1 "github.com/portcullis/portcullis/gen/gateway/v1"
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // t0 is the start of every test's explicit time line.
@@ -224,13 +225,7 @@ func newRedisServer(t testing.TB) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	needRedis(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	s := &redisServer{t: t, port: port, dir: t.TempDir()}
+	s := &redisServer{t: t, port: freeport.Port(t), dir: t.TempDir()}
 	s.start(path)
 	t.Cleanup(s.stop)
 	return s

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -32,7 +33,7 @@ func StartCluster(t testing.TB) *Cluster {
 	dir := t.TempDir()
 	args := []string{"--cluster", "create"}
 	for i := range 3 {
-		port := freePort(t, 10000) // the cluster bus listens on port+10000
+		port := freeport.Port(t, 10000) // the cluster bus listens on port+10000
 		c.Nodes = append(c.Nodes, start(t, port, []string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)),
@@ -94,7 +95,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
 	s := &Sentinel{MasterName: "portcullis"}
 	s.Master = Start(t)
-	s.Replica = start(t, freePort(t, 0), []string{"--replicaof", "127.0.0.1", strconv.Itoa(s.Master.port)})
+	s.Replica = start(t, freeport.Port(t), []string{"--replicaof", "127.0.0.1", strconv.Itoa(s.Master.port)})
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
 	text := fmt.Sprintf(`sentinel monitor %[1]s 127.0.0.1 %[2]d 1
 sentinel down-after-milliseconds %[1]s 500
@@ -104,7 +105,7 @@ sentinel parallel-syncs %[1]s 1
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.Sentinel = start(t, freePort(t, 0), []string{conf, "--sentinel"})
+	s.Sentinel = start(t, freeport.Port(t), []string{conf, "--sentinel"})
 
 	ctx := context.Background()
 	replica := Client(t, s.Replica.Addr())

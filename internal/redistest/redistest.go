@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -86,7 +87,7 @@ type Server struct {
 // Start starts a redis-server on a free port, stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, freePort(t, 0), nil)
+	return start(t, freeport.Port(t), nil)
 }
 
 // start starts a redis-server on port with the extra arguments, stopped
@@ -99,35 +100,6 @@ func start(t testing.TB, port int, extra []string) *Server {
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
-}
-
-// freePort returns a port free on 127.0.0.1, and with offset > 0 one whose
-// port+offset is free too (a Cluster node's bus port).
-func freePort(t testing.TB, offset int) int {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if offset == 0 {
-			_ = l.Close()
-			return port
-		}
-		if port+offset > 65535 {
-			_ = l.Close()
-			continue
-		}
-		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+offset))
-		_ = l.Close()
-		if err == nil {
-			_ = bus.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
 }
 
 // Addr returns the server's host:port.

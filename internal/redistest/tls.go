@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // StartTLS starts a redis-server that speaks only TLS, with a certificate
@@ -71,7 +73,7 @@ func StartTLS(t testing.TB) (*Server, string) {
 		return path
 	}
 	caFile := write("ca.pem", "CERTIFICATE", caDER)
-	port := freePort(t, 0)
+	port := freeport.Port(t)
 	s := start(t, port, []string{
 		"--port", "0", "--tls-port", strconv.Itoa(port),
 		"--tls-cert-file", write("cert.pem", "CERTIFICATE", leafDER),

@@ -47,6 +47,18 @@ var experiments = []experiment{
 		start:     startSubcommand("grpcrelay"),
 	},
 	{
+		target:    "grpc-go-in",
+		about:     "grpc-go's server in, net/http's HTTP/2 client out (grpcsplit.go): which side grpc-go's gain is on",
+		protocols: []string{"grpc"},
+		start:     startSubcommand("grpcin"),
+	},
+	{
+		target:    "grpc-go-out",
+		about:     "net/http's HTTP/2 server in, a grpc-go ClientConn out (grpcsplit.go)",
+		protocols: []string{"grpc"},
+		start:     startSubcommand("grpcout"),
+	},
+	{
 		target: "before",
 		about:  "the gateway built from -baseline's commit, with the same configuration",
 		start: func(ctx context.Context, s *stack, opts options) (*process, string, error) {
@@ -142,6 +154,8 @@ func (s *stack) startExperiments(ctx context.Context, opts options) ([]target, e
 var subcommands = map[string]func(ctx context.Context, ln net.Listener, backend, jwksFile string) error{
 	"relay":     serveRelay,
 	"grpcrelay": serveGRPCRelay,
+	"grpcin":    serveGRPCIn,
+	"grpcout":   serveGRPCOut,
 }
 
 // subcommandMain runs the subcommand of the name until interrupted.

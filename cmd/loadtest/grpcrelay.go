@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/portcullis/portcullis/gateway/forward"
+	"github.com/portcullis/portcullis/gateway/token"
 )
 
 // An experiment, not part of the gateway: the gRPC relay on grpc-go's
@@ -44,23 +45,7 @@ func serveGRPCRelay(ctx context.Context, ln net.Listener, backend, jwksFile stri
 		return err
 	}
 	defer g.conn.Close()
-	srv := grpc.NewServer(
-		grpc.UnknownServiceHandler(g.handle),
-		grpc.ForceServerCodecV2(passthroughCodec{}),
-		// As relay.go: no message size limits.
-		grpc.MaxRecvMsgSize(math.MaxInt32),
-		grpc.MaxSendMsgSize(math.MaxInt32),
-	)
-	stopped := make(chan struct{})
-	defer close(stopped)
-	go func() {
-		select {
-		case <-ctx.Done():
-			srv.Stop()
-		case <-stopped:
-		}
-	}()
-	return srv.Serve(ln) // nil once stopped
+	return serveGRPC(ctx, ln, g.handle)
 }
 
 // grpcRelay decides each call as the gateway does, then relays its
@@ -107,29 +92,40 @@ var (
 	tierKey     = strings.ToLower(forward.TierHeader)
 )
 
-// handle relays one call of any method.
-func (g *grpcRelay) handle(_ any, ss grpc.ServerStream) error {
+// admit decides a call that grpc-go's server took, as relay.go decides an
+// HTTP request, and returns its method, its metadata as it came and as
+// HTTP headers, and the caller's principal; or the call's refusal status.
+func (p *policy) admit(ss grpc.ServerStream) (method string, in metadata.MD, header http.Header, pr *token.Principal, err error) {
 	method, ok := grpc.MethodFromServerStream(ss)
 	if !ok {
-		return status.Error(codes.Internal, "no method")
+		return "", nil, nil, nil, status.Error(codes.Internal, "no method")
 	}
 	ctx := ss.Context()
-	in, _ := metadata.FromIncomingContext(ctx)
-	header := make(http.Header, len(in))
+	in, _ = metadata.FromIncomingContext(ctx)
+	header = make(http.Header, len(in)+6)
 	for k, v := range in {
 		header[http.CanonicalHeaderKey(k)] = v
 	}
-	p, err := g.authorizer.Check(ctx, method, header)
+	pr, err = p.authorizer.Check(ctx, method, header)
 	if err != nil {
-		return refusalStatus(ss, err)
+		return "", nil, nil, nil, refusalStatus(ss, err)
 	}
-	if p == nil {
-		return status.Error(codes.Unauthenticated, "refused")
+	if pr == nil {
+		return "", nil, nil, nil, status.Error(codes.Unauthenticated, "refused")
 	}
-	if res, err := g.limiter.Allow(ctx, p.ClientID, g.limit, 1); err != nil || !res.Allowed {
-		return status.Error(codes.ResourceExhausted, "refused")
+	if res, err := p.limiter.Allow(ctx, pr.ClientID, p.limit, 1); err != nil || !res.Allowed {
+		return "", nil, nil, nil, status.Error(codes.ResourceExhausted, "refused")
 	}
+	return method, in, header, pr, nil
+}
 
+// handle relays one call of any method.
+func (g *grpcRelay) handle(_ any, ss grpc.ServerStream) error {
+	method, in, _, p, err := g.admit(ss)
+	if err != nil {
+		return err
+	}
+	ctx := ss.Context()
 	out := make(metadata.MD, len(in)+2)
 	for k, v := range in {
 		if forwardedKey(k) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway/authz"
@@ -48,6 +50,11 @@ func serveRelay(ctx context.Context, ln net.Listener, backend, jwksFile string) 
 		_ = ln.Close()
 		return err
 	}
+	return serveH2C(ctx, ln, h)
+}
+
+// serveH2C serves h over h2c on ln until ctx is done.
+func serveH2C(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
@@ -56,6 +63,21 @@ func serveRelay(ctx context.Context, ln net.Listener, backend, jwksFile string) 
 		return err
 	}
 	return nil
+}
+
+// serveGRPC serves every method with handle on grpc-go's server, with the
+// pass-through codec and no message size limits (as the relay has none),
+// until ctx is done.
+func serveGRPC(ctx context.Context, ln net.Listener, handle grpc.StreamHandler) error {
+	srv := grpc.NewServer(
+		grpc.UnknownServiceHandler(handle),
+		grpc.ForceServerCodecV2(passthroughCodec{}),
+		grpc.MaxRecvMsgSize(math.MaxInt32),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+	)
+	stop := context.AfterFunc(ctx, srv.Stop)
+	defer stop()
+	return srv.Serve(ln) // nil once stopped
 }
 
 // relay decides each call as the gateway does, then relays its bytes.

@@ -1,6 +1,6 @@
 // Package certtest makes the X.509 certificates tests need: a CA, and
-// leaves it signs with a chosen subject, subject alternative names and
-// validity, written as PEM files.
+// leaves it signs (or that sign themselves) with a chosen subject, subject
+// alternative names and validity, written as PEM files.
 //
 //	ca := certtest.NewCA(t, "Test CA")
 //	server := ca.Leaf(t, certtest.Spec{CommonName: "gateway", DNSNames: []string{"localhost"}, IPs: certtest.Loopback})
@@ -80,6 +80,20 @@ func NewCA(t testing.TB, name string) *CA {
 // clients alike.
 func (ca *CA) Leaf(t testing.TB, s Spec) *Leaf {
 	t.Helper()
+	return newLeaf(t, s, ca.Cert, ca.Key)
+}
+
+// SelfSigned returns a new certificate that signs itself, as a device or a
+// client without a CA presents.
+func SelfSigned(t testing.TB, s Spec) *Leaf {
+	t.Helper()
+	return newLeaf(t, s, nil, nil)
+}
+
+// newLeaf returns a new certificate of s signed by parent, or by itself
+// when parent is nil.
+func newLeaf(t testing.TB, s Spec, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) *Leaf {
+	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
@@ -107,7 +121,10 @@ func (ca *CA) Leaf(t testing.TB, s Spec) *Leaf {
 		}
 		tmpl.URIs = append(tmpl.URIs, u)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		t.Fatal(err)
 	}

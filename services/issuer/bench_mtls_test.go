@@ -3,12 +3,12 @@ package issuer_test
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
@@ -18,10 +18,10 @@ import (
 // presenting a certificate, "tls_client_auth" a chain verified against
 // the client CA, "self_signed" a registered certificate.
 func BenchmarkTokenEndpointCertificate(b *testing.B) {
-	ca := newCA(b, "clients")
-	leaf := ca.issue(b, clientCert{subject: pkix.Name{CommonName: "billing"}})
-	self := selfSigned(b, clientCert{subject: pkix.Name{CommonName: "device"}})
-	m := startMTLS(b, ca.pool)
+	ca := certtest.NewCA(b, "clients")
+	leaf := ca.Leaf(b, certtest.Spec{CommonName: "billing"}).TLS()
+	self := certtest.SelfSigned(b, certtest.Spec{CommonName: "device"}).TLS()
+	m := startMTLS(b, ca.Pool())
 	secret := m.add(b, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}})
 	m.add(b, issuer.Client{ID: "billing", Grants: []string{"ORD.READ"}, CertificateAuth: issuer.CertificateAuth{SubjectDN: "CN=billing"}})
 	m.add(b, issuer.Client{ID: "device", Grants: []string{"ORD.READ"}, CertificateAuth: issuer.CertificateAuth{Certificates: []*x509.Certificate{self.Leaf}}})

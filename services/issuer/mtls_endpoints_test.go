@@ -2,7 +2,6 @@ package issuer_test
 
 import (
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/token"
+	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 	"github.com/portcullis/portcullis/services/issuer"
 )
@@ -18,8 +18,8 @@ import (
 func TestCertificateClientIntrospectsAndRevokes(t *testing.T) {
 	t.Parallel()
 	m := startMTLS(t, nil)
-	gwCert := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "gateway"}})
-	devCert := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "device"}})
+	gwCert := certtest.SelfSigned(t, certtest.Spec{CommonName: "gateway"}).TLS()
+	devCert := certtest.SelfSigned(t, certtest.Spec{CommonName: "device"}).TLS()
 	m.add(t, issuer.Client{ID: "gateway", Introspect: true, CertificateAuth: issuer.CertificateAuth{Certificates: []*x509.Certificate{gwCert.Leaf}}})
 	m.add(t, issuer.Client{ID: "device", Grants: []string{"ORD.READ"}, CertificateAuth: issuer.CertificateAuth{Certificates: []*x509.Certificate{devCert.Leaf}}})
 	tok := m.token(t, &devCert, "device").accessToken(t)
@@ -61,7 +61,7 @@ func TestExchangeOverMutualTLS(t *testing.T) {
 	m.add(t, issuer.Client{ID: "billing", Grants: []string{"LIC.READ_ORDERS"}, CertificateBoundTokens: true})
 	m.add(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}})
 	brokerSecret := m.add(t, issuer.Client{ID: "broker", Exchange: true})
-	cert := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "broker"}})
+	cert := certtest.SelfSigned(t, certtest.Spec{CommonName: "broker"}).TLS()
 
 	exchange := func(withCert bool, sub string) response {
 		t.Helper()

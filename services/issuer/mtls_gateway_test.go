@@ -3,7 +3,6 @@ package issuer_test
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/authz"
 	"github.com/portcullis/portcullis/gateway/clientcert"
 	"github.com/portcullis/portcullis/gateway/token"
+	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 )
@@ -27,11 +27,11 @@ import (
 // that listener does.
 func TestCertificateBoundTokenAtTheGateway(t *testing.T) {
 	t.Parallel()
-	ca := newCA(t, "clients")
-	m := startMTLS(t, ca.pool)
+	ca := certtest.NewCA(t, "clients")
+	m := startMTLS(t, ca.Pool())
 	m.add(t, issuer.Client{ID: "billing", Grants: []string{"LIC.READ_ORDERS"}, CertificateAuth: issuer.CertificateAuth{SANURI: "spiffe://example.com/billing"}})
-	name := clientCert{subject: pkix.Name{CommonName: "billing"}, uris: []string{"spiffe://example.com/billing"}}
-	cert := ca.issue(t, name)
+	name := certtest.Spec{CommonName: "billing", URIs: []string{"spiffe://example.com/billing"}}
+	cert := ca.Leaf(t, name).TLS()
 	tok := m.token(t, &cert, "billing").accessToken(t)
 
 	ctx := context.Background()
@@ -59,7 +59,7 @@ func TestCertificateBoundTokenAtTheGateway(t *testing.T) {
 		}
 	}
 	refused(ctx, "without a certificate")
-	other := ca.issue(t, name) // same names, another certificate
+	other := ca.Leaf(t, name).TLS() // same names, another certificate
 	refused(clientcert.NewContext(ctx, clientcert.FromCertificate(other.Leaf)), "with another certificate")
 
 	p, err := a.Check(clientcert.NewContext(ctx, clientcert.FromCertificate(cert.Leaf)), procedure, header)

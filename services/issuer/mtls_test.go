@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/catalog"
+	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 )
@@ -199,17 +199,17 @@ func wantInvalidClient(t testing.TB, r response, description string) {
 
 func TestTLSClientAuth(t *testing.T) {
 	t.Parallel()
-	ca, other := newCA(t, "clients"), newCA(t, "another CA")
-	m := startMTLS(t, ca.pool, issuer.WithFailureLimit(100, time.Second)) // every failure below comes from 127.0.0.1
-	right := clientCert{
-		subject: pkix.Name{CommonName: "billing", Organization: []string{"Example"}},
-		uris:    []string{"spiffe://example.com/billing"},
-		dns:     []string{"billing.example.com"},
+	ca, other := certtest.NewCA(t, "clients"), certtest.NewCA(t, "another CA")
+	m := startMTLS(t, ca.Pool(), issuer.WithFailureLimit(100, time.Second)) // every failure below comes from 127.0.0.1
+	right := certtest.Spec{
+		CommonName: "billing", Organization: "Example",
+		URIs:     []string{"spiffe://example.com/billing"},
+		DNSNames: []string{"billing.example.com"},
 	}
-	wrong := clientCert{
-		subject: pkix.Name{CommonName: "intruder", Organization: []string{"Example"}},
-		uris:    []string{"spiffe://example.com/intruder"},
-		dns:     []string{"intruder.example.com"},
+	wrong := certtest.Spec{
+		CommonName: "intruder", Organization: "Example",
+		URIs:     []string{"spiffe://example.com/intruder"},
+		DNSNames: []string{"intruder.example.com"},
 	}
 	tests := []struct {
 		name string
@@ -226,14 +226,14 @@ func TestTLSClientAuth(t *testing.T) {
 			if secret := m.add(t, issuer.Client{ID: id, Grants: []string{"LIC.READ_ORDERS"}, CertificateAuth: tt.auth}); secret != "" {
 				t.Error("AddClient gave a certificate client a secret")
 			}
-			good := ca.issue(t, right)
+			good := ca.Leaf(t, right).TLS()
 			wantBoundTo(t, m.token(t, &good, id).accessToken(t), good)
 
-			bad := ca.issue(t, wrong)
+			bad := ca.Leaf(t, wrong).TLS()
 			wantInvalidClient(t, m.token(t, &bad, id), "client authentication failed")
-			foreign := other.issue(t, right) // names all the right things
+			foreign := other.Leaf(t, right).TLS() // names all the right things
 			wantInvalidClient(t, m.token(t, &foreign, id), "client authentication failed")
-			self := selfSigned(t, right)
+			self := certtest.SelfSigned(t, right).TLS()
 			wantInvalidClient(t, m.token(t, &self, id), "client authentication failed")
 			wantInvalidClient(t, m.token(t, nil, id), "no client secret nor client certificate")
 			// A certificate client has no secret to guess.
@@ -243,12 +243,12 @@ func TestTLSClientAuth(t *testing.T) {
 	}
 	t.Run("unknown client", func(t *testing.T) {
 		t.Parallel()
-		good := ca.issue(t, right)
+		good := ca.Leaf(t, right).TLS()
 		wantInvalidClient(t, m.token(t, &good, "nobody"), "client authentication failed")
 	})
 	t.Run("certificate without client_id", func(t *testing.T) {
 		t.Parallel()
-		good := ca.issue(t, right)
+		good := ca.Leaf(t, right).TLS()
 		r := m.post(t, &good, issuer.TokenPath, http.Header{}, "grant_type=client_credentials")
 		wantInvalidClient(t, r, "without client_id")
 	})
@@ -256,28 +256,28 @@ func TestTLSClientAuth(t *testing.T) {
 
 func TestTLSClientAuthWithoutClientCA(t *testing.T) {
 	t.Parallel()
-	ca := newCA(t, "clients")
+	ca := certtest.NewCA(t, "clients")
 	m := startMTLS(t, nil) // self-signed clients only
 	m.add(t, issuer.Client{ID: "billing", CertificateAuth: issuer.CertificateAuth{SubjectDN: "CN=billing"}})
-	good := ca.issue(t, clientCert{subject: pkix.Name{CommonName: "billing"}})
+	good := ca.Leaf(t, certtest.Spec{CommonName: "billing"}).TLS()
 	wantInvalidClient(t, m.token(t, &good, "billing"), "client authentication failed")
 }
 
 func TestSelfSignedTLSClientAuth(t *testing.T) {
 	t.Parallel()
-	ca := newCA(t, "clients")
-	m := startMTLS(t, ca.pool)
-	name := clientCert{subject: pkix.Name{CommonName: "device-7"}}
-	registered, second := selfSigned(t, name), selfSigned(t, name)
+	ca := certtest.NewCA(t, "clients")
+	m := startMTLS(t, ca.Pool())
+	name := certtest.Spec{CommonName: "device-7"}
+	registered, second := certtest.SelfSigned(t, name).TLS(), certtest.SelfSigned(t, name).TLS()
 	m.add(t, issuer.Client{ID: "device-7", Grants: []string{"ORD.READ"}, CertificateAuth: issuer.CertificateAuth{
 		Certificates: []*x509.Certificate{registered.Leaf, second.Leaf},
 	}})
 	for _, cert := range []tls.Certificate{registered, second} {
 		wantBoundTo(t, m.token(t, &cert, "device-7").accessToken(t), cert)
 	}
-	unregistered := selfSigned(t, name) // same subject, another key
+	unregistered := certtest.SelfSigned(t, name).TLS() // same subject, another key
 	wantInvalidClient(t, m.token(t, &unregistered, "device-7"), "client authentication failed")
-	issued := ca.issue(t, name) // a CA counts for nothing here
+	issued := ca.Leaf(t, name).TLS() // a CA counts for nothing here
 	wantInvalidClient(t, m.token(t, &issued, "device-7"), "client authentication failed")
 	wantInvalidClient(t, m.token(t, nil, "device-7"), "no client secret nor client certificate")
 
@@ -296,7 +296,7 @@ func TestSecretClientGetsBoundToken(t *testing.T) {
 	m := startMTLS(t, nil)
 	secret := m.add(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}})
 	mandatory := m.add(t, issuer.Client{ID: "bound-only", Grants: []string{"ORD.READ"}, CertificateBoundTokens: true})
-	cert := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "anything"}})
+	cert := certtest.SelfSigned(t, certtest.Spec{CommonName: "anything"}).TLS()
 	body := "grant_type=client_credentials"
 
 	// A certificate the client holds binds its token, whatever it names.
@@ -332,7 +332,7 @@ func TestIntrospectionShowsCnf(t *testing.T) {
 	m := startMTLS(t, nil)
 	rsSecret := m.add(t, issuer.Client{ID: "gateway", Introspect: true})
 	secret := m.add(t, issuer.Client{ID: "reader", Grants: []string{"ORD.READ"}})
-	cert := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "reader"}})
+	cert := certtest.SelfSigned(t, certtest.Spec{CommonName: "reader"}).TLS()
 	body := "grant_type=client_credentials"
 	bound := m.post(t, &cert, issuer.TokenPath, form("reader", secret), body).accessToken(t)
 	bearer := m.post(t, nil, issuer.TokenPath, form("reader", secret), body).accessToken(t)
@@ -376,8 +376,8 @@ func TestMetadataMutualTLS(t *testing.T) {
 		}
 		return m
 	}
-	ca := newCA(t, "clients")
-	withCA := read(startMTLS(t, ca.pool).srv.Handler())
+	ca := certtest.NewCA(t, "clients")
+	withCA := read(startMTLS(t, ca.Pool()).srv.Handler())
 	if withCA["tls_client_certificate_bound_access_tokens"] != true {
 		t.Errorf("tls_client_certificate_bound_access_tokens = %v", withCA["tls_client_certificate_bound_access_tokens"])
 	}

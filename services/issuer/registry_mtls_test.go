@@ -2,7 +2,6 @@ package issuer_test
 
 import (
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"os"
@@ -10,14 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
 func TestRegistryCertificateAuth(t *testing.T) {
 	t.Parallel()
 	cat := newCatalog(t)
-	cert := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "device"}})
-	otherKey := selfSigned(t, clientCert{subject: pkix.Name{CommonName: "other"}})
+	cert := certtest.SelfSigned(t, certtest.Spec{CommonName: "device"}).TLS()
+	otherKey := certtest.SelfSigned(t, certtest.Spec{CommonName: "other"}).TLS()
 	x5c := base64.StdEncoding.EncodeToString(cert.Certificate[0])
 	// The JWK of otherKey's public key, with cert in its x5c: a mismatch.
 	jwkOf := func(c *x509.Certificate) string {

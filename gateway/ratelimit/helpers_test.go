@@ -2,13 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,7 +22,7 @@ import (
 	_ "github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	_ "github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
 	gatewayv1 "github.com/portcullis/portcullis/gen/gateway/v1"
-	"github.com/portcullis/portcullis/internal/freeport"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // t0 is the start of every test's explicit time line.
@@ -153,22 +147,6 @@ func newMemory(t testing.TB, opts ...ratelimit.MemoryOption) *ratelimit.Memory {
 	return m
 }
 
-// redisAddr is the shared Redis of the tests.
-const redisAddr = "127.0.0.1:6379"
-
-// needRedis skips the test when Redis cannot be reached, unless CI is
-// true: then it fails.
-func needRedis(t testing.TB, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Redis is required under CI=true: %v", err)
-	}
-	t.Skipf("Redis not available: %v", err)
-}
-
 // newRedisClient connects to addr, closing the client when the test ends.
 func newRedisClient(t testing.TB, addr string, poolSize int) *redis.Client {
 	t.Helper()
@@ -183,86 +161,20 @@ func newRedisClient(t testing.TB, addr string, poolSize int) *redis.Client {
 	return client
 }
 
-// sharedRedis returns a client of the shared Redis and a key prefix of the
-// test's own, whose keys it deletes when the test ends. It never flushes.
+// sharedRedis returns a client of the shared Redis with a pool of
+// poolSize connections, and a key prefix of the test's own.
 func sharedRedis(t testing.TB, poolSize int) (*redis.Client, string) {
 	t.Helper()
-	client := newRedisClient(t, redisAddr, poolSize)
+	client := newRedisClient(t, redistest.SharedAddr, poolSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	needRedis(t, client.Ping(ctx).Err())
-	prefix := "portcullis-test:" + t.Name() + ":" + randomHex(t) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			client.Del(ctx, iter.Val())
-		}
-	})
-	return client, prefix
+	redistest.Need(t, client.Ping(ctx).Err())
+	return client, redistest.Prefix(t, client)
 }
 
-func randomHex(t testing.TB) string {
+// newRedisServer is a redis-server of the test's own, which DEBUG SLEEP
+// may stall.
+func newRedisServer(t testing.TB) *redistest.Server {
 	t.Helper()
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-// redisServer is a redis-server of the test's own, without persistence,
-// that the test stops and starts.
-type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func newRedisServer(t testing.TB) *redisServer {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	needRedis(t, err)
-	s := &redisServer{t: t, port: freeport.Port(t), dir: t.TempDir()}
-	s.start(path)
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *redisServer) start(path string) {
-	s.t.Helper()
-	if path == "" {
-		path = "redis-server"
-	}
-	s.cmd = exec.Command(path, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no",
-		"--enable-debug-command", "local") // for DEBUG SLEEP
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", s.addr(), 100*time.Millisecond)
-		if err == nil {
-			_ = conn.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not start: %v", s.addr(), err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	return redistest.Start(t, "--enable-debug-command", "local")
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // TestConstructorsReportInvalidOptions passes each constructor option
@@ -16,7 +17,7 @@ import (
 func TestConstructorsReportInvalidOptions(t *testing.T) {
 	t.Parallel()
 	cat := compiledCatalog(t)
-	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	client := redis.NewClient(&redis.Options{Addr: redistest.SharedAddr})
 	t.Cleanup(func() { _ = client.Close() })
 	memory := newMemory(t)
 	tests := []struct {
@@ -71,7 +72,7 @@ func TestConstructorsReportInvalidOptions(t *testing.T) {
 
 func TestConstructorsAcceptDefaults(t *testing.T) {
 	t.Parallel()
-	client := redis.NewClient(&redis.Options{Addr: redisAddr})
+	client := redis.NewClient(&redis.Options{Addr: redistest.SharedAddr})
 	t.Cleanup(func() { _ = client.Close() })
 	memory, err := ratelimit.NewMemory(ratelimit.WithMaxKeys(1), ratelimit.WithCleanupInterval(time.Nanosecond))
 	if err != nil {

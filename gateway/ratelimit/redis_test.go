@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 func TestRedisGCRA(t *testing.T) {
@@ -92,7 +93,7 @@ func replicas(t *testing.T, n int) []*ratelimit.Redis {
 	_, prefix := sharedRedis(t, 1)
 	stores := make([]*ratelimit.Redis, n)
 	for i := range stores {
-		store, err := ratelimit.NewRedis(newRedisClient(t, redisAddr, 16), ratelimit.WithKeyPrefix(prefix), ratelimit.WithTimeout(time.Second))
+		store, err := ratelimit.NewRedis(newRedisClient(t, redistest.SharedAddr, 16), ratelimit.WithKeyPrefix(prefix), ratelimit.WithTimeout(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +282,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			server := newRedisServer(t)
-			client := newRedisClient(t, server.addr(), 4)
+			client := newRedisClient(t, server.Addr(), 4)
 			logs := &logRecorder{}
 			var events sync.Map // EventKind → *atomic.Int64
 			store, err := ratelimit.NewRedis(client,
@@ -316,7 +317,7 @@ func TestRedisOutage(t *testing.T) {
 				}
 			}
 
-			server.stop()
+			server.Stop()
 			tt.during(t, allow)
 			stats := store.Stats()
 			if !stats.Down || stats.Outages != 1 || stats.Failures < 1 || stats.Fallbacks < 5 {
@@ -330,7 +331,7 @@ func TestRedisOutage(t *testing.T) {
 			}
 
 			// Redis comes back, empty: the store notices by itself.
-			server.start("")
+			server.Start()
 			deadline := time.Now().Add(10 * time.Second)
 			for store.Stats().Down {
 				if time.Now().After(deadline) {
@@ -415,7 +416,7 @@ func TestInterceptorWithRedis(t *testing.T) {
 func TestRedisSlowReplyIsNotAnOutage(t *testing.T) {
 	t.Parallel()
 	server := newRedisServer(t)
-	store, err := ratelimit.NewRedis(newRedisClient(t, server.addr(), 16),
+	store, err := ratelimit.NewRedis(newRedisClient(t, server.Addr(), 16),
 		ratelimit.WithKeyPrefix("slow:"),
 		ratelimit.WithFailurePolicy(ratelimit.FailClosed),
 		ratelimit.WithTimeout(50*time.Millisecond),
@@ -466,7 +467,7 @@ func TestRedisSlowReplyIsNotAnOutage(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	sleepStart := time.Now()
-	if err := newRedisClient(t, server.addr(), 1).Do(context.Background(), "DEBUG", "SLEEP", "0.1").Err(); err != nil {
+	if err := newRedisClient(t, server.Addr(), 1).Do(context.Background(), "DEBUG", "SLEEP", "0.1").Err(); err != nil {
 		t.Fatal(err)
 	}
 	sleepEnd := time.Now()
@@ -506,7 +507,7 @@ func TestRedisBreaker(t *testing.T) {
 	t.Parallel()
 	server := newRedisServer(t)
 	const probe = 200 * time.Millisecond
-	store, err := ratelimit.NewRedis(newRedisClient(t, server.addr(), 4),
+	store, err := ratelimit.NewRedis(newRedisClient(t, server.Addr(), 4),
 		ratelimit.WithKeyPrefix("breaker:"),
 		ratelimit.WithFailurePolicy(ratelimit.FailClosed),
 		ratelimit.WithTimeout(200*time.Millisecond),
@@ -523,7 +524,7 @@ func TestRedisBreaker(t *testing.T) {
 		t.Fatalf("before the outage: %+v, %v", r, err)
 	}
 
-	server.stop()
+	server.Stop()
 	for i := range 3 {
 		if _, err := allow(); !errors.Is(err, ratelimit.ErrUnavailable) {
 			t.Fatalf("failure %d: %v, want ErrUnavailable", i+1, err)
@@ -544,7 +545,7 @@ func TestRedisBreaker(t *testing.T) {
 		t.Fatalf("breaker open: Stats = %+v, want at most %d failures", s, most)
 	}
 
-	server.start("")
+	server.Start()
 	deadline := time.Now().Add(10 * time.Second)
 	for store.Stats().Down {
 		if time.Now().After(deadline) {

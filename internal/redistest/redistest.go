@@ -61,6 +61,13 @@ func Shared(t testing.TB) (*redis.Client, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	Need(t, client.Ping(ctx).Err())
+	return client, Prefix(t, client)
+}
+
+// Prefix returns a key prefix of the test's own in the Redis of client,
+// whose keys it deletes when the test ends.
+func Prefix(t testing.TB, client *redis.Client) string {
+	t.Helper()
 	b := make([]byte, 8)
 	rand.Read(b)
 	prefix := "portcullis-test:" + t.Name() + ":" + hex.EncodeToString(b) + ":"
@@ -72,7 +79,7 @@ func Shared(t testing.TB) (*redis.Client, string) {
 			client.Del(ctx, iter.Val())
 		}
 	})
-	return client, prefix
+	return prefix
 }
 
 // Server is a redis-server of the test's own, without persistence.
@@ -84,10 +91,11 @@ type Server struct {
 	cmd   *exec.Cmd
 }
 
-// Start starts a redis-server on a free port, stopped when the test ends.
-func Start(t testing.TB) *Server {
+// Start starts a redis-server on a free port, stopped when the test ends,
+// with the extra options ("--enable-debug-command", "local").
+func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	return start(t, freeport.Port(t), nil)
+	return start(t, freeport.Port(t), extra)
 }
 
 // start starts a redis-server on port with the extra arguments, stopped

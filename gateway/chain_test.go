@@ -12,20 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -45,11 +43,7 @@ func newObservedStack(t *testing.T, extra string) *observedStack {
 	recorder := tracetest.NewSpanRecorder()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder), sdktrace.WithSampler(sdktrace.AlwaysSample()),
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "portcullis"))))
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
+	iss := gatewaytest.Issuer(t)
 	_, lic := licensing.New().Handler()
 	logs := new(logBuffer)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))

@@ -10,11 +10,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/portcullis/portcullis/gateway/catalog"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/internal/freeport"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
@@ -27,11 +26,7 @@ import (
 // three with their state, and /metrics counts per endpoint.
 func TestRouteEndpoints(t *testing.T) {
 	t.Parallel()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
+	iss := gatewaytest.Issuer(t)
 	var served [2]atomic.Int64
 	var live [2]string
 	for i := range live {

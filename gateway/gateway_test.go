@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"connectrpc.com/connect"
 	"golang.org/x/oauth2"
@@ -30,11 +27,11 @@ import (
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/prototest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
-	"github.com/portcullis/portcullis/services/licensing"
-	"github.com/portcullis/portcullis/services/orders"
 )
 
 // stack is an issuer, both example backends and a gateway in front of them.
@@ -50,44 +47,14 @@ type stack struct {
 // configuration is extra appended to the issuer and routes.
 func newStack(t testing.TB, extra string, opts ...gateway.Option) *stack {
 	t.Helper()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
-	_, lic := licensing.New().Handler()
-	_, ord := orders.New().Handler()
-	licURL, ordURL := h2ctest.Serve(t, lic), h2ctest.Serve(t, ord)
-	yaml := fmt.Sprintf(`
-issuers:
-  - issuer: %q
-    audiences: [%q]
-    discovery: true
-    type: at+jwt
-routes:
-  - service: example.licensing.v1.LicensingService
-    backend: %q
-  - service: example.orders.v1.OrdersService
-    backend: %q
-`, iss.URL, issuertest.Audience, licURL, ordURL) + extra
-	return startGateway(t, iss, yaml, opts...)
+	env := gatewaytest.Start(t)
+	return startGateway(t, env.Issuer, env.Config(extra), opts...)
 }
 
 func startGateway(t testing.TB, iss *issuertest.Issuer, yaml string, opts ...gateway.Option) *stack {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append([]gateway.Option{gateway.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
-	gw, err := gateway.New(context.Background(), cfg, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	s := &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler()), yaml: yaml}
-	waitReady(t, s.admin)
-	return s
+	gw := gatewaytest.New(t, yaml, opts...)
+	return &stack{issuer: iss, gateway: gw, url: h2ctest.Serve(t, gw.Handler()), admin: h2ctest.Serve(t, gw.AdminHandler()), yaml: yaml}
 }
 
 func waitReady(t testing.TB, admin string) {

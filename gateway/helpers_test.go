@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"connectrpc.com/connect"
 
+	"github.com/portcullis/portcullis/gateway/revocation"
 	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/services/issuer/issuertest"
 )
 
 // decodeHeader returns the JOSE header of a compact JWS.
@@ -70,4 +74,25 @@ func http2Cleartext(t *testing.T) http.RoundTripper {
 	tr := h2ctest.Transport()
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr
+}
+
+// stoppableFeed serves a revocation feed of iss until the test ends, and
+// returns it, its URL, and the switch that, once stored true, makes it
+// answer 502 to every request.
+func stoppableFeed(t *testing.T, iss *issuertest.Issuer) (*revocation.Feed, string, *atomic.Bool) {
+	t.Helper()
+	feed, err := revocation.NewFeed(iss.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := new(atomic.Bool)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		feed.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return feed, srv.URL + "/revocations", down
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/token"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
@@ -86,11 +87,7 @@ func (b *verifyingBackend) trust(t *testing.T, admin, audience string) {
 // it refuses a forged Portcullis-Client-Id and the caller's own token.
 func TestInternalIdentity(t *testing.T) {
 	t.Parallel()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
+	iss := gatewaytest.Issuer(t)
 	b := &verifyingBackend{}
 	b.url = h2ctest.Serve(t, b)
 	s := startGateway(t, iss, fmt.Sprintf(`

@@ -14,12 +14,11 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
@@ -38,11 +37,7 @@ type opaqueStack struct {
 
 func newOpaqueStack(t *testing.T, cacheMax time.Duration) *opaqueStack {
 	t.Helper()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
+	iss := gatewaytest.Issuer(t)
 	gwSecret := iss.AddClient(t, issuer.Client{ID: "gw", Introspect: true})
 	o := &opaqueStack{logs: new(logBuffer)}
 	handler := iss.Server.Handler()

@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"google.golang.org/grpc"
@@ -33,14 +31,14 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	"github.com/portcullis/portcullis/internal/freeport"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -58,11 +56,7 @@ type served struct {
 
 func serveGateway(t *testing.T, extra string) *served {
 	t.Helper()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
+	iss := gatewaytest.Issuer(t)
 	_, lic := licensing.New().Handler()
 	yaml := fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/revocation"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/redistest"
 	"github.com/portcullis/portcullis/services/issuer"
@@ -184,30 +183,14 @@ routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
 // which methods refuse to run on stale revocations.
 func TestRevocationStaleness(t *testing.T) {
 	t.Parallel()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
-	feed, err := revocation.NewFeed(iss.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var down atomic.Bool
-	feedSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		feed.ServeHTTP(w, r)
-	}))
-	t.Cleanup(feedSrv.Close)
-	_, lic := licensing.New().Handler()
+	env := gatewaytest.Start(t)
+	iss := env.Issuer
+	feed, feedURL, down := stoppableFeed(t, iss)
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
 revocation: {feeds: [{issuer: %q, url: %q}], staleness: 200ms}
-`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), iss.URL, feedSrv.URL+"/revocations"))
+`, iss.URL, issuertest.Audience, env.LicensingURL, iss.URL, feedURL))
 	secret := iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
 	tok := iss.Token(t, "reader", secret)
 	if err := s.listRequirements(tok); err != nil {

@@ -5,27 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/portcullis/portcullis/gateway/catalog"
-	"github.com/portcullis/portcullis/gateway/revocation"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
 	"github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
-	"github.com/portcullis/portcullis/services/orders"
 )
 
 // errorInfo returns the google.rpc.ErrorInfo detail of err, or nil.
@@ -133,30 +128,14 @@ routes: [{service: example.licensing.v1.LicensingService, backend: %q}]
 // on; once the feed answers again, PlaceOrder does too.
 func TestHighValueFailsClosedWhenStale(t *testing.T) {
 	t.Parallel()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
-	feed, err := revocation.NewFeed(iss.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var down atomic.Bool
-	feedSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, "down", http.StatusBadGateway)
-			return
-		}
-		feed.ServeHTTP(w, r)
-	}))
-	t.Cleanup(feedSrv.Close)
-	_, ord := orders.New().Handler()
+	env := gatewaytest.Start(t)
+	iss := env.Issuer
+	_, feedURL, down := stoppableFeed(t, iss)
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
 routes: [{service: example.orders.v1.OrdersService, backend: %q}]
 revocation: {feeds: [{issuer: %q, url: %q}], staleness: 200ms}
-`, iss.URL, issuertest.Audience, h2ctest.Serve(t, ord), iss.URL, feedSrv.URL+"/revocations"))
+`, iss.URL, issuertest.Audience, env.OrdersURL, iss.URL, feedURL))
 	secret := iss.AddClient(t, issuer.Client{ID: "shop", Grants: []string{"ORD.READ", "ORD.WRITE", "LIC.READ_REQUIREMENTS"}})
 	tok := iss.Token(t, "shop", secret)
 	calls := func(proto string) (place, get error) {
@@ -185,7 +164,7 @@ revocation: {feeds: [{issuer: %q, url: %q}], staleness: 200ms}
 			errorInfo(place).GetReason() != "REVOCATIONS_STALE" {
 			t.Errorf("%s PlaceOrder, stale = %v (%v), want Unavailable, REVOCATIONS_STALE", proto, place, errorInfo(place))
 		}
-		if strings.Contains(place.Error(), feedSrv.URL) || strings.Contains(place.Error(), "502") {
+		if strings.Contains(place.Error(), strings.TrimSuffix(feedURL, "/revocations")) || strings.Contains(place.Error(), "502") {
 			t.Errorf("%s PlaceOrder, stale = %v: tells the caller about the feed", proto, place)
 		}
 		passed(t, proto+" GetOrder, stale", get)

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -24,6 +22,8 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -48,11 +48,7 @@ func TestTraceThroughGateway(t *testing.T) {
 	_, lic := licensing.New().Handler(connect.WithInterceptors(backendTel.ServiceInterceptor()))
 	backend := h2ctest.Serve(t, lic)
 
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
+	iss := gatewaytest.Issuer(t)
 	logs := new(logBuffer)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := startGateway(t, iss, fmt.Sprintf(`

@@ -1,26 +1,15 @@
 package cors_test
 
 import (
-	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/catalog"
-	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
-	"github.com/portcullis/portcullis/services/licensing"
-	"github.com/portcullis/portcullis/services/orders"
 )
 
 // counter is an inner handler that counts the requests reaching it and
@@ -43,42 +32,8 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
-	_, lic := licensing.New().Handler()
-	_, ord := orders.New().Handler()
-	yaml := fmt.Sprintf(`
-issuers:
-  - issuer: %q
-    audiences: [%q]
-    discovery: true
-    type: at+jwt
-routes:
-  - service: example.licensing.v1.LicensingService
-    backend: %q
-  - service: example.orders.v1.OrdersService
-    backend: %q
-`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), h2ctest.Serve(t, ord))
-	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for gw.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready: %v", gw.Ready())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &stack{issuer: iss, gateway: gw}
+	env := gatewaytest.Start(t)
+	return &stack{issuer: env.Issuer, gateway: gatewaytest.New(t, env.Config(""))}
 }
 
 // request sends a request with the given headers and returns the response

@@ -2,31 +2,23 @@ package rest_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/portcullis/portcullis/internal/h2ctest"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/catalog"
-	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/rest"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
-	"github.com/portcullis/portcullis/services/licensing"
-	"github.com/portcullis/portcullis/services/orders"
 )
 
 // exampleServices are the services the test gateway routes.
@@ -68,47 +60,14 @@ func (b *syncBuffer) String() string {
 
 func newStack(t *testing.T, opts ...rest.Option) *stack {
 	t.Helper()
-	cat, err := catalog.New(protoregistry.GlobalFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := issuertest.Start(t, cat)
-	_, lic := licensing.New().Handler()
-	_, ord := orders.New().Handler()
-	yaml := fmt.Sprintf(`
-issuers:
-  - issuer: %q
-    audiences: [%q]
-    discovery: true
-    type: at+jwt
-routes:
-  - service: example.licensing.v1.LicensingService
-    backend: %q
-  - service: example.orders.v1.OrdersService
-    backend: %q
-`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), h2ctest.Serve(t, ord))
-	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := gatewaytest.Start(t)
 	logs := new(syncBuffer)
-	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for gw.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready: %v", gw.Ready())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	gw := gatewaytest.New(t, env.Config(""), gateway.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	h, err := rest.New(exampleServices, gw.Handler(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &stack{issuer: iss, gateway: gw, rest: h, url: h2ctest.Serve(t, h), logs: logs}
+	return &stack{issuer: env.Issuer, gateway: gw, rest: h, url: h2ctest.Serve(t, h), logs: logs}
 }
 
 // call sends a REST request with a bearer token (none if empty) and

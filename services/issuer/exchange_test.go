@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,11 +14,10 @@ import (
 	"connectrpc.com/connect"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
-	"github.com/portcullis/portcullis/gateway"
-	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/token"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 	"github.com/portcullis/portcullis/services/issuer"
@@ -369,15 +367,7 @@ routes:
   - service: example.licensing.v1.LicensingService
     backend: %q
 `, f.iss.URL, issuertest.Audience, h2ctest.Serve(t, lic))
-	cfg, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+	gw := gatewaytest.New(t, yaml)
 	gwURL := h2ctest.Serve(t, gw.Handler())
 
 	// Unmodified: a form POST with the standard library.

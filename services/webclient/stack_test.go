@@ -1,25 +1,19 @@
 package webclient_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
-	"github.com/portcullis/portcullis/gateway/cors"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/catalog"
-	"github.com/portcullis/portcullis/gateway/config"
+	"github.com/portcullis/portcullis/gateway/cors"
+	"github.com/portcullis/portcullis/internal/gatewaytest"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
-	"github.com/portcullis/portcullis/services/licensing"
-	"github.com/portcullis/portcullis/services/orders"
 	"github.com/portcullis/portcullis/services/webclient"
 )
 
@@ -65,43 +59,10 @@ func startBrowserStack(t *testing.T) *browserStack {
 // front of both example backends, and returns it with its URL.
 func startGateway(t *testing.T, iss *issuertest.Issuer, pageOrigin string) (*gateway.Gateway, string) {
 	t.Helper()
-	_, lic := licensing.New().Handler()
-	_, ord := orders.New().Handler()
-	cfg, err := config.Parse("browser.yaml", fmt.Appendf(nil, `
-issuers:
-  - issuer: %q
-    audiences: [%q]
-    discovery: true
-    type: at+jwt
-routes:
-  - service: example.licensing.v1.LicensingService
-    backend: %q
-  - service: example.orders.v1.OrdersService
-    backend: %q
+	gw := gatewaytest.New(t, gatewaytest.StartFor(t, iss).Config(fmt.Sprintf(`
 cors:
   allowed_origins: [%q]
   max_age: 10m
-`, iss.URL, issuertest.Audience, h2ctest.Serve(t, lic), h2ctest.Serve(t, ord), pageOrigin), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	url := h2ctest.Serve(t, gw.Handler())
-	waitReady(t, gw)
-	return gw, url
-}
-
-func waitReady(t *testing.T, gw *gateway.Gateway) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for gw.Ready() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway not ready after 10s: %v", gw.Ready())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+`, pageOrigin)))
+	return gw, h2ctest.Serve(t, gw.Handler())
 }

@@ -1,19 +1,13 @@
 package webclient_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -78,32 +72,13 @@ type adminReport struct {
 	PageErrors []string `json:"pageErrors"`
 }
 
+// runAdminBrowser runs testdata/admin.mjs against the stack.
 func runAdminBrowser(t *testing.T, node, chromium string, s *adminStack) adminReport {
 	t.Helper()
-	arg, err := json.Marshal(map[string]any{
-		"graph": s.graph, "admin": s.admin, "calls": s.page,
-		"clients": s.secrets, "chromium": chromium,
-		"userDataDir": t.TempDir(), "screenshots": t.ArtifactDir(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "admin.mjs"), string(arg))
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("admin.mjs: %v\n%s", err, stderr.String())
-	}
-	t.Logf("admin.mjs took %v; screenshots in %s", time.Since(start).Round(time.Millisecond), t.ArtifactDir())
 	var rep adminReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("admin.mjs printed no report: %v\n%s\n%s", err, stdout.String(), stderr.String())
-	}
+	runScript(t, node, chromium, "admin.mjs", map[string]any{
+		"graph": s.graph, "admin": s.admin, "calls": s.page, "clients": s.secrets,
+	}, &rep)
 	return rep
 }
 

@@ -65,17 +65,26 @@ func (s browserStep) String() string {
 // runBrowser runs testdata/browser.mjs against the stack.
 func runBrowser(t *testing.T, node, chromium string, s *browserStack) browserReport {
 	t.Helper()
-	arg, err := json.Marshal(map[string]any{
-		"page": s.page, "refusedPage": s.refusedPage, "gateway": s.gateway,
-		"clients": s.secrets, "chromium": chromium,
-		"userDataDir": t.TempDir(), "screenshots": t.ArtifactDir(),
-	})
+	var rep browserReport
+	runScript(t, node, chromium, "browser.mjs", map[string]any{
+		"page": s.page, "refusedPage": s.refusedPage, "gateway": s.gateway, "clients": s.secrets,
+	}, &rep)
+	return rep
+}
+
+// runScript runs the playwright script testdata/name in node, with arg
+// and the browser's settings as its JSON argument, and decodes the report
+// it prints into rep.
+func runScript(t *testing.T, node, chromium, name string, arg map[string]any, rep any) {
+	t.Helper()
+	arg["chromium"], arg["userDataDir"], arg["screenshots"] = chromium, t.TempDir(), t.ArtifactDir()
+	b, err := json.Marshal(arg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "browser.mjs"), string(arg))
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", name), string(b))
 	// On SIGTERM, playwright closes the browser before it exits.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
@@ -83,14 +92,12 @@ func runBrowser(t *testing.T, node, chromium string, s *browserStack) browserRep
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("browser.mjs: %v\n%s", err, stderr.String())
+		t.Fatalf("%s: %v\n%s", name, err, stderr.String())
 	}
-	t.Logf("browser.mjs took %v; screenshots in %s", time.Since(start).Round(time.Millisecond), t.ArtifactDir())
-	var rep browserReport
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("browser.mjs printed no report: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	t.Logf("%s took %v; screenshots in %s", name, time.Since(start).Round(time.Millisecond), t.ArtifactDir())
+	if err := json.Unmarshal(stdout.Bytes(), rep); err != nil {
+		t.Fatalf("%s printed no report: %v\n%s\n%s", name, err, stdout.String(), stderr.String())
 	}
-	return rep
 }
 
 func TestBrowserOnAnotherOrigin(t *testing.T) {

@@ -3,7 +3,7 @@
 // the configuration that names them, and a gateway built from it.
 //
 //	env := gatewaytest.Start(t)
-//	gw := gatewaytest.New(t, env.Config("rest: {enabled: true}\n"))
+//	gw := gatewaytest.New(t, env.Config("rest: {enabled: false}\n"))
 //	tok := env.Issuer.Token(t, "reader", env.Issuer.AddClient(t, client))
 package gatewaytest
 

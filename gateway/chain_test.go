@@ -24,6 +24,7 @@ import (
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -35,7 +36,7 @@ type observedStack struct {
 	*stack
 	recorder *tracetest.SpanRecorder
 	provider *sdktrace.TracerProvider
-	logs     *logBuffer
+	logs     *logtest.Buffer
 }
 
 func newObservedStack(t *testing.T, extra string) *observedStack {
@@ -45,7 +46,7 @@ func newObservedStack(t *testing.T, extra string) *observedStack {
 		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "portcullis"))))
 	iss := gatewaytest.Issuer(t)
 	_, lic := licensing.New().Handler()
-	logs := new(logBuffer)
+	logs := new(logtest.Buffer)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]

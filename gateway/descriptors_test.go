@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/internal/prototest"
 	"github.com/portcullis/portcullis/services/issuer"
 )
@@ -63,7 +64,7 @@ type logRecord struct {
 func TestUnroutedServiceProblemsAreWarnings(t *testing.T) {
 	t.Parallel()
 	image := prototest.WriteImage(t, map[string]string{"legacy/v1/legacy.proto": legacyProto})
-	logs := new(logBuffer)
+	logs := new(logtest.Buffer)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := newStack(t, fmt.Sprintf("descriptors: {images: [%q], compiled_in: true}\n", image), gateway.WithLogger(logger))
 

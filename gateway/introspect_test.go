@@ -20,6 +20,7 @@ import (
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -32,14 +33,14 @@ type opaqueStack struct {
 	*stack
 	front    *httptest.Server
 	requests atomic.Int64
-	logs     *logBuffer
+	logs     *logtest.Buffer
 }
 
 func newOpaqueStack(t *testing.T, cacheMax time.Duration) *opaqueStack {
 	t.Helper()
 	iss := gatewaytest.Issuer(t)
 	gwSecret := iss.AddClient(t, issuer.Client{ID: "gw", Introspect: true})
-	o := &opaqueStack{logs: new(logBuffer)}
+	o := &opaqueStack{logs: new(logtest.Buffer)}
 	handler := iss.Server.Handler()
 	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == issuer.IntrospectionPath {

@@ -39,6 +39,7 @@ import (
 	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -312,7 +313,7 @@ health: {interval: 0s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := new(logBuffer)
+	logs := new(logtest.Buffer)
 	gw, err := gateway.New(context.Background(), cfg, gateway.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)

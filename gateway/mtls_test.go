@@ -34,6 +34,7 @@ import (
 	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/internal/prototest"
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
@@ -145,7 +146,7 @@ limits: {shutdown_timeout: 1s}
 // [gateway.Gateway.Serve], TLS and all.
 type tlsGateway struct {
 	url      string
-	logs     *logBuffer
+	logs     *logtest.Buffer
 	recorder *tracetest.SpanRecorder
 }
 
@@ -155,7 +156,7 @@ func startTLSGateway(t *testing.T, yaml string) *tlsGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &tlsGateway{logs: new(logBuffer), recorder: tracetest.NewSpanRecorder()}
+	g := &tlsGateway{logs: new(logtest.Buffer), recorder: tracetest.NewSpanRecorder()}
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(g.recorder), sdktrace.WithSampler(sdktrace.AlwaysSample()))
 	gw, err := gateway.New(context.Background(), cfg,
 		gateway.WithLogger(slog.New(slog.NewJSONHandler(g.logs, nil))),

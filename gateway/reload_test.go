@@ -33,6 +33,7 @@ import (
 	"github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/internal/prototest"
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
@@ -49,12 +50,12 @@ type reloadStack struct {
 	idp        *jwttest.IdP
 	signer     *jwttest.Signer
 	lic, ord   string // the backends' URLs
-	logs       *logBuffer
+	logs       *logtest.Buffer
 }
 
 func newReloadStack(t *testing.T, extra string, opts ...gateway.Option) *reloadStack {
 	t.Helper()
-	s := &reloadStack{t: t, signer: jwttest.NewEC("k1"), logs: &logBuffer{}}
+	s := &reloadStack{t: t, signer: jwttest.NewEC("k1"), logs: &logtest.Buffer{}}
 	s.idp = jwttest.NewIdP(t, s.signer)
 	_, lic := licensing.New().Handler()
 	_, ord := orders.New().Handler()

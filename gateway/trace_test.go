@@ -24,6 +24,7 @@ import (
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 	"github.com/portcullis/portcullis/services/licensing"
@@ -49,7 +50,7 @@ func TestTraceThroughGateway(t *testing.T) {
 	backend := h2ctest.Serve(t, lic)
 
 	iss := gatewaytest.Issuer(t)
-	logs := new(logBuffer)
+	logs := new(logtest.Buffer)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers: [{issuer: %q, audiences: [%q], discovery: true}]
@@ -157,7 +158,7 @@ func hasServiceName(s sdktrace.ReadOnlySpan, name string) bool {
 // no line; what the gateway itself fails to do is still logged.
 func TestAccessLogSwitch(t *testing.T) {
 	t.Parallel()
-	logs := new(logBuffer)
+	logs := new(logtest.Buffer)
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
 	s := newStack(t, "telemetry: {access_log: false}\n", gateway.WithLogger(logger))
 	secret := s.issuer.AddClient(t, issuer.Client{ID: "quiet", Grants: []string{"LIC.READ_REQUIREMENTS"}})
@@ -199,7 +200,7 @@ func TestSampleRatioZero(t *testing.T) {
 				t.Fatal(err)
 			}
 			iss := issuertest.Start(t, cat)
-			spans := new(logBuffer)
+			spans := new(logtest.Buffer)
 			telOpts := []telemetry.Option{telemetry.WithSpanWriter(spans)}
 			if trust {
 				telOpts = append(telOpts, telemetry.WithTrustRemote())

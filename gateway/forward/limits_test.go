@@ -1,25 +1,25 @@
 package forward_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/portcullis/portcullis/gateway/forward"
-	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
-	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
-	"github.com/portcullis/portcullis/internal/freeport"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/portcullis/portcullis/gateway/forward"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
+	"github.com/portcullis/portcullis/internal/freeport"
+	"github.com/portcullis/portcullis/internal/logtest"
 )
 
 // slack absorbs the time between the client starting a call and the
@@ -210,7 +210,7 @@ func TestBackendDown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &logtest.Buffer{}
 			gw := startGateway(t, tt.url, append(tt.opts, forward.WithBackendLogger(slog.New(slog.NewTextHandler(logs, nil)))))
 			for _, p := range protocols {
 				ord := ordersClient(gw, p)
@@ -253,24 +253,6 @@ func TestBackendDown(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestCancelledBeforeBackendAnswers(t *testing.T) {

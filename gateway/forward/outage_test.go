@@ -10,13 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
+
 	"github.com/portcullis/portcullis/gateway/forward"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
 	"github.com/portcullis/portcullis/internal/freeport"
+	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/services/licensing"
 	"github.com/portcullis/portcullis/services/orders"
 )
@@ -106,7 +107,7 @@ func serveAt(t *testing.T, addr string) (stop func()) {
 func TestOutageLogging(t *testing.T) {
 	t.Parallel()
 	addr := freeport.Addr(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	be, mux := newGateway(t, "http://"+addr, []forward.BackendOption{forward.WithBackendLogger(logger)})
 	gw := h2ctest.Serve(t, mux)
@@ -161,7 +162,7 @@ func TestHealthCheck(t *testing.T) {
 	t.Parallel()
 	const interval = 50 * time.Millisecond
 	addr := freeport.Addr(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	be, err := forward.NewBackend("http://"+addr, forward.WithHealthCheck(interval),
 		forward.WithBackendLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {

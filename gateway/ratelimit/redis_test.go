@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/gateway/catalog"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/internal/redistest"
 )
 
@@ -222,24 +222,6 @@ func TestRedisReplicasShareARate(t *testing.T) {
 	t.Logf("admitted %.0f (%v); the rate allows %.1f to %.1f", total, h.admitted, least, most)
 }
 
-// logRecorder collects log records as text, one per line.
-type logRecorder struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecorder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logRecorder) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), substr)
-}
-
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	limit := ratelimit.Limit{Requests: 5, Period: time.Hour, Burst: 5}
@@ -283,7 +265,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Parallel()
 			server := newRedisServer(t)
 			client := newRedisClient(t, server.Addr(), 4)
-			logs := &logRecorder{}
+			logs := new(logtest.Buffer)
 			var events sync.Map // EventKind → *atomic.Int64
 			store, err := ratelimit.NewRedis(client,
 				ratelimit.WithKeyPrefix("outage:"),
@@ -323,8 +305,8 @@ func TestRedisOutage(t *testing.T) {
 			if !stats.Down || stats.Outages != 1 || stats.Failures < 1 || stats.Fallbacks < 5 {
 				t.Fatalf("Stats during the outage = %+v", stats)
 			}
-			if got := logs.count("rate limit store unavailable"); got != 1 {
-				t.Fatalf("the outage was logged %d times, want once:\n%s", got, logs.buf.String())
+			if got := strings.Count(logs.String(), "rate limit store unavailable"); got != 1 {
+				t.Fatalf("the outage was logged %d times, want once:\n%s", got, logs.String())
 			}
 			if event(ratelimit.EventOutage) != 1 || event(ratelimit.EventFailure) != int64(stats.Failures) {
 				t.Fatalf("observed %d outages and %d failures, want 1 and %d", event(ratelimit.EventOutage), event(ratelimit.EventFailure), stats.Failures)
@@ -335,7 +317,7 @@ func TestRedisOutage(t *testing.T) {
 			deadline := time.Now().Add(10 * time.Second)
 			for store.Stats().Down {
 				if time.Now().After(deadline) {
-					t.Fatalf("no recovery: %+v\n%s", store.Stats(), logs.buf.String())
+					t.Fatalf("no recovery: %+v\n%s", store.Stats(), logs.String())
 				}
 				_, _ = allow()
 				time.Sleep(5 * time.Millisecond)
@@ -346,11 +328,11 @@ func TestRedisOutage(t *testing.T) {
 			if err != nil || !r.Allowed || r.Remaining != 3 {
 				t.Fatalf("after recovery: %+v, %v; want Redis's count (3 remaining)", r, err)
 			}
-			if got := logs.count("rate limit store recovered"); got != 1 {
-				t.Fatalf("the recovery was logged %d times, want once:\n%s", got, logs.buf.String())
+			if got := strings.Count(logs.String(), "rate limit store recovered"); got != 1 {
+				t.Fatalf("the recovery was logged %d times, want once:\n%s", got, logs.String())
 			}
-			if got := logs.count("rate limit store unavailable"); got != 1 {
-				t.Fatalf("the outage was logged %d times, want once:\n%s", got, logs.buf.String())
+			if got := strings.Count(logs.String(), "rate limit store unavailable"); got != 1 {
+				t.Fatalf("the outage was logged %d times, want once:\n%s", got, logs.String())
 			}
 			if event(ratelimit.EventRecovery) != 1 {
 				t.Fatalf("observed %d recoveries, want 1", event(ratelimit.EventRecovery))

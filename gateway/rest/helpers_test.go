@@ -1,13 +1,11 @@
 package rest_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -18,6 +16,7 @@ import (
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
 )
 
@@ -37,31 +36,13 @@ type stack struct {
 	gateway *gateway.Gateway
 	rest    *rest.Handler
 	url     string
-	logs    *syncBuffer // the gateway's log: its access lines
-}
-
-// syncBuffer is a buffer that concurrent handlers write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    *logtest.Buffer // the gateway's log: its access lines
 }
 
 func newStack(t *testing.T, opts ...rest.Option) *stack {
 	t.Helper()
 	env := gatewaytest.Start(t)
-	logs := new(syncBuffer)
+	logs := new(logtest.Buffer)
 	gw := gatewaytest.New(t, env.Config(""), gateway.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
 	h, err := rest.New(exampleServices, gw.Handler(), opts...)
 	if err != nil {

@@ -7,10 +7,11 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"go.opentelemetry.io/otel/attribute"
 	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 )
 
 // grpcFrame is a message in the gRPC envelope: a flag byte, the length,
@@ -66,7 +67,7 @@ func TestDeadlineExceededCode(t *testing.T) {
 	if got := grpcStatus(t, res); got != connect.CodeDeadlineExceeded {
 		t.Fatalf("client got %v, want deadline_exceeded", got)
 	}
-	lines := s.logs.accessLines(t)
+	lines := accessLines(t, s.logs)
 	if len(lines) != 1 {
 		t.Fatalf("%d access lines, want 1: %v", len(lines), lines)
 	}

@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
-	"github.com/portcullis/portcullis/gateway/telemetry"
-	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
-	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/portcullis/portcullis/gateway/telemetry"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 )
 
 // rawCall sends a request by hand and returns the response with its body
@@ -200,7 +201,7 @@ func TestEdgeRecordsRefusedCalls(t *testing.T) {
 				t.Fatalf("client got HTTP %d, want %d", status, tc.status)
 			}
 
-			lines := s.logs.accessLines(t)
+			lines := accessLines(t, s.logs)
 			if len(lines) != 1 {
 				t.Fatalf("%d access lines, want 1: %v", len(lines), lines)
 			}
@@ -278,7 +279,7 @@ func TestEdgeKnownProcedures(t *testing.T) {
 // and that the panic goes on to the server.
 func TestEdgePanic(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	tel := newTelemetry(t, "portcullis", newRecorder(), sdkmetric.NewManualReader(), io.MultiWriter(&logs, &runOutput))
 	h := tel.WrapHandler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) }))
 	srv := httptest.NewUnstartedServer(h)
@@ -290,7 +291,7 @@ func TestEdgePanic(t *testing.T) {
 		res.Body.Close()
 		t.Fatalf("the call got HTTP %d, want the connection closed", res.StatusCode)
 	}
-	lines := logs.accessLines(t)
+	lines := accessLines(t, &logs)
 	if len(lines) != 1 {
 		t.Fatalf("%d access lines, want 1: %v", len(lines), lines)
 	}
@@ -384,7 +385,7 @@ func TestEdgeUninstrumentedHandler(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs syncBuffer
+			var logs logtest.Buffer
 			tel := newTelemetry(t, "portcullis", newRecorder(), sdkmetric.NewManualReader(), io.MultiWriter(&logs, &runOutput))
 			_, h := licensingv1connect.NewLicensingServiceHandler(tc.svc)
 			srv := h2ctest.Start(t, tel.WrapHandler(h))
@@ -401,7 +402,7 @@ func TestEdgeUninstrumentedHandler(t *testing.T) {
 				}
 				_ = stream.Close()
 			}
-			lines := logs.accessLines(t)
+			lines := accessLines(t, &logs)
 			if len(lines) != len(protocols) {
 				t.Fatalf("%d access lines, want %d: %v", len(lines), len(protocols), lines)
 			}
@@ -421,7 +422,7 @@ func TestEdgeUninstrumentedHandler(t *testing.T) {
 // ok, what failed has the code a client infers from its status.
 func TestEdgePlainHTTP(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logtest.Buffer
 	tel := newTelemetry(t, "portcullis", newRecorder(), sdkmetric.NewManualReader(), io.MultiWriter(&logs, &runOutput))
 	srv := h2ctest.Start(t, tel.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
@@ -443,7 +444,7 @@ func TestEdgePlainHTTP(t *testing.T) {
 		}
 		res.Body.Close()
 	}
-	lines := logs.accessLines(t)
+	lines := accessLines(t, &logs)
 	if len(lines) != 2 {
 		t.Fatalf("%d access lines, want 2: %v", len(lines), lines)
 	}

@@ -2,7 +2,6 @@ package telemetry_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,13 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
-	"github.com/portcullis/portcullis/gateway/telemetry"
-	"github.com/portcullis/portcullis/gateway/token"
-	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
-	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -31,6 +24,13 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/portcullis/portcullis/gateway/telemetry"
+	"github.com/portcullis/portcullis/gateway/token"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/h2ctest"
+	"github.com/portcullis/portcullis/internal/logtest"
 )
 
 // Tokens shaped like JWTs. Each is recognizable: no part of one may
@@ -57,7 +57,7 @@ const (
 // runOutput receives every log line and error any test writes, so that
 // TestMain can check the whole run for tokens.
 var (
-	runOutput    syncBuffer
+	runOutput    logtest.Buffer
 	runRecorders struct {
 		sync.Mutex
 		all []*tracetest.SpanRecorder
@@ -133,26 +133,8 @@ func spanText(s sdktrace.ReadOnlySpan) string {
 	return b.String()
 }
 
-// syncBuffer is a bytes.Buffer that servers may write while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// accessLines returns the access lines logged so far.
-func (b *syncBuffer) accessLines(t testing.TB) []map[string]any {
+// accessLines returns the access lines logged to b so far.
+func accessLines(t testing.TB, b *logtest.Buffer) []map[string]any {
 	t.Helper()
 	var lines []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(b.String()))
@@ -201,7 +183,7 @@ type stack struct {
 	tel     *telemetry.Telemetry
 	spans   *tracetest.SpanRecorder
 	metrics *sdkmetric.ManualReader
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	url     string // the gateway's
 	http    *http.Client
 }
@@ -227,7 +209,7 @@ func newStack(t testing.TB, cfg stackConfig) *stack {
 	s := &stack{
 		spans:   newRecorder(),
 		metrics: sdkmetric.NewManualReader(),
-		logs:    &syncBuffer{},
+		logs:    &logtest.Buffer{},
 		http:    h2ctest.Client(t),
 	}
 

@@ -9,17 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/h2ctest"
-
 	"connectrpc.com/connect"
-	"github.com/portcullis/portcullis/gateway/telemetry"
-	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
-	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/portcullis/portcullis/gateway/telemetry"
+	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
+	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
+	"github.com/portcullis/portcullis/internal/h2ctest"
 )
 
 // spansOf returns the ended spans of a kind that a service recorded.
@@ -268,7 +268,7 @@ func TestDecisions(t *testing.T) {
 				t.Errorf("portcullis.auth.duration{%s} count = %d, want %d", tc.auth, got, n)
 			}
 
-			lines := s.logs.accessLines(t)
+			lines := accessLines(t, s.logs)
 			gatewayLines := lines[:0]
 			for _, line := range lines {
 				if _, ok := line["outcome"]; ok {
@@ -467,7 +467,7 @@ func TestGateTiming(t *testing.T) {
 			if got := histogramSum(rm, "portcullis.auth.duration"); got < 0.0019 || got > 0.0021 {
 				t.Errorf("portcullis.auth.duration sum %v s, want 0.002 s", got)
 			}
-			lines := s.logs.accessLines(t)
+			lines := accessLines(t, s.logs)
 			var durations []float64
 			for _, line := range lines {
 				d, _ := line["duration_ms"].(float64)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+
 	"github.com/portcullis/portcullis/gateway/telemetry"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 )
@@ -33,11 +34,11 @@ func checkTokenHash(t *testing.T, line map[string]any, sent bool) {
 // returns its token_hash.
 func tokenHashes(t *testing.T, s *stack, tokens ...string) []string {
 	t.Helper()
-	before := len(s.logs.accessLines(t))
+	before := len(accessLines(t, s.logs))
 	for i, tok := range tokens {
 		_ = listRequirements(tok)(t.Context(), s.client(protocols[i%len(protocols)].opts...))
 	}
-	lines := s.logs.accessLines(t)[before:]
+	lines := accessLines(t, s.logs)[before:]
 	if len(lines) != len(tokens) {
 		t.Fatalf("%d access lines for %d calls", len(lines), len(tokens))
 	}
@@ -104,7 +105,7 @@ func TestTokenHashWithoutToken(t *testing.T) {
 		}
 		_, _ = s.client().ListRequirements(t.Context(), req)
 	}
-	for _, line := range s.logs.accessLines(t) {
+	for _, line := range accessLines(t, s.logs) {
 		checkTokenHash(t, line, false)
 	}
 }

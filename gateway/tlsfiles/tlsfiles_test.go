@@ -1,7 +1,6 @@
 package tlsfiles_test
 
 import (
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,31 +8,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/gateway/tlsfiles"
 	"github.com/portcullis/portcullis/internal/certtest"
+	"github.com/portcullis/portcullis/internal/logtest"
 )
-
-// logBuffer is a log written by handshakes while the test reads it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestKeyPairReload rotates a certificate on disk: the next use after the
 // check interval serves the new one; a broken new file is logged, never
@@ -44,7 +25,7 @@ func TestKeyPairReload(t *testing.T) {
 	dir := t.TempDir()
 	first := ca.Leaf(t, certtest.Spec{CommonName: "first"})
 	certFile, keyFile := first.WriteFiles(t, dir, "srv")
-	var log logBuffer
+	var log logtest.Buffer
 	k, err := tlsfiles.LoadKeyPair(certFile, keyFile, tlsfiles.WithCheckInterval(0), tlsfiles.WithLogger(slog.New(slog.NewJSONHandler(&log, nil))))
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,12 @@
 package issuer_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/gateway/catalog"
 	adminv1 "github.com/portcullis/portcullis/gen/portcullis/admin/v1"
 	"github.com/portcullis/portcullis/gen/portcullis/admin/v1/adminv1connect"
+	"github.com/portcullis/portcullis/internal/logtest"
 	"github.com/portcullis/portcullis/internal/prototest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
@@ -31,7 +30,7 @@ import (
 type adminStack struct {
 	iss     *issuertest.Issuer
 	secrets map[string]string
-	log     *lockedBuffer
+	log     *logtest.Buffer
 }
 
 var (
@@ -41,7 +40,7 @@ var (
 
 func startAdmin(t *testing.T) *adminStack {
 	t.Helper()
-	log := &lockedBuffer{}
+	log := &logtest.Buffer{}
 	iss := issuertest.Start(t, newCatalog(t), issuer.WithAdmin(), issuer.WithLogger(slog.New(slog.NewTextHandler(log, nil))))
 	s := &adminStack{iss: iss, secrets: map[string]string{}, log: log}
 	for _, c := range []issuer.Client{
@@ -124,23 +123,6 @@ func refusalOf(t *testing.T, err error) refusal {
 		}
 	}
 	return r
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestAdminAuthorizes checks, in each protocol, that the service is

@@ -7,8 +7,9 @@
 // from too: a Redis client in another test package may take it before the
 // process meant for it binds it. The ports named here lie below that range
 // (read from /proc/sys/net/ipv4/ip_local_port_range), where the kernel
-// never hands out a port on its own, and are picked at random, so that
-// test binaries running side by side rarely pick the same one.
+// never hands out a port on its own. They are picked at random, so that
+// test binaries running side by side rarely pick the same one, and one
+// process never names the same port twice.
 package freeport
 
 import (
@@ -18,12 +19,20 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // lowest is the lowest port named, above the ports that services on a
 // developer's machine tend to use.
 const lowest = 20000
+
+// named are the ports this process has named: it names none twice, so
+// that two processes a test starts side by side never get the same one.
+var named struct {
+	sync.Mutex
+	ports map[int]bool
+}
 
 // Addr returns "127.0.0.1:port" for a port free now, outside the
 // kernel's ephemeral range.
@@ -59,11 +68,37 @@ func Pick(offsets ...int) (int, error) {
 		} else if port = kernelPort(); port == 0 || port+span > 65535 {
 			continue
 		}
-		if free(port, offsets) {
+		if claim(port, offsets) {
 			return port, nil
 		}
 	}
 	return 0, fmt.Errorf("freeport: no free port on 127.0.0.1 with offsets %v", offsets)
+}
+
+// claim names port and every port+offset, if this process has named none
+// of them before and all can be listened on now.
+func claim(port int, offsets []int) bool {
+	named.Lock()
+	defer named.Unlock()
+	if named.ports == nil {
+		named.ports = make(map[int]bool)
+	}
+	all := append([]int{port}, offsets...)
+	for i := 1; i < len(all); i++ {
+		all[i] += port
+	}
+	for _, p := range all {
+		if named.ports[p] {
+			return false
+		}
+	}
+	if !free(port, offsets) {
+		return false
+	}
+	for _, p := range all {
+		named.ports[p] = true
+	}
+	return true
 }
 
 // free reports whether port and every port+offset can be listened on now.

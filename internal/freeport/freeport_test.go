@@ -38,3 +38,16 @@ func TestPortSkipsATakenOne(t *testing.T) {
 		held[port] = true
 	}
 }
+
+func TestPortNeverNamedTwice(t *testing.T) {
+	// Ports named and released at once: none may come back, or two
+	// processes a test starts side by side could be given the same.
+	seen := map[int]bool{}
+	for range 2000 {
+		port := Port(t)
+		if seen[port] {
+			t.Fatalf("Port named %d twice", port)
+		}
+		seen[port] = true
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"connectrpc.com/connect"
 
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
-	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
@@ -38,7 +37,7 @@ func TestRouteEndpoints(t *testing.T) {
 			lic.ServeHTTP(w, r)
 		}))
 	}
-	dead := "http://" + freeport.Addr(t)
+	dead := "http://" + deadAddr
 	_, ord := orders.New().Handler()
 	s := startGateway(t, iss, fmt.Sprintf(`
 issuers:

@@ -54,6 +54,11 @@ func http2Cleartext(t *testing.T) http.RoundTripper {
 	return tr
 }
 
+// deadAddr is an address where nothing listens: port 1, which no test
+// binds. A port that was free a moment ago would not do: a test running
+// beside may listen on it.
+const deadAddr = "127.0.0.1:1"
+
 // stoppableFeed serves a revocation feed of iss until the test ends, and
 // returns it, its URL, and the switch that, once stored true, makes it
 // answer 502 to every request.

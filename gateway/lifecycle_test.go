@@ -36,7 +36,6 @@ import (
 	"github.com/portcullis/portcullis/gateway/config"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
-	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/logtest"
@@ -208,7 +207,7 @@ func readyz(t *testing.T, admin string) map[string]any {
 func TestHealth(t *testing.T) {
 	t.Parallel()
 	// The orders backend is down: a port nothing listens on.
-	deadURL := "http://" + freeport.Addr(t)
+	deadURL := "http://" + deadAddr
 	s := serveGateway(t, fmt.Sprintf(`
   - {service: example.orders.v1.OrdersService, backend: %q}
 health: {interval: 100ms}

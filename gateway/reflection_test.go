@@ -21,7 +21,6 @@ import (
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
-	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 	"github.com/portcullis/portcullis/internal/prototest"
@@ -201,7 +200,7 @@ func TestReflectionRefusedAtStart(t *testing.T) {
 		"gateway/v1/options.proto": tampered,
 		"test/refl/v1/refl.proto":  fmt.Sprintf(reflProto, "", ""),
 	}))
-	closed := freeport.Addr(t)
+	closed := deadAddr
 	for _, tc := range []struct{ name, backend, want string }{
 		{"own options", reflBackend(t, res), "gateway/v1/options.proto differs from the gateway's: message Access: field public is not the gateway's"},
 		{"unreachable", "http://" + closed, "routes[0]: the backend's reflection:"},

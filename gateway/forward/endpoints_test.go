@@ -44,7 +44,7 @@ func newReplica(t *testing.T, addr string) *replica {
 func (r *replica) url() string { return "http://" + r.addr }
 
 // deadAddr returns an address where nothing listens, the i-th of several:
-// port 1 of 127.0.0.i. A port named by freeport would not do: a test
+// port 1 of 127.0.0.i. A port named by freeport would not do either: a test
 // running beside may listen on it a moment later.
 func deadAddr(i int) string { return fmt.Sprintf("127.0.0.%d:1", i) }
 
@@ -449,7 +449,7 @@ func TestRetryBudget(t *testing.T) {
 // several.
 func TestSingleEndpointNotEjected(t *testing.T) {
 	t.Parallel()
-	be, err := forward.NewBackend("http://"+freeport.Addr(t), forward.WithBackendLogger(nil),
+	be, err := forward.NewBackend("http://"+deadAddr(1), forward.WithBackendLogger(nil),
 		forward.WithOutlierDetection(forward.OutlierDetection{ConsecutiveFailures: 1, BaseEjectionTime: time.Minute, MaxEjectionTime: time.Minute, MaxEjectionPercent: 50}))
 	if err != nil {
 		t.Fatal(err)

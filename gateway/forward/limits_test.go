@@ -18,7 +18,6 @@ import (
 	"github.com/portcullis/portcullis/gateway/forward"
 	licensingv1 "github.com/portcullis/portcullis/gen/example/licensing/v1"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
-	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/portcullis/portcullis/internal/logtest"
 )
 
@@ -197,7 +196,7 @@ func TestMessageSizeLimit(t *testing.T) {
 func TestBackendDown(t *testing.T) {
 	t.Parallel()
 	// A port nothing listens on any more.
-	downURL := "http://" + freeport.Addr(t)
+	downURL := "http://" + deadAddr(1)
 	tests := []struct {
 		name string
 		url  string

@@ -339,7 +339,7 @@ func TestGRPCRelayMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Second)
 		defer cancel()
 		ctx = metadata.AppendToOutgoingContext(ctx,
 			"authorization", "Bearer "+mustToken(t, mint, claims{}),
@@ -388,8 +388,8 @@ func TestGRPCRelayMetadata(t *testing.T) {
 				t.Errorf("the backend saw %s: %q, want %q", key, got, want)
 			}
 		}
-		if s.deadline <= 0 || s.deadline > 20*time.Second {
-			t.Errorf("the backend's deadline is %v away, want the caller's, under 20s", s.deadline)
+		if s.deadline < 190*time.Second || s.deadline > 200*time.Second {
+			t.Errorf("the backend's deadline is %v away, want the caller's 200s", s.deadline)
 		}
 	})
 }

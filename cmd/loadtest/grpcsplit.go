@@ -63,6 +63,9 @@ type grpcIn struct {
 	transport *http.Transport
 }
 
+// handle decides one call of any method and relays it as an HTTP/2
+// request: its messages up while the backend's come down, then the
+// backend's trailers and status.
 func (g *grpcIn) handle(_ any, ss grpc.ServerStream) error {
 	method, in, header, p, err := g.admit(ss)
 	if err != nil {
@@ -79,7 +82,7 @@ func (g *grpcIn) handle(_ any, ss grpc.ServerStream) error {
 	header.Set(forward.ClientIDHeader, p.ClientID)
 	header.Set(forward.TierHeader, p.Tier)
 	if deadline, ok := ctx.Deadline(); ok {
-		header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(deadline).Microseconds(), 1), 10)+"u")
+		header.Set("Grpc-Timeout", grpcTimeoutValue(time.Until(deadline)))
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -224,6 +227,8 @@ func serveGRPCOut(ctx context.Context, ln net.Listener, backend, jwksFile string
 // grpcOut relays the requests net/http's server takes as grpc-go streams.
 type grpcOut struct{ *grpcRelay }
 
+// ServeHTTP decides one gRPC request and relays it on a grpc-go stream;
+// the request's body is not read once it returns.
 func (g grpcOut) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/grpc")
 	p, err := g.authorizer.Check(r.Context(), r.URL.Path, r.Header)
@@ -266,7 +271,14 @@ func (g grpcOut) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, status.Convert(err), false)
 		return
 	}
+	up := make(chan struct{})
+	defer func() {
+		cancel()
+		_ = r.Body.Close() // ends a read under way
+		<-up
+	}()
 	go func() {
+		defer close(up)
 		for {
 			buf, err := readFrame(r.Body)
 			if err != nil {
@@ -332,6 +344,21 @@ func writeStatus(w http.ResponseWriter, st *status.Status, written bool) {
 	if !written {
 		w.WriteHeader(http.StatusOK)
 	}
+}
+
+// grpcTimeoutValue is d as a grpc-timeout header: at most 8 digits, in
+// the finest unit they can hold, rounded up.
+func grpcTimeoutValue(d time.Duration) string {
+	d = max(d, time.Nanosecond)
+	for _, u := range []struct {
+		unit byte
+		d    time.Duration
+	}{{'n', time.Nanosecond}, {'u', time.Microsecond}, {'m', time.Millisecond}, {'S', time.Second}, {'M', time.Minute}} {
+		if n := (d + u.d - 1) / u.d; n < 1e8 {
+			return strconv.FormatInt(int64(n), 10) + string(u.unit)
+		}
+	}
+	return strconv.FormatInt(int64(min((d+time.Hour-1)/time.Hour, 1e8-1)), 10) + "H"
 }
 
 // grpcTimeout parses a grpc-timeout header: at most 8 digits and a unit.

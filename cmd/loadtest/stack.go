@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+
 	"github.com/portcullis/portcullis/internal/freeport"
 )
 

@@ -28,6 +28,7 @@ import (
 
 // Env is the issuer and the example backends a test gateway routes to.
 type Env struct {
+	// Issuer hands out the access tokens the gateway trusts.
 	Issuer *issuertest.Issuer
 	// LicensingURL and OrdersURL are the example backends, over h2c.
 	LicensingURL, OrdersURL string

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // Cluster is a Redis Cluster of the test's own: three masters holding a

@@ -25,8 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/freeport"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/internal/freeport"
 )
 
 // SharedAddr is the address of the shared Redis.
@@ -92,7 +93,7 @@ type Server struct {
 }
 
 // Start starts a redis-server on a free port, stopped when the test ends,
-// with the extra options ("--enable-debug-command", "local").
+// with the extra options given, such as "--enable-debug-command", "local".
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return start(t, freeport.Port(t), extra)

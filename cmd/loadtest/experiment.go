@@ -59,6 +59,12 @@ var experiments = []experiment{
 		start:     startSubcommand("grpcout"),
 	},
 	{
+		target:    "grpc-go-front",
+		about:     "grpc-go's server in front of today's whole gateway, in one process (grpcfront.go): an adapter instead of a second request path",
+		protocols: []string{"grpc"},
+		start:     startSubcommandWith("grpcfront", func(s *stack) []string { return append(s.gatewayOTelEnv(), "GOGC=400") }),
+	},
+	{
 		target: "before",
 		about:  "the gateway built from -baseline's commit, with the same configuration",
 		start: func(ctx context.Context, s *stack, opts options) (*process, string, error) {
@@ -156,6 +162,7 @@ var subcommands = map[string]func(ctx context.Context, ln net.Listener, backend,
 	"grpcrelay": serveGRPCRelay,
 	"grpcin":    serveGRPCIn,
 	"grpcout":   serveGRPCOut,
+	"grpcfront": serveGRPCFront,
 }
 
 // subcommandMain runs the subcommand of the name until interrupted.
@@ -178,13 +185,23 @@ func subcommandMain(name string, serve func(context.Context, net.Listener, strin
 
 // startSubcommand starts an experiment that is one of subcommands.
 func startSubcommand(name string) func(context.Context, *stack, options) (*process, string, error) {
+	return startSubcommandWith(name, nil)
+}
+
+// startSubcommandWith is startSubcommand with more environment variables,
+// from env, when it is not nil.
+func startSubcommandWith(name string, env func(*stack) []string) func(context.Context, *stack, options) (*process, string, error) {
 	return func(ctx context.Context, s *stack, _ options) (*process, string, error) {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, "", err
 		}
 		addr := freeAddr()
-		p, err := s.start(ctx, name, experimentEnv(s.wrap, name), exe, name, "-listen", addr, "-backend", s.backendURL, "-jwks", s.jwksFile)
+		vars := experimentEnv(s.wrap, name)
+		if env != nil {
+			vars = append(vars, env(s)...)
+		}
+		p, err := s.start(ctx, name, vars, exe, name, "-listen", addr, "-backend", s.backendURL, "-jwks", s.jwksFile)
 		if err != nil {
 			return nil, "", err
 		}

@@ -165,13 +165,23 @@ func statusOfTrailer(h http.Header) *status.Status {
 }
 
 // grpcMD is the metadata of an HTTP/2 gRPC header or trailer block,
-// without the protocol's own keys.
+// without the protocol's own keys; binary (-bin) values, base64 on the
+// wire, are decoded, as grpc-go encodes them again.
 func grpcMD(h http.Header) metadata.MD {
 	md := make(metadata.MD, len(h))
 	for k, v := range h {
 		k = strings.ToLower(k)
 		if strings.HasPrefix(k, "grpc-") || k == "content-type" || k == "trailer" || k == "date" {
 			continue
+		}
+		if strings.HasSuffix(k, "-bin") {
+			raw := make([]string, 0, len(v))
+			for _, s := range v {
+				if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err == nil {
+					raw = append(raw, string(b))
+				}
+			}
+			v = raw
 		}
 		md[k] = v
 	}

@@ -181,15 +181,11 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 	return s, nil
 }
 
-// startGateway starts a gateway process of the binary, named name, with
-// the benchmark's configuration on addresses of its own, and waits until
-// it is ready. It returns the process and the URL calls go to.
-func (s *stack) startGateway(ctx context.Context, name, bin string, extraEnv []string) (*process, string, error) {
-	gatewayAddr, adminAddr := freeAddr(), freeAddr()
-	if name == "gateway" {
-		s.adminURL = "http://" + adminAddr
-	}
-	cfg := fmt.Sprintf(`listen: %q
+// gatewayConfig is the benchmark's gateway configuration: the load
+// generator's issuer, the orders backend, a tier that nothing refuses, and
+// no access log.
+func gatewayConfig(listen, admin, jwksFile, backendURL string, traceRatio float64) string {
+	return fmt.Sprintf(`listen: %q
 admin: %q
 issuers:
   - issuer: loadtest
@@ -208,20 +204,36 @@ telemetry:
   access_log: false
   trace_sample_ratio: %g
   profiling: true
-`, gatewayAddr, adminAddr, s.jwksFile, s.backendURL, s.traceRatio)
-	cfgFile := filepath.Join(s.work, name+".yaml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		return nil, "", err
-	}
-	env := []string{
-		// Spans are sampled and exported over OTLP to a sink that discards
-		// them, as a gateway in production would export them to a collector.
+`, listen, admin, jwksFile, backendURL, traceRatio)
+}
+
+// gatewayOTelEnv is the environment of a gateway's telemetry: spans are
+// sampled and exported over OTLP to a sink that discards them, as a
+// gateway in production would export them to a collector.
+func (s *stack) gatewayOTelEnv() []string {
+	return []string{
 		"OTEL_TRACES_EXPORTER=otlp",
 		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
 		"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + s.sinkAddr,
 		"OTEL_METRICS_EXPORTER=none",
 		"OTEL_LOGS_EXPORTER=none",
 	}
+}
+
+// startGateway starts a gateway process of the binary, named name, with
+// the benchmark's configuration on addresses of its own, and waits until
+// it is ready. It returns the process and the URL calls go to.
+func (s *stack) startGateway(ctx context.Context, name, bin string, extraEnv []string) (*process, string, error) {
+	gatewayAddr, adminAddr := freeAddr(), freeAddr()
+	if name == "gateway" {
+		s.adminURL = "http://" + adminAddr
+	}
+	cfg := gatewayConfig(gatewayAddr, adminAddr, s.jwksFile, s.backendURL, s.traceRatio)
+	cfgFile := filepath.Join(s.work, name+".yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, "", err
+	}
+	env := s.gatewayOTelEnv()
 	env = append(env, extraEnv...)
 	p, err := s.start(ctx, name, env, bin, "gateway", "--config", cfgFile)
 	if err != nil {

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,17 +11,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 
-	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"connectrpc.com/connect"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/portcullis/portcullis/gateway"
 	"github.com/portcullis/portcullis/gateway/config"
@@ -82,7 +80,7 @@ func (f *grpcFront) handle(_ any, ss grpc.ServerStream) error {
 		case strings.HasSuffix(k, "-bin"):
 			enc := make([]string, len(vs))
 			for i, v := range vs {
-				enc[i] = base64.RawStdEncoding.EncodeToString([]byte(v))
+				enc[i] = connect.EncodeBinaryHeader([]byte(v))
 			}
 			vs = enc
 		}
@@ -109,22 +107,7 @@ func (f *grpcFront) handle(_ any, ss grpc.ServerStream) error {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		req.RemoteAddr = p.Addr.String()
 	}
-	go func() {
-		var fr frame
-		for {
-			if err := ss.RecvMsg(&fr); err != nil {
-				if errors.Is(err, io.EOF) {
-					pw.Close()
-				} else {
-					pw.CloseWithError(err)
-				}
-				return
-			}
-			if err := writeFrame(pw, &fr); err != nil {
-				return
-			}
-		}
-	}()
+	go pipeMessages(ss, pw)
 	w := &frontWriter{ss: ss, header: make(http.Header)}
 	f.h.ServeHTTP(w, req)
 	_ = body.Close() // the caller's messages go nowhere once the handler returns
@@ -176,7 +159,7 @@ func (w *frontWriter) Write(p []byte) (int, error) {
 			w.err = errors.New("grpcfront: the handler compressed a message")
 			return 0, w.err
 		}
-		n := int(uint32(w.pending[1])<<24 | uint32(w.pending[2])<<16 | uint32(w.pending[3])<<8 | uint32(w.pending[4]))
+		n := int(binary.BigEndian.Uint32(w.pending[1:5]))
 		if len(w.pending) < 5+n {
 			break
 		}
@@ -211,18 +194,5 @@ func (w *frontWriter) end() error {
 		trailer = w.header
 	}
 	w.ss.SetTrailer(grpcMD(trailer))
-	if bin := trailer.Get("Grpc-Status-Details-Bin"); bin != "" {
-		if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(bin, "=")); err == nil {
-			var sp spb.Status
-			if proto.Unmarshal(b, &sp) == nil {
-				return status.FromProto(&sp).Err()
-			}
-		}
-	}
-	code, err := strconv.Atoi(trailer.Get("Grpc-Status"))
-	if err != nil {
-		return status.Error(codes.Internal, "the gateway wrote no grpc-status")
-	}
-	msg, _ := url.PathUnescape(trailer.Get("Grpc-Message"))
-	return status.Error(codes.Code(code), msg)
+	return statusOfTrailer(trailer, status.New(codes.Internal, "the gateway wrote no grpc-status")).Err()
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,8 +48,7 @@ func serveGRPCIn(ctx context.Context, ln net.Listener, backend, jwksFile string)
 		_ = ln.Close()
 		return err
 	}
-	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: 100}
-	tr.Protocols.SetUnencryptedHTTP2(true)
+	tr := relayTransport()
 	defer tr.CloseIdleConnections()
 	in := &grpcIn{policy: pol, backend: strings.TrimSuffix(u.String(), "/"), transport: tr}
 	return serveGRPC(ctx, ln, in.handle)
@@ -93,23 +91,7 @@ func (g *grpcIn) handle(_ any, ss grpc.ServerStream) error {
 		return status.Error(codes.Internal, err.Error())
 	}
 	req.Header = header
-	go func() {
-		var f frame
-		for {
-			if err := ss.RecvMsg(&f); err != nil {
-				if errors.Is(err, io.EOF) {
-					pw.Close()
-				} else {
-					pw.CloseWithError(err)
-				}
-				return
-			}
-			err := writeFrame(pw, &f)
-			if err != nil {
-				return
-			}
-		}
-	}()
+	go pipeMessages(ss, pw)
 	res, err := g.transport.RoundTrip(req)
 	if err != nil {
 		body.CloseWithError(err)
@@ -142,14 +124,34 @@ func (g *grpcIn) handle(_ any, ss grpc.ServerStream) error {
 		trailer = res.Header
 	}
 	ss.SetTrailer(grpcMD(trailer))
-	return statusOfTrailer(trailer).Err()
+	return statusOfTrailer(trailer, status.New(codes.Unknown, "backend: no grpc-status")).Err()
+}
+
+// pipeMessages writes the caller's messages to pw, length-prefixed, as a
+// gRPC request body, and closes it at the caller's half-close (or with the
+// stream's error).
+func pipeMessages(ss grpc.ServerStream, pw *io.PipeWriter) {
+	var f frame
+	for {
+		if err := ss.RecvMsg(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				pw.Close()
+			} else {
+				pw.CloseWithError(err)
+			}
+			return
+		}
+		if err := writeFrame(pw, &f); err != nil {
+			return
+		}
+	}
 }
 
 // statusOfTrailer is the gRPC status a response's trailers carry: code,
-// message and details.
-func statusOfTrailer(h http.Header) *status.Status {
+// message and details; missing when they carry none.
+func statusOfTrailer(h http.Header, missing *status.Status) *status.Status {
 	if bin := h.Get("Grpc-Status-Details-Bin"); bin != "" {
-		if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(bin, "=")); err == nil {
+		if b, err := connect.DecodeBinaryHeader(bin); err == nil {
 			var sp spb.Status
 			if proto.Unmarshal(b, &sp) == nil {
 				return status.FromProto(&sp)
@@ -158,7 +160,7 @@ func statusOfTrailer(h http.Header) *status.Status {
 	}
 	code, err := strconv.Atoi(h.Get("Grpc-Status"))
 	if err != nil {
-		return status.New(codes.Unknown, "backend: no grpc-status")
+		return missing
 	}
 	msg, _ := url.PathUnescape(h.Get("Grpc-Message"))
 	return status.New(codes.Code(code), msg)
@@ -177,7 +179,7 @@ func grpcMD(h http.Header) metadata.MD {
 		if strings.HasSuffix(k, "-bin") {
 			raw := make([]string, 0, len(v))
 			for _, s := range v {
-				if b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(s, "=")); err == nil {
+				if b, err := connect.DecodeBinaryHeader(s); err == nil {
 					raw = append(raw, string(b))
 				}
 			}
@@ -348,7 +350,7 @@ func writeStatus(w http.ResponseWriter, st *status.Status, written bool) {
 	}
 	if len(st.Proto().GetDetails()) > 0 {
 		if b, err := proto.Marshal(st.Proto()); err == nil {
-			h.Set(prefix+"Grpc-Status-Details-Bin", base64.RawStdEncoding.EncodeToString(b))
+			h.Set(prefix+"Grpc-Status-Details-Bin", connect.EncodeBinaryHeader(b))
 		}
 	}
 	if !written {

@@ -53,6 +53,13 @@ func serveRelay(ctx context.Context, ln net.Listener, backend, jwksFile string) 
 	return serveH2C(ctx, ln, h)
 }
 
+// relayTransport is the relays' HTTP/2 client to the h2c backend.
+func relayTransport() *http.Transport {
+	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: 100}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	return tr
+}
+
 // serveH2C serves h over h2c on ln until ctx is done.
 func serveH2C(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols)}
@@ -131,8 +138,7 @@ func newRelay(ctx context.Context, backend, jwksFile string) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{Protocols: new(http.Protocols), MaxIdleConnsPerHost: 100}
-	tr.Protocols.SetUnencryptedHTTP2(true)
+	tr := relayTransport()
 	return &relay{
 		policy: pol,
 		proxy: &httputil.ReverseProxy{

@@ -9,9 +9,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/portcullis/portcullis/gateway/authz"
+	"github.com/portcullis/portcullis/gateway/clientcert"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/cors"
 	"github.com/portcullis/portcullis/gateway/dpop"
+	"github.com/portcullis/portcullis/gateway/forward"
 	"github.com/portcullis/portcullis/gateway/ratelimit"
 	"github.com/portcullis/portcullis/gateway/rest"
 	"github.com/portcullis/portcullis/gateway/telemetry"
@@ -61,7 +63,7 @@ type chain struct {
 //     its method, which then passes the same decision as any RPC; RPC
 //     paths pass through untouched.
 //  6. mux: the routed services' forwarding handlers (each a connect
-//     handler with the options of [chain.handlerOptions]), gRPC health,
+//     handler with the options of [chain.forwardOptions]), gRPC health,
 //     gRPC reflection, and Unimplemented, in the caller's protocol, for
 //     everything else.
 func (c *chain) edge(mux http.Handler) (http.Handler, error) {
@@ -100,7 +102,7 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 	return h, nil
 }
 
-// handlerOptions returns the options of every forwarding handler: the
+// forwardOptions returns the options of every forwarding handler: the
 // decision a call passes, in order, first is outermost.
 //
 // The gate decides on the request headers alone, before any byte of the
@@ -136,7 +138,7 @@ func (c *chain) edge(mux http.Handler) (http.Handler, error) {
 //
 // exchange and certificate are the route's gates of steps 4 and 2; nil
 // for none.
-func (c *chain) handlerOptions(exchange, certificate connect.RequestGateFunc) []connect.HandlerOption {
+func (c *chain) forwardOptions(exchange, certificate connect.RequestGateFunc) []forward.Option {
 	authenticate := c.authorizer.Gate()
 	if exchange != nil {
 		authenticate = sequence(exchange, authenticate)
@@ -144,17 +146,39 @@ func (c *chain) handlerOptions(exchange, certificate connect.RequestGateFunc) []
 	if c.guard != nil {
 		authenticate = c.guard.Wrap(authenticate)
 	}
-	return []connect.HandlerOption{
-		connect.WithRequestGate(c.telemetry.WrapGate(
+	return []forward.Option{
+		forward.WithGate(c.telemetry.WrapGate(
 			certificate,
 			authenticate,
 			c.limiter.Gate(),
 		)),
-		connect.WithInterceptors(
+		forward.WithInterceptors(
 			c.telemetry.ServerInterceptor(),
 			c.limiter,
 		),
 	}
+}
+
+// grpcEdge is, for a call grpc-go's server took, what the edge does for
+// the calls of net/http's (see [chain.edge]), given a request that stands
+// for the call: the identity of its client certificate, its DPoP target,
+// and the start of its record. CORS and REST do not apply to gRPC.
+func (c *chain) grpcEdge(r *http.Request) context.Context {
+	ctx := r.Context()
+	if c.certificates != nil {
+		switch id, problem := c.certificates.identity(r); {
+		case id != nil:
+			ctx = clientcert.NewContext(ctx, id)
+		case problem != "":
+			ctx = context.WithValue(ctx, certificateProblemKey{}, problem)
+		}
+	}
+	if c.dpop {
+		if _, ok := r.Header["Dpop"]; ok {
+			ctx = dpop.NewContext(ctx, dpop.TargetOf(r))
+		}
+	}
+	return c.telemetry.StartCall(ctx, c.generation)
 }
 
 // edgeConfig takes the edge's settings from cfg.

@@ -151,7 +151,9 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 	}
 
 	mux := http.NewServeMux()
-	handlerOptions := c.handlerOptions(nil, nil)
+	forwardOptions := c.forwardOptions(nil, nil)
+	gen.services = make(map[string]*forward.Service, len(services))
+	gen.grpcEdge = c.grpcEdge
 	backends := make(map[string]*forward.Backend) // routes to one backend share its connections
 	checker := &health{g: g, backends: make(map[string]*forward.Backend, len(services))}
 	for i, route := range cfg.Routes {
@@ -165,7 +167,7 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 			gen.backends = append(gen.backends, backend)
 		}
 		checker.backends[route.Service] = backend
-		routeOptions := handlerOptions
+		routeOptions := forwardOptions
 		var exchange, certificate connect.RequestGateFunc
 		if route.Exchange != nil {
 			if exchange, err = newExchangeGate(route.Exchange); err != nil {
@@ -176,10 +178,9 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 			certificate = requireCertificate
 		}
 		if exchange != nil || certificate != nil {
-			routeOptions = c.handlerOptions(exchange, certificate)
+			routeOptions = c.forwardOptions(exchange, certificate)
 		}
-		path, handler, err := forward.NewHandler(services[i], backend,
-			forward.WithHandlerOptions(routeOptions...),
+		path, handler, err := forward.NewHandler(services[i], backend, append(routeOptions,
 			forward.WithMaxTimeout(cfg.Limits.MaxTimeout.Std()),
 			forward.WithMaxStreamTimeout(cfg.Limits.MaxStreamTimeout.Std()),
 			forward.WithMaxMessageBytes(cfg.Limits.MaxMessageBytes),
@@ -189,11 +190,12 @@ func (g *Gateway) build(cfg *config.Config, prev *generation) (_ *generation, er
 			forward.WithRequestHeaders(gen.requestHeaders(route)),
 			forward.WithStop(gen.stop),
 			forward.WithLogger(g.logger),
-		)
+		)...)
 		if err != nil {
 			return nil, fmt.Errorf("routes[%d]: %w", i, err)
 		}
 		mux.Handle(path, handler)
+		gen.services[string(services[i].FullName())] = handler
 	}
 	mux.Handle(grpchealth.NewHandler(checker))
 	gen.byRoute = checker.backends

@@ -46,9 +46,11 @@ type generation struct {
 	backends  []*forward.Backend
 	byRoute   map[string]*forward.Backend // by routed service, for /readyz
 	handler   http.Handler
-	graph     http.Handler   // the permission graph of the admin listener
-	closers   []func() error // of the parts this generation alone owns
-	stop      chan struct{}  // the gateway's: closed at the drain deadline
+	services  map[string]*forward.Service         // the routed services, by full name, for the gRPC listener
+	grpcEdge  func(*http.Request) context.Context // the edge of the gRPC listener's calls
+	graph     http.Handler                        // the permission graph of the admin listener
+	closers   []func() error                      // of the parts this generation alone owns
+	stop      chan struct{}                       // the gateway's: closed at the drain deadline
 
 	minter      *internaltoken.Minter // nil when no route has identity internal
 	revocations *revocation.Set       // nil without issuers or with revocation.source none

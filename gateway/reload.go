@@ -170,6 +170,7 @@ func restartOnly(start, next *config.Config) []string {
 	}
 	check("listen", start.Listen, next.Listen)
 	check("admin", start.Admin, next.Admin)
+	check("grpc_listen", start.GRPCListen, next.GRPCListen)
 	check("tls", start.TLS, next.TLS)
 	check("telemetry", start.Telemetry, next.Telemetry)
 	check("reload", start.Reload, next.Reload)

@@ -59,10 +59,12 @@ var experiments = []experiment{
 		start:     startSubcommand("grpcout"),
 	},
 	{
-		target:    "grpc-go-front",
-		about:     "grpc-go's server in front of today's whole gateway, in one process (grpcfront.go): an adapter instead of a second request path",
+		target:    "grpc-listen",
+		about:     "today's gateway called on its gRPC listener (grpc_listen): grpc-go's transport in, the same decision and forwarding",
 		protocols: []string{"grpc"},
-		start:     startSubcommandWith("grpcfront", func(s *stack) []string { return append(s.gatewayOTelEnv(), "GOGC=400") }),
+		start: func(ctx context.Context, s *stack, opts options) (*process, string, error) {
+			return s.startGatewayOn(ctx, "grpc-listen", s.bin, s.gatewayEnv, true)
+		},
 	},
 	{
 		target: "before",
@@ -162,7 +164,7 @@ var subcommands = map[string]func(ctx context.Context, ln net.Listener, backend,
 	"grpcrelay": serveGRPCRelay,
 	"grpcin":    serveGRPCIn,
 	"grpcout":   serveGRPCOut,
-	"grpcfront": serveGRPCFront,
+	"grpclisten": serveGRPCListen,
 }
 
 // subcommandMain runs the subcommand of the name until interrupted.

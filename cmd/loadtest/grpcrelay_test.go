@@ -29,7 +29,7 @@ import (
 
 // grpcRelays are the subcommands of the experiments that relay gRPC calls
 // on grpc-go's transport, on both sides or on one.
-var grpcRelays = []string{"grpcrelay", "grpcin", "grpcout", "grpcfront"}
+var grpcRelays = []string{"grpcrelay", "grpcin", "grpcout", "grpclisten"}
 
 // forEachGRPCRelay runs test once for each of grpcRelays.
 func forEachGRPCRelay(t *testing.T, test func(t *testing.T, relay string)) {
@@ -388,7 +388,7 @@ func TestGRPCRelayMetadata(t *testing.T) {
 			"portcullis_client_id": nil,
 			"authorization":        nil,
 		}
-		if relay == "grpcfront" {
+		if relay == "grpclisten" {
 			// The whole gateway: with identity: forward, its default, the
 			// backend gets the caller's verified token too.
 			wants["authorization"] = []string{"Bearer " + tok}

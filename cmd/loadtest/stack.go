@@ -224,11 +224,21 @@ func (s *stack) gatewayOTelEnv() []string {
 // the benchmark's configuration on addresses of its own, and waits until
 // it is ready. It returns the process and the URL calls go to.
 func (s *stack) startGateway(ctx context.Context, name, bin string, extraEnv []string) (*process, string, error) {
+	return s.startGatewayOn(ctx, name, bin, extraEnv, false)
+}
+
+// startGatewayOn is startGateway, and with grpcListen the URL returned is
+// that of the gateway's gRPC listener (grpc_listen).
+func (s *stack) startGatewayOn(ctx context.Context, name, bin string, extraEnv []string, grpcListen bool) (*process, string, error) {
 	gatewayAddr, adminAddr := freeAddr(), freeAddr()
 	if name == "gateway" {
 		s.adminURL = "http://" + adminAddr
 	}
 	cfg := gatewayConfig(gatewayAddr, adminAddr, s.jwksFile, s.backendURL, s.traceRatio)
+	if grpcListen {
+		gatewayAddr = freeAddr()
+		cfg += fmt.Sprintf("grpc_listen: %q\n", gatewayAddr)
+	}
 	cfgFile := filepath.Join(s.work, name+".yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, "", err

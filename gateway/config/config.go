@@ -32,6 +32,13 @@ type Config struct {
 	// Listen is the main listener's address (Connect, gRPC, gRPC-Web and
 	// HTTP/JSON on one port). Default "127.0.0.1:8080".
 	Listen string `json:"listen"`
+	// GRPCListen, when set, is the address of a listener for gRPC callers
+	// alone, served by grpc-go's transport instead of net/http's HTTP/2
+	// server: the same routes, decision, limits and telemetry as the main
+	// listener, at less CPU per call. It serves TLS when the main listener
+	// does, with the same certificate and client CAs. Connect, gRPC-Web
+	// and REST callers, and browsers, use the main listener. Default: none.
+	GRPCListen string `json:"grpc_listen,omitempty"`
 	// Admin is the operator listener's address (/healthz, /readyz,
 	// /metrics). Default "127.0.0.1:9090".
 	Admin string `json:"admin"`

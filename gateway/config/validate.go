@@ -23,6 +23,12 @@ func (c *Config) validate(v *validator) {
 	if c.Listen == c.Admin {
 		v.add("admin", "must differ from listen (%s)", c.Listen)
 	}
+	if c.GRPCListen != "" {
+		v.address("grpc_listen", c.GRPCListen)
+		if c.GRPCListen == c.Listen || c.GRPCListen == c.Admin {
+			v.add("grpc_listen", "must differ from listen and admin")
+		}
+	}
 	c.TLS.validate(v, c.RateLimit.TrustedProxies)
 	for i, img := range c.Descriptors.Images {
 		v.file(fmt.Sprintf("descriptors.images[%d]", i), img)

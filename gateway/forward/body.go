@@ -315,11 +315,13 @@ func (b *callBody) stop() {
 
 // abandon stops a pending read when the forwarding no longer needs the
 // client's messages: the backend has ended the stream or the deadline has
-// passed. It accepts a nil b.
-func (b *callBody) abandon() {
+// passed. The read returns soon after: the caller waits for it. It
+// accepts a nil b.
+func (b *callBody) abandon() bool {
 	if b != nil {
 		b.cutOff(nil)
 	}
+	return true
 }
 
 // cutOff makes the pending read, and every later one, fail with reason,

@@ -30,7 +30,7 @@ import (
 // The descriptor may be compiled in or loaded at run time from a buf image;
 // the backend may be shared by several services. NewHandler reports
 // invalid option values, naming the option.
-func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Option) (string, http.Handler, error) {
+func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Option) (string, *Service, error) {
 	if svc == nil {
 		return "", nil, errors.New("forward: nil service descriptor")
 	}
@@ -51,7 +51,7 @@ func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Op
 		return "", nil, err
 	}
 	filter := newHeaderFilter(cfg.sensitive)
-	h := &serviceHandler{
+	h := &Service{
 		name:   string(svc.FullName()),
 		routes: make(map[string]route, methods.Len()),
 		body: bodyLimits{
@@ -68,13 +68,16 @@ func NewHandler(svc protoreflect.ServiceDescriptor, backend *Backend, opts ...Op
 		h.routes[m.procedure] = route{
 			handler:   m.newHandler(cfg),
 			streaming: m.desc.IsStreamingClient(),
+			grpc:      m.newGRPCRoute(cfg, &h.body, h.stopper),
 		}
 	}
 	return "/" + h.name + "/", h, nil
 }
 
-// serviceHandler routes a service's calls to the method handlers.
-type serviceHandler struct {
+// Service forwards the calls of one routed service: it is the
+// http.Handler of [NewHandler], and serves gRPC callers on grpc-go's
+// transport with [Service.ServeGRPC].
+type Service struct {
 	name    string // the service's full name
 	routes  map[string]route
 	body    bodyLimits
@@ -83,23 +86,43 @@ type serviceHandler struct {
 
 type route struct {
 	handler *connect.Handler
+	grpc    *grpcRoute // the same method for ServeGRPC
 	// streaming is true for client and bidi streams, whose request body
 	// is bounded by the idle timeout instead of the body timeout, and
 	// which the forwarding stops reading when the backend has finished.
 	streaming bool
 }
 
-// callBodyKey carries a call's *callBody in its context.
+// callBodyKey carries a call's requestBody in its context.
 type callBodyKey struct{}
 
-// callBodyFrom returns the request body of the call whose context is ctx
-// (nil outside one, which its methods accept).
-func callBodyFrom(ctx context.Context) *callBody {
-	b, _ := ctx.Value(callBodyKey{}).(*callBody)
-	return b
+// requestBody is what the forwarding of a client or bidi stream needs of
+// the call's request: to stop a pending read once the backend has
+// finished, and why the gateway cut the request off. *callBody is one for
+// connect's handlers, *grpcConn for [Service.ServeGRPC]'s.
+type requestBody interface {
+	// abandon stops a pending read and reports whether the caller must
+	// wait for it to return before the call ends.
+	abandon() bool
+	cutError() error
 }
 
-func (h *serviceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// noBody is the requestBody of a call that carries none in its context.
+type noBody struct{}
+
+func (noBody) abandon() bool   { return true }
+func (noBody) cutError() error { return nil }
+
+// bodyFrom returns the request body of the call whose context is ctx.
+func bodyFrom(ctx context.Context) requestBody {
+	if b, ok := ctx.Value(callBodyKey{}).(requestBody); ok {
+		return b
+	}
+	return noBody{}
+}
+
+// ServeHTTP serves a call of the service in any of connect's protocols.
+func (h *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := h.routes[r.URL.Path]
 	if !ok {
 		writeUnimplemented(w, r, "unknown method "+truncate(strings.TrimPrefix(r.URL.Path, "/"+h.name+"/"))+" for service "+h.name)
@@ -116,9 +139,9 @@ func (h *serviceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer h.stopper.remove(body)
-		r = r.WithContext(context.WithValue(ctx, callBodyKey{}, body))
+		r = r.WithContext(context.WithValue(ctx, callBodyKey{}, requestBody(body)))
 	case rt.streaming:
-		r = r.WithContext(context.WithValue(r.Context(), callBodyKey{}, body))
+		r = r.WithContext(context.WithValue(r.Context(), callBodyKey{}, requestBody(body)))
 	}
 	r.Body = body
 	rt.handler.ServeHTTP(w, r)
@@ -186,6 +209,12 @@ func (m *method) newHandler(cfg *config) *connect.Handler {
 	if cfg.maxMessageBytes > 0 {
 		opts = append(opts, connect.WithReadMaxBytes(cfg.maxMessageBytes), connect.WithSendMaxBytes(cfg.maxMessageBytes),
 			boundedGzip(int64(cfg.maxMessageBytes)))
+	}
+	if cfg.gate != nil {
+		opts = append(opts, connect.WithRequestGate(cfg.gate))
+	}
+	if len(cfg.interceptors) > 0 {
+		opts = append(opts, connect.WithInterceptors(cfg.interceptors...))
 	}
 	opts = append(opts, cfg.handlerOptions...)
 	switch {
@@ -255,15 +284,21 @@ func (m *method) capDeadline(ctx context.Context) (context.Context, context.Canc
 }
 
 func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*connect.Response[Message], error) {
+	return m.forwardUnary(ctx, req.Msg, req.Header(), req.Peer())
+}
+
+// forwardUnary forwards a unary call whose request is msg, with the
+// caller's header.
+func (m *method) forwardUnary(ctx context.Context, msg *Message, header http.Header, peer connect.Peer) (*connect.Response[Message], error) {
 	ctx, cancel := m.capDeadline(ctx)
 	if cancel != nil {
 		defer cancel()
 	}
-	client := m.client(req.Header(), req.Peer())
-	out := connect.NewRequest(req.Msg)
-	m.header(ctx, out.Header(), req.Header())
+	client := m.client(header, peer)
+	out := connect.NewRequest(msg)
+	m.header(ctx, out.Header(), header)
 	var at *attempts
-	if m.retry && m.backend.mayRetry(req.Msg.Len()) {
+	if m.retry && m.backend.mayRetry(msg.Len()) {
 		at = new(attempts)
 		ctx = context.WithValue(ctx, attemptsKey{}, at)
 	}
@@ -271,8 +306,8 @@ func (m *method) unary(ctx context.Context, req *connect.Request[Message]) (*con
 	for err != nil && at != nil && m.retryable(ctx, err) && m.backend.retryAgain(at) {
 		// The answer is held whole before the client gets any of it: the
 		// call is sent again, to another endpoint, as if for the first time.
-		out = connect.NewRequest(req.Msg)
-		m.header(ctx, out.Header(), req.Header())
+		out = connect.NewRequest(msg)
+		m.header(ctx, out.Header(), header)
 		res, err = client.CallUnary(ctx, out)
 	}
 	if err != nil {

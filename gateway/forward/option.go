@@ -44,6 +44,8 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
+	gate               connect.RequestGateFunc
+	interceptors       []connect.Interceptor
 	handlerOptions     []connect.HandlerOption
 	maxTimeout         time.Duration
 	maxStreamTimeout   time.Duration
@@ -104,6 +106,40 @@ func WithHandlerOptions(opts ...connect.HandlerOption) Option {
 			}
 		}
 		c.handlerOptions = append(c.handlerOptions, opts...)
+	})
+}
+
+// WithGate sets the request gate of every method: the decision on a
+// call's headers, before any byte of its body is read. It runs for the
+// calls of every transport, connect's handlers and [Service.ServeGRPC] alike;
+// a gate given in [WithHandlerOptions] runs only for connect's handlers.
+// Several gates are one gate run in turn, as connect runs them.
+func WithGate(gate connect.RequestGateFunc) Option {
+	return optionFunc(func(c *config) {
+		if gate == nil {
+			c.invalid("WithGate: nil gate")
+			return
+		}
+		c.gate = gate
+	})
+}
+
+// WithInterceptors adds handler interceptors to every method, outermost
+// first, for the calls of every transport, as [WithGate] does.
+// [Service.ServeGRPC] runs their WrapStreamingHandler for every kind of
+// method, unary ones too, as connect runs it for streams; connect's
+// handlers run WrapUnary for unary methods. Interceptors see the method's
+// protoreflect.MethodDescriptor as Spec().Schema and a *[Message] as the
+// request.
+func WithInterceptors(interceptors ...connect.Interceptor) Option {
+	return optionFunc(func(c *config) {
+		for _, i := range interceptors {
+			if i == nil {
+				c.invalid("WithInterceptors: nil interceptor")
+				return
+			}
+		}
+		c.interceptors = append(c.interceptors, interceptors...)
 	})
 }
 

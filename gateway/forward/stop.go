@@ -2,18 +2,22 @@ package forward
 
 import "sync"
 
+// stoppable is a call in flight that the stop ends: a *callBody, or a
+// *grpcConn.
+type stoppable interface{ stop() }
+
 // stopper ends a handler's calls in flight when the stop channel given
 // to WithStop is closed, and refuses later ones.
 type stopper struct {
 	mu      sync.Mutex
-	calls   map[*callBody]struct{}
+	calls   map[stoppable]struct{}
 	stopped bool
 }
 
 // newStopper returns a stopper that watches stop, with one goroutine that
 // ends when stop is closed.
 func newStopper(stop <-chan struct{}) *stopper {
-	s := &stopper{calls: make(map[*callBody]struct{})}
+	s := &stopper{calls: make(map[stoppable]struct{})}
 	go func() {
 		<-stop
 		s.stopAll()
@@ -23,7 +27,7 @@ func newStopper(stop <-chan struct{}) *stopper {
 
 // add registers a call in flight, and reports false if the handler has
 // stopped: the call must be refused.
-func (s *stopper) add(b *callBody) bool {
+func (s *stopper) add(b stoppable) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
@@ -34,7 +38,7 @@ func (s *stopper) add(b *callBody) bool {
 }
 
 // remove unregisters a call that has ended.
-func (s *stopper) remove(b *callBody) {
+func (s *stopper) remove(b stoppable) {
 	s.mu.Lock()
 	delete(s.calls, b)
 	s.mu.Unlock()

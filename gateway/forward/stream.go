@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"sync"
 
 	"connectrpc.com/connect"
@@ -20,11 +21,17 @@ func (m *method) streamContext(ctx context.Context) (context.Context, context.Ca
 }
 
 func (m *method) serverStream(ctx context.Context, req *connect.Request[Message], stream *connect.ServerStream[Message]) error {
+	return m.forwardServerStream(ctx, req.Msg, req.Header(), stream.Conn())
+}
+
+// forwardServerStream forwards a server stream whose request is msg, with
+// the caller's header, and relays the backend's answer to in.
+func (m *method) forwardServerStream(ctx context.Context, msg *Message, header http.Header, in connect.StreamingHandlerConn) error {
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
-	out := connect.NewRequest(req.Msg)
-	m.header(ctx, out.Header(), req.Header())
-	res, err := m.client(req.Header(), req.Peer()).CallServerStream(ctx, out)
+	out := connect.NewRequest(msg)
+	m.header(ctx, out.Header(), header)
+	res, err := m.client(header, in.Peer()).CallServerStream(ctx, out)
 	if err != nil {
 		return m.backendError(ctx, err, nil)
 	}
@@ -33,14 +40,19 @@ func (m *method) serverStream(ctx context.Context, req *connect.Request[Message]
 	if err != nil {
 		return m.backendError(ctx, err, nil)
 	}
-	return m.relay(ctx, conn, stream.Conn())
+	return m.relay(ctx, conn, in)
 }
 
 func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[Message]) (*connect.Response[Message], error) {
-	body := callBodyFrom(ctx)
+	return m.forwardClientStream(ctx, stream.Conn())
+}
+
+// forwardClientStream forwards the client stream of in and returns the
+// backend's answer.
+func (m *method) forwardClientStream(ctx context.Context, in connect.StreamingHandlerConn) (*connect.Response[Message], error) {
+	body := bodyFrom(ctx)
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
-	in := stream.Conn()
 	call := m.client(in.RequestHeader(), in.Peer()).CallClientStream(ctx)
 	m.header(ctx, call.RequestHeader(), in.RequestHeader())
 	out, err := call.Conn()
@@ -91,10 +103,14 @@ func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[
 }
 
 func (m *method) bidiStream(ctx context.Context, stream *connect.BidiStream[Message, Message]) error {
-	body := callBodyFrom(ctx)
+	return m.forwardBidiStream(ctx, stream.Conn())
+}
+
+// forwardBidiStream forwards the bidi stream of in.
+func (m *method) forwardBidiStream(ctx context.Context, in connect.StreamingHandlerConn) error {
+	body := bodyFrom(ctx)
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
-	in := stream.Conn()
 	call := m.client(in.RequestHeader(), in.Peer()).CallBidiStream(ctx)
 	m.header(ctx, call.RequestHeader(), in.RequestHeader())
 	out, err := call.Conn()
@@ -118,17 +134,26 @@ func (m *method) bidiStream(ctx context.Context, stream *connect.BidiStream[Mess
 	// backend's, is what ended the relay.
 	clientErr := up.failure()
 	// The backend has finished. Stop reading from the client if it is
-	// still sending, and wait: the stream must not be used after return.
+	// still sending, and wait, unless the body says the pending read ends
+	// with the call: connect's stream must not be used after return.
 	select {
 	case <-up.done:
 	default:
 		cancel()
-		body.abandon()
-		<-up.done
+		if body.abandon() {
+			<-up.done
+		}
 	}
 	_ = out.CloseResponse()
 	if err != nil && clientErr != nil {
 		return clientErr
+	}
+	if err != nil {
+		// The gateway cut the client's side off (its idle timeout, the
+		// stop), which cancelled the backend's: that is the reason.
+		if cut := body.cutError(); cut != nil {
+			return cut
+		}
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 )
@@ -15,6 +16,18 @@ func (t *Telemetry) WrapGeneration(h http.Handler, generation uint64) http.Handl
 		return h
 	}
 	return &edgeHandler{t: t, next: h, generation: generation}
+}
+
+// StartCall starts the record of a call that no [Telemetry.WrapHandler]
+// serves, one a grpc-go server took: the call's clock starts now, and it
+// is recorded with the configuration generation, as WrapGeneration records
+// its calls (0 records none). A gate wrapped with [Telemetry.WrapGate] and
+// [Telemetry.ServerInterceptor] record it, as they record every call.
+func (t *Telemetry) StartCall(ctx context.Context, generation uint64) context.Context {
+	if t == nil {
+		return ctx
+	}
+	return &call{Context: ctx, start: t.cfg.now(), generation: generation}
 }
 
 // AddProcedures names more procedures the gateway serves, as

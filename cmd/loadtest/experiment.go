@@ -160,10 +160,10 @@ func (s *stack) startExperiments(ctx context.Context, opts options) ([]target, e
 //
 //	loadtest NAME -listen ADDR -backend URL -jwks FILE
 var subcommands = map[string]func(ctx context.Context, ln net.Listener, backend, jwksFile string) error{
-	"relay":     serveRelay,
-	"grpcrelay": serveGRPCRelay,
-	"grpcin":    serveGRPCIn,
-	"grpcout":   serveGRPCOut,
+	"relay":      serveRelay,
+	"grpcrelay":  serveGRPCRelay,
+	"grpcin":     serveGRPCIn,
+	"grpcout":    serveGRPCOut,
 	"grpclisten": serveGRPCListen,
 }
 

@@ -45,6 +45,23 @@
 // services get Unimplemented in the caller's protocol, as unknown methods
 // of routed services do.
 //
+// # gRPC on grpc-go's transport
+//
+// [Service.ServeGRPC] serves the same methods to gRPC callers that a
+// grpc.Server (google.golang.org/grpc) took, built with
+// [GRPCServerOptions] and an unknown-service handler: the same gate
+// ([WithGate]), interceptors ([WithInterceptors], through their
+// WrapStreamingHandler) and forwarding, with messages passed through as
+// bytes. grpc-go's server costs less CPU per call than net/http's HTTP/2
+// server and connect's handlers; it speaks only gRPC. [ServeGRPCOverHTTP]
+// serves the calls no Service forwards with an http.Handler, such as the
+// health and reflection handlers beside the services. Two behaviours
+// differ from the http.Handler's, both grpc-go's: a message over the limit
+// is refused with grpc-go's own message, and a request cut off by the
+// body or idle timeout ends with DeadlineExceeded and grpc-go's message
+// ("context deadline exceeded"), since grpc-go answers a read it ends
+// itself.
+//
 // # Limits
 //
 // A request costs the gateway in proportion to what it forwards, never to

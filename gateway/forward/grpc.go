@@ -172,11 +172,9 @@ func sendResponse(conn connect.StreamingHandlerConn, res *connect.Response[Messa
 // serve decides and forwards one call.
 func (r *grpcRoute) serve(ss grpc.ServerStream, edge func(*http.Request) context.Context) error {
 	conn := newGRPCConn(ss, r)
-	ctx := conn.tc.Context
+	ctx := ss.Context()
 	if edge != nil {
-		ctx = edge(conn.request(ss.Context()))
-	} else {
-		ctx = ss.Context()
+		ctx = edge(conn.request(ctx))
 	}
 	if r.spec.StreamType&connect.StreamTypeClient != 0 {
 		ctx = context.WithValue(ctx, callBodyKey{}, requestBody(conn))

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"github.com/portcullis/portcullis/gen/example/licensing/v1/licensingv1connect"
 	ordersv1 "github.com/portcullis/portcullis/gen/example/orders/v1"
 	"github.com/portcullis/portcullis/gen/example/orders/v1/ordersv1connect"
+	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/internal/gatewaytest"
 	"github.com/portcullis/portcullis/internal/h2ctest"
 	"github.com/portcullis/portcullis/services/issuer"
@@ -247,5 +249,34 @@ limits:
 	_ = bidi.CloseResponse()
 	if errors.Is(err, io.EOF) {
 		t.Error("the stream ended cleanly")
+	}
+}
+
+// TestGRPCListenerMutualTLS calls the gRPC listener of a gateway that
+// serves TLS and asks for client certificates: the listener shares the
+// main listener's certificate and client CAs; a route that requires a
+// client certificate lets in a caller with one and refuses one without;
+// a token bound to one certificate is refused with another.
+func TestGRPCListenerMutualTLS(t *testing.T) {
+	t.Parallel()
+	f := newMTLSFixture(t)
+	g := startTLSGateway(t, fmt.Sprintf("tls: {cert_file: %q, key_file: %q, client_ca_files: [%q], client_auth: request}\n", f.serverCert, f.serverKey, f.clientCAFile)+f.routes(t, nil))
+	roots := f.serverCA.Pool()
+	ctx := context.Background()
+	orders := func(cert *certtest.Leaf, tok string) ordersv1connect.OrdersServiceClient {
+		return ordersv1connect.NewOrdersServiceClient(tlsClient(t, roots, cert, tok), g.grpcURL, connect.WithGRPC())
+	}
+	if err := getOrder(ctx, orders(f.billing, f.token(nil))); err != nil {
+		t.Errorf("with a client certificate: %v", err)
+	}
+	if err := getOrder(ctx, orders(nil, f.token(nil))); connect.CodeOf(err) != connect.CodeUnauthenticated || !strings.Contains(err.Error(), "client certificate required") {
+		t.Errorf("without a client certificate = %v, want Unauthenticated, client certificate required", err)
+	}
+	bound := f.token(f.billing)
+	if err := getOrder(ctx, orders(f.billing, bound)); err != nil {
+		t.Errorf("a bound token with its certificate: %v", err)
+	}
+	if err := getOrder(ctx, orders(f.second, bound)); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("a bound token with another certificate = %v, want Unauthenticated", err)
 	}
 }

@@ -146,6 +146,7 @@ limits: {shutdown_timeout: 1s}
 // [gateway.Gateway.Serve], TLS and all.
 type tlsGateway struct {
 	url      string
+	grpcURL  string // the gRPC listener's
 	logs     *logtest.Buffer
 	recorder *tracetest.SpanRecorder
 }
@@ -172,9 +173,13 @@ func startTLSGateway(t *testing.T, yaml string) *tlsGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
+	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gw.Serve(ctx, main, admin) }()
+	go func() { done <- gw.ServeListeners(ctx, gateway.Listeners{Main: main, Admin: admin, GRPC: grpcLn}) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -185,6 +190,7 @@ func startTLSGateway(t *testing.T, yaml string) *tlsGateway {
 		scheme = "https://"
 	}
 	g.url = scheme + main.Addr().String()
+	g.grpcURL = scheme + grpcLn.Addr().String()
 	waitReady(t, "http://"+admin.Addr().String())
 	return g
 }

@@ -28,8 +28,10 @@
 //
 // The main listener also answers grpc.health.v1.Health and gRPC reflection
 // for the routed services; the admin listener serves /healthz, /readyz,
-// /metrics and the permission graph at /graph. On shutdown the gateway
-// drains: see [Gateway.Serve].
+// /metrics and the permission graph at /graph. With grpc_listen, a third
+// listener serves gRPC callers alone on grpc-go's transport, through the
+// same edge, decision and forwarding, at less CPU per call. On shutdown
+// the gateway drains: see [Gateway.ServeListeners].
 //
 // [Gateway.Reload] replaces the configuration while the gateway serves,
 // without dropping a call: each configuration is a generation, built and

@@ -91,13 +91,17 @@ func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 		servers[0].TLSConfig = g.tlsConfig
 		listeners[0] = tls.NewListener(ls.Main, g.tlsConfig)
 	}
+	var grpcServer *grpc.Server
+	if ls.GRPC != nil {
+		// Built before net/http's servers start: they add their protocols
+		// to the TLS configuration they are given.
+		grpcServer = g.newGRPCServer()
+	}
 	errc := make(chan error, len(servers)+1)
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
 	}
-	var grpcServer *grpc.Server
-	if ls.GRPC != nil {
-		grpcServer = g.newGRPCServer()
+	if grpcServer != nil {
 		go func() { errc <- grpcServer.Serve(ls.GRPC) }()
 	}
 	attrs := []any{"listen", ls.Main.Addr().String(), "admin", ls.Admin.Addr().String(), "routes", len(g.cfg.Routes), "tls", g.tlsConfig != nil}
@@ -137,7 +141,7 @@ func (g *Gateway) newGRPCServer() *grpc.Server {
 		opts = append(opts, grpc.ConnectionTimeout(t))
 	}
 	if g.tlsConfig != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(g.tlsConfig)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(g.tlsConfig.Clone())))
 	}
 	return grpc.NewServer(opts...)
 }

@@ -9,7 +9,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/portcullis/portcullis/gateway/authz"
-	"github.com/portcullis/portcullis/gateway/clientcert"
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/cors"
 	"github.com/portcullis/portcullis/gateway/dpop"
@@ -166,17 +165,10 @@ func (c *chain) forwardOptions(exchange, certificate connect.RequestGateFunc) []
 func (c *chain) grpcEdge(r *http.Request) context.Context {
 	ctx := r.Context()
 	if c.certificates != nil {
-		switch id, problem := c.certificates.identity(r); {
-		case id != nil:
-			ctx = clientcert.NewContext(ctx, id)
-		case problem != "":
-			ctx = context.WithValue(ctx, certificateProblemKey{}, problem)
-		}
+		ctx = c.certificates.context(ctx, r)
 	}
 	if c.dpop {
-		if _, ok := r.Header["Dpop"]; ok {
-			ctx = dpop.NewContext(ctx, dpop.TargetOf(r))
-		}
+		ctx = dpop.TargetContext(ctx, r)
 	}
 	return c.telemetry.StartCall(ctx, c.generation)
 }

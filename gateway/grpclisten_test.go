@@ -32,10 +32,8 @@ import (
 	"github.com/portcullis/portcullis/services/issuer"
 )
 
-// serveListeners serves gw on a main, an admin and a gRPC listener of its
-// own until the test ends, and returns their URLs; the drain's error, if
-// any, fails the test.
-func serveListeners(t testing.TB, gw *gateway.Gateway) (main, admin, grpcURL string) {
+// openListeners opens a main, an admin and a gRPC listener on 127.0.0.1.
+func openListeners(t testing.TB) gateway.Listeners {
 	t.Helper()
 	var ls gateway.Listeners
 	for _, ln := range []*net.Listener{&ls.Main, &ls.Admin, &ls.GRPC} {
@@ -45,6 +43,15 @@ func serveListeners(t testing.TB, gw *gateway.Gateway) (main, admin, grpcURL str
 		}
 		*ln = l
 	}
+	return ls
+}
+
+// serveListeners serves gw on a main, an admin and a gRPC listener of its
+// own until the test ends, and returns their URLs; the drain's error, if
+// any, fails the test.
+func serveListeners(t testing.TB, gw *gateway.Gateway) (main, admin, grpcURL string) {
+	t.Helper()
+	ls := openListeners(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.ServeListeners(ctx, ls) }()
@@ -210,14 +217,7 @@ func TestGRPCListenerDrains(t *testing.T) {
 limits:
   shutdown_timeout: 500ms
 `))
-	var ls gateway.Listeners
-	for _, ln := range []*net.Listener{&ls.Main, &ls.Admin, &ls.GRPC} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		*ln = l
-	}
+	ls := openListeners(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -83,14 +83,22 @@ type certificateProblemKey struct{}
 
 // ServeHTTP serves r with its certificate identity in the context.
 func (e *certificateEdge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id, problem := e.identity(r)
-	switch {
-	case id != nil:
-		r = r.WithContext(clientcert.NewContext(r.Context(), id))
-	case problem != "":
-		r = r.WithContext(context.WithValue(r.Context(), certificateProblemKey{}, problem))
+	if ctx := e.context(r.Context(), r); ctx != r.Context() {
+		r = r.WithContext(ctx)
 	}
 	e.next.ServeHTTP(w, r)
+}
+
+// context returns ctx with the identity of r's certificate, or why the
+// proxy's header was not believed; ctx itself when there is neither.
+func (e *certificateEdge) context(ctx context.Context, r *http.Request) context.Context {
+	switch id, problem := e.identity(r); {
+	case id != nil:
+		return clientcert.NewContext(ctx, id)
+	case problem != "":
+		return context.WithValue(ctx, certificateProblemKey{}, problem)
+	}
+	return ctx
 }
 
 // identity returns the call's certificate identity, or why the proxy's

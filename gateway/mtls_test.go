@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -165,21 +164,10 @@ func startTLSGateway(t *testing.T, yaml string) *tlsGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	main, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	grpcLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ls := openListeners(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gw.ServeListeners(ctx, gateway.Listeners{Main: main, Admin: admin, GRPC: grpcLn}) }()
+	go func() { done <- gw.ServeListeners(ctx, ls) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -189,9 +177,9 @@ func startTLSGateway(t *testing.T, yaml string) *tlsGateway {
 	if cfg.TLS.Serves() {
 		scheme = "https://"
 	}
-	g.url = scheme + main.Addr().String()
-	g.grpcURL = scheme + grpcLn.Addr().String()
-	waitReady(t, "http://"+admin.Addr().String())
+	g.url = scheme + ls.Main.Addr().String()
+	g.grpcURL = scheme + ls.GRPC.Addr().String()
+	waitReady(t, "http://"+ls.Admin.Addr().String())
 	return g
 }
 

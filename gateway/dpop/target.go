@@ -59,8 +59,18 @@ func TargetOf(r *http.Request) *Target {
 func RecordTarget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := r.Header["Dpop"]; ok {
-			r = r.WithContext(NewContext(r.Context(), TargetOf(r)))
+			r = r.WithContext(TargetContext(r.Context(), r))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// TargetContext returns ctx carrying r's [Target] when r bears a DPoP
+// header: what [RecordTarget] gives the requests it passes on, for a
+// server that is not an http.Handler.
+func TargetContext(ctx context.Context, r *http.Request) context.Context {
+	if _, ok := r.Header["Dpop"]; !ok {
+		return ctx
+	}
+	return NewContext(ctx, TargetOf(r))
 }

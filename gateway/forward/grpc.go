@@ -64,7 +64,7 @@ func (h *Service) ServeGRPC(ss grpc.ServerStream, edge func(*http.Request) conte
 	procedure, _ := grpc.MethodFromServerStream(ss)
 	rt, ok := h.routes[procedure]
 	if !ok {
-		return status.Error(codes.Unimplemented, "unknown method "+truncate(strings.TrimPrefix(procedure, "/"+h.name+"/"))+" for service "+h.name)
+		return status.Error(codes.Unimplemented, h.unknownMethod(procedure))
 	}
 	return rt.grpc.serve(ss, edge)
 }
@@ -174,7 +174,7 @@ func (r *grpcRoute) serve(ss grpc.ServerStream, edge func(*http.Request) context
 	conn := newGRPCConn(ss, r)
 	ctx := ss.Context()
 	if edge != nil {
-		ctx = edge(conn.request(ctx))
+		ctx = edge(standIn(ctx, r.spec.Procedure, conn.header, conn.host, conn.peer.Addr))
 	}
 	if r.spec.StreamType&connect.StreamTypeClient != 0 {
 		ctx = context.WithValue(ctx, callBodyKey{}, requestBody(conn))
@@ -275,11 +275,17 @@ func newGRPCConn(ss grpc.ServerStream, r *grpcRoute) *grpcConn {
 		inner, cancel := context.WithCancelCause(ctx)
 		c.tc = &tapContext{Context: inner, cancel: cancel}
 	}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		c.peer.Addr = p.Addr.String()
-	}
+	c.peer.Addr = peerAddr(ctx)
 	c.header, c.host = headerOf(ctx)
 	return c
+}
+
+// peerAddr is the address of the caller of a call grpc-go's server took.
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
 }
 
 // headerOf returns the call's metadata as HTTP headers, with binary
@@ -312,17 +318,19 @@ func headerOf(ctx context.Context) (http.Header, string) {
 	return h, host
 }
 
-// request returns a request that stands for the call, for the edge.
-func (c *grpcConn) request(ctx context.Context) *http.Request {
+// standIn returns a request, without a body, that stands for a call of
+// procedure grpc-go's server took, from the caller at addr, for code that
+// reads requests: the edge, the fallback handler.
+func standIn(ctx context.Context, procedure string, header http.Header, host, addr string) *http.Request {
 	r := &http.Request{
 		Method:     http.MethodPost,
-		URL:        &url.URL{Scheme: "http", Host: c.host, Path: c.spec.Procedure},
+		URL:        &url.URL{Scheme: "http", Host: host, Path: procedure},
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
-		Header:     c.header,
-		Host:       c.host,
-		RemoteAddr: c.peer.Addr,
-		RequestURI: c.spec.Procedure,
+		Header:     header,
+		Host:       host,
+		RemoteAddr: addr,
+		RequestURI: procedure,
 	}
 	if p, ok := peer.FromContext(ctx); ok {
 		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok {
@@ -377,9 +385,6 @@ func (c *grpcConn) Receive(msg any) error {
 		return io.EOF
 	case cut != nil:
 		return cut
-	}
-	if cause := context.Cause(c.tc); cause != nil && errors.Is(cause, errShuttingDown) {
-		return shuttingDown()
 	}
 	return fromStatus(err)
 }
@@ -491,6 +496,7 @@ func (c *grpcConn) finish(err error) error {
 		c.timer.Stop()
 	}
 	c.waiting = false
+	cut := c.cut
 	c.mu.Unlock()
 	if !c.sent && len(c.responseHeader) > 0 {
 		_ = c.ss.SetHeader(grpcMetadata(c.responseHeader))
@@ -501,12 +507,12 @@ func (c *grpcConn) finish(err error) error {
 		}
 		return nil
 	}
-	if cut := c.cutError(); cut != nil {
+	if cut != nil {
 		// The gateway cut the request off (a timeout, the stop), which
 		// cancelled the call: that is the reason.
 		err = cut
 	}
-	ce := asConnectError(c.tc, err)
+	ce := asConnectError(err)
 	trailer := grpcMetadata(c.responseTrailer)
 	for k, vs := range grpcMetadata(ce.Meta()) {
 		trailer[k] = append(trailer[k], vs...)
@@ -519,7 +525,7 @@ func (c *grpcConn) finish(err error) error {
 
 // asConnectError returns err as the *connect.Error connect's handlers
 // would answer with.
-func asConnectError(ctx context.Context, err error) *connect.Error {
+func asConnectError(err error) *connect.Error {
 	var ce *connect.Error
 	switch {
 	case errors.As(err, &ce):
@@ -527,9 +533,6 @@ func asConnectError(ctx context.Context, err error) *connect.Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	case errors.Is(err, context.Canceled):
-		if stopped(ctx) {
-			return shuttingDown()
-		}
 		return connect.NewError(connect.CodeCanceled, err)
 	}
 	return connect.NewError(connect.CodeUnknown, err)

@@ -38,10 +38,9 @@ func ServeGRPCOverHTTP(ss grpc.ServerStream, h http.Handler) error {
 		header["Grpc-Timeout"] = []string{grpcTimeout(d)}
 	}
 	body, pw := io.Pipe()
-	c := &grpcConn{ss: ss, header: header, host: host, spec: connect.Spec{Procedure: procedure}}
-	req := c.request(ctx)
+	req := standIn(ctx, procedure, header, host, peerAddr(ctx))
 	req.Body = body
-	if p := req.RemoteAddr; p == "" {
+	if req.RemoteAddr == "" {
 		req.RemoteAddr = "0.0.0.0:0"
 	}
 	go pipeRequest(ss, pw)

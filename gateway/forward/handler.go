@@ -121,11 +121,17 @@ func bodyFrom(ctx context.Context) requestBody {
 	return noBody{}
 }
 
+// unknownMethod is the message of a call of a procedure the service does
+// not have.
+func (h *Service) unknownMethod(procedure string) string {
+	return "unknown method " + truncate(strings.TrimPrefix(procedure, "/"+h.name+"/")) + " for service " + h.name
+}
+
 // ServeHTTP serves a call of the service in any of connect's protocols.
 func (h *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := h.routes[r.URL.Path]
 	if !ok {
-		writeUnimplemented(w, r, "unknown method "+truncate(strings.TrimPrefix(r.URL.Path, "/"+h.name+"/"))+" for service "+h.name)
+		writeUnimplemented(w, r, h.unknownMethod(r.URL.Path))
 		return
 	}
 	body := newCallBody(w, r, &h.body, rt.streaming)

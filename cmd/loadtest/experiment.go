@@ -67,6 +67,17 @@ var experiments = []experiment{
 		},
 	},
 	{
+		target:    "before-grpc-listen",
+		about:     "the gateway built from -baseline's commit, called on its gRPC listener",
+		protocols: []string{"grpc"},
+		start: func(ctx context.Context, s *stack, opts options) (*process, string, error) {
+			if opts.baselineBin == "" {
+				return nil, "", fmt.Errorf("the before-grpc-listen experiment needs -baseline REF")
+			}
+			return s.startGatewayOn(ctx, "before-grpc-listen", opts.baselineBin, s.gatewayEnv, true)
+		},
+	},
+	{
 		target: "before",
 		about:  "the gateway built from -baseline's commit, with the same configuration",
 		start: func(ctx context.Context, s *stack, opts options) (*process, string, error) {

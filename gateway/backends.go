@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"connectrpc.com/connect"
 
 	"github.com/portcullis/portcullis/gateway/config"
 	"github.com/portcullis/portcullis/gateway/forward"
@@ -33,7 +34,7 @@ func principalHeaders(ctx context.Context, h http.Header) {
 // retried as health.outlier and health.retries say.
 func (g *generation) newBackend(route config.Route) (*forward.Backend, error) {
 	opts := []forward.BackendOption{
-		forward.WithClientInterceptors(g.telemetry.ClientInterceptor()),
+		forward.WithClientOptions(connect.WithInterceptors(g.telemetry.ClientInterceptor())),
 		forward.WithBackendLogger(g.logger),
 	}
 	if interval := g.cfg.Health.ProbeInterval(); interval > 0 {

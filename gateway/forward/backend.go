@@ -171,9 +171,6 @@ func (b *Backend) newEndpoint(u *url.URL, authority string) *endpoint {
 	for i := range e.pool.transports {
 		e.pool.transports[i] = newTransport(u.Scheme == "https", authority, &b.cfg)
 	}
-	if b.protocol == ProtocolGRPC {
-		e.grpc, e.grpcErr = newGRPCConns(u.Host, authority, u.Scheme == "https", &b.cfg)
-	}
 	if b.cfg.healthInterval > 0 {
 		var ctx context.Context
 		ctx, e.stopProbe = context.WithCancel(b.ctx)
@@ -315,22 +312,6 @@ func (e *endpoint) waitProbe() {
 func (e *endpoint) closeIdle() {
 	for _, t := range e.pool.transports {
 		t.CloseIdleConnections()
-	}
-	if e.grpc != nil && !e.grpcClosing.Swap(true) {
-		// Its calls in flight go on, and so may a call that chose the
-		// endpoint just before: the connections close once none has
-		// been under way for a moment.
-		go func() {
-			for quiet := 0; quiet < 3; {
-				time.Sleep(100 * time.Millisecond)
-				if e.inflight.Load() == 0 {
-					quiet++
-				} else {
-					quiet = 0
-				}
-			}
-			e.grpc.close()
-		}()
 	}
 }
 

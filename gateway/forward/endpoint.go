@@ -14,15 +14,12 @@ import (
 // the balancing state. Counters are atomic; the ejection fields are
 // guarded by the Backend's mu.
 type endpoint struct {
-	url         string // scheme://host[:port][/prefix], for operators
-	host        string // what is dialled: host:port (an address, for DNS endpoints)
-	authority   string // the Host header and TLS server name ("" = host)
-	prefix      string // path prefix, without trailing slash
-	pool        *connPool
-	grpc        *grpcConns // a gRPC backend's binary calls
-	grpcErr     error      // why grpc is nil for a gRPC backend
-	grpcClosing atomic.Bool
-	health      health
+	url       string // scheme://host[:port][/prefix], for operators
+	host      string // what is dialled: host:port (an address, for DNS endpoints)
+	authority string // the Host header and TLS server name ("" = host)
+	prefix    string // path prefix, without trailing slash
+	pool      *connPool
+	health    health
 
 	inflight    atomic.Int64  // calls under way, for least_request
 	requests    atomic.Uint64 // attempts sent

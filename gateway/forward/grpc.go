@@ -90,21 +90,6 @@ type grpcRoute struct {
 
 // newGRPCRoute returns the method's route for [Service.ServeGRPC].
 func (m *method) newGRPCRoute(cfg *config, body *bodyLimits, stop *stopper) *grpcRoute {
-	h := connect.StreamingHandlerFunc(m.serveStream)
-	for i := len(cfg.interceptors) - 1; i >= 0; i-- {
-		h = cfg.interceptors[i].WrapStreamingHandler(h)
-	}
-	return &grpcRoute{
-		spec:    m.spec(),
-		gate:    cfg.gate,
-		handler: h,
-		body:    body,
-		stopper: stop,
-	}
-}
-
-// spec is the method's connect.Spec, as its handler sees it.
-func (m *method) spec() connect.Spec {
 	st := connect.StreamTypeUnary
 	if m.desc.IsStreamingClient() {
 		st |= connect.StreamTypeClient
@@ -112,11 +97,21 @@ func (m *method) spec() connect.Spec {
 	if m.desc.IsStreamingServer() {
 		st |= connect.StreamTypeServer
 	}
-	return connect.Spec{
-		StreamType:       st,
-		Schema:           m.desc,
-		Procedure:        m.procedure,
-		IdempotencyLevel: idempotency(m.desc),
+	h := connect.StreamingHandlerFunc(m.serveStream)
+	for i := len(cfg.interceptors) - 1; i >= 0; i-- {
+		h = cfg.interceptors[i].WrapStreamingHandler(h)
+	}
+	return &grpcRoute{
+		spec: connect.Spec{
+			StreamType:       st,
+			Schema:           m.desc,
+			Procedure:        m.procedure,
+			IdempotencyLevel: idempotency(m.desc),
+		},
+		gate:    cfg.gate,
+		handler: h,
+		body:    body,
+		stopper: stop,
 	}
 }
 
@@ -297,24 +292,15 @@ func peerAddr(ctx context.Context) string {
 // values base64-encoded again as on the wire, and its :authority.
 func headerOf(ctx context.Context) (http.Header, string) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	h := make(http.Header, len(md)+1)
 	host := ""
-	if vs := md[":authority"]; len(vs) > 0 {
-		host = vs[0]
-	}
-	h := headerOfMD(md, 1)
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = []string{"application/grpc"}
-	}
-	return h, host
-}
-
-// headerOfMD returns md as HTTP headers, with binary values
-// base64-encoded again as on the wire, without pseudo-headers; room is
-// made for extra more.
-func headerOfMD(md metadata.MD, extra int) http.Header {
-	h := make(http.Header, len(md)+extra)
 	for k, vs := range md {
 		switch {
+		case k == ":authority":
+			if len(vs) > 0 {
+				host = vs[0]
+			}
+			continue
 		case strings.HasPrefix(k, ":"):
 			continue
 		case strings.HasSuffix(k, "-bin"):
@@ -326,7 +312,10 @@ func headerOfMD(md metadata.MD, extra int) http.Header {
 		}
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	return h
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = []string{"application/grpc"}
+	}
+	return h, host
 }
 
 // standIn returns a request, without a body, that stands for a call of

@@ -159,7 +159,6 @@ type method struct {
 	desc           protoreflect.MethodDescriptor
 	backend        *Backend
 	clients        [2]*connect.Client[Message, Message] // binary, JSON
-	grpc           *grpcOut                             // binary calls of a gRPC backend; nil for others
 	maxTimeout     time.Duration
 	filter         *headerFilter
 	requestHeaders func(context.Context, http.Header)
@@ -200,7 +199,6 @@ func newMethod(md protoreflect.MethodDescriptor, backend *Backend, cfg *config, 
 		opts = append(opts, backend.clientOptions...)
 		m.clients[i] = connect.NewClient[Message, Message](do, backend.placeholderURL(m.procedure), opts...)
 	}
-	m.grpc = m.newGRPCOut(cfg)
 	return m
 }
 
@@ -261,16 +259,6 @@ func (m *method) client(header http.Header, peer connect.Peer) *connect.Client[M
 	return m.clients[0]
 }
 
-// grpcOut returns the method's path out on grpc-go's transport, or nil
-// when the call goes out on a connect client: its backend does not speak
-// gRPC, or it is in JSON, which stays JSON.
-func (m *method) grpcOut(header http.Header, peer connect.Peer) *grpcOut {
-	if m.grpc == nil || isJSON(header, peer) {
-		return nil
-	}
-	return m.grpc
-}
-
 // isJSON reports whether the inbound call uses the JSON codec. Connect has
 // already accepted the Content-Type (and put it in canonical form), so only
 // its codec suffix matters; a Connect GET names its codec in the query.
@@ -312,17 +300,21 @@ func (m *method) forwardUnary(ctx context.Context, msg *Message, header http.Hea
 	if cancel != nil {
 		defer cancel()
 	}
-	call := m.unaryCall(header, peer)
+	client := m.client(header, peer)
+	out := connect.NewRequest(msg)
+	m.header(ctx, out.Header(), header)
 	var at *attempts
 	if m.retry && m.backend.mayRetry(msg.Len()) {
 		at = new(attempts)
 		ctx = context.WithValue(ctx, attemptsKey{}, at)
 	}
-	res, err := call(ctx, msg, header)
+	res, err := client.CallUnary(ctx, out)
 	for err != nil && at != nil && m.retryable(ctx, err) && m.backend.retryAgain(at) {
 		// The answer is held whole before the client gets any of it: the
 		// call is sent again, to another endpoint, as if for the first time.
-		res, err = call(ctx, msg, header)
+		out = connect.NewRequest(msg)
+		m.header(ctx, out.Header(), header)
+		res, err = client.CallUnary(ctx, out)
 	}
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
@@ -338,22 +330,4 @@ func (m *method) forwardUnary(ctx context.Context, msg *Message, header http.Hea
 	// The backend's response, headers and trailers are returned as they
 	// are; connect leaves out the protocol headers when it writes them.
 	return res, nil
-}
-
-// unaryCall returns how the method sends a unary call with the caller's
-// header: on grpc-go's transport, or on the connect client of its codec.
-func (m *method) unaryCall(header http.Header, peer connect.Peer) func(context.Context, *Message, http.Header) (*connect.Response[Message], error) {
-	if o := m.grpcOut(header, peer); o != nil {
-		return func(ctx context.Context, msg *Message, header http.Header) (*connect.Response[Message], error) {
-			out := o.stream(ctx)
-			m.header(ctx, out.RequestHeader(), header)
-			return unaryOver(out, msg)
-		}
-	}
-	client := m.client(header, peer)
-	return func(ctx context.Context, msg *Message, header http.Header) (*connect.Response[Message], error) {
-		out := connect.NewRequest(msg)
-		m.header(ctx, out.Header(), header)
-		return client.CallUnary(ctx, out)
-	}
 }

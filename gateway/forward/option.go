@@ -267,7 +267,6 @@ type backendConfig struct {
 	dialTimeout    time.Duration
 	connections    int
 	clientOptions  []connect.ClientOption
-	interceptors   []connect.Interceptor
 	healthInterval time.Duration
 	logger         *slog.Logger
 	balancer       Balancer
@@ -338,24 +337,6 @@ func WithClientOptions(opts ...connect.ClientOption) BackendOption {
 			}
 		}
 		c.clientOptions = append(c.clientOptions, opts...)
-	})
-}
-
-// WithClientInterceptors adds interceptors to every outbound call to the
-// backend, such as telemetry's, which starts a client span and sends its
-// trace context: to the connect clients (as connect.WithInterceptors) and
-// to the calls that go out on grpc-go's transport, which see them through
-// their WrapStreamingClient, unary calls included.
-func WithClientInterceptors(interceptors ...connect.Interceptor) BackendOption {
-	return backendOptionFunc(func(c *backendConfig) {
-		for _, ic := range interceptors {
-			if ic == nil {
-				c.invalid("WithClientInterceptors: nil interceptor")
-				return
-			}
-		}
-		c.interceptors = append(c.interceptors, interceptors...)
-		c.clientOptions = append(c.clientOptions, connect.WithInterceptors(interceptors...))
 	})
 }
 

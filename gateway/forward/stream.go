@@ -29,18 +29,6 @@ func (m *method) serverStream(ctx context.Context, req *connect.Request[Message]
 func (m *method) forwardServerStream(ctx context.Context, msg *Message, header http.Header, in connect.StreamingHandlerConn) error {
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
-	if o := m.grpcOut(header, in.Peer()); o != nil {
-		out := o.stream(ctx)
-		defer out.CloseResponse()
-		m.header(ctx, out.RequestHeader(), header)
-		if err := out.Send(msg); err != nil && !errors.Is(err, io.EOF) {
-			return m.backendError(ctx, err, nil)
-		}
-		if err := out.CloseRequest(); err != nil {
-			return m.backendError(ctx, err, nil)
-		}
-		return m.relay(ctx, out, in)
-	}
 	out := connect.NewRequest(msg)
 	m.header(ctx, out.Header(), header)
 	res, err := m.client(header, in.Peer()).CallServerStream(ctx, out)
@@ -55,33 +43,6 @@ func (m *method) forwardServerStream(ctx context.Context, msg *Message, header h
 	return m.relay(ctx, conn, in)
 }
 
-// openStream opens the outbound stream of a client or bidi stream whose
-// caller's side is in, with the caller's headers, and returns it with,
-// for a client stream, what ends it: the end of its requests and the
-// backend's answer.
-func (m *method) openStream(ctx context.Context, in connect.StreamingHandlerConn) (connect.StreamingClientConn, func() (*connect.Response[Message], error), error) {
-	if o := m.grpcOut(in.RequestHeader(), in.Peer()); o != nil {
-		out := o.stream(ctx)
-		m.header(ctx, out.RequestHeader(), in.RequestHeader())
-		// Open it now, before anything may close it from another goroutine.
-		if err := out.Send(nil); err != nil {
-			return nil, nil, err
-		}
-		return out, func() (*connect.Response[Message], error) { return unaryOver(out, nil) }, nil
-	}
-	client := m.client(in.RequestHeader(), in.Peer())
-	if m.desc.IsStreamingServer() {
-		call := client.CallBidiStream(ctx)
-		m.header(ctx, call.RequestHeader(), in.RequestHeader())
-		out, err := call.Conn()
-		return out, nil, err
-	}
-	call := client.CallClientStream(ctx)
-	m.header(ctx, call.RequestHeader(), in.RequestHeader())
-	out, err := call.Conn()
-	return out, call.CloseAndReceive, err
-}
-
 func (m *method) clientStream(ctx context.Context, stream *connect.ClientStream[Message]) (*connect.Response[Message], error) {
 	return m.forwardClientStream(ctx, stream.Conn())
 }
@@ -92,7 +53,9 @@ func (m *method) forwardClientStream(ctx context.Context, in connect.StreamingHa
 	body := bodyFrom(ctx)
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
-	out, closeAndReceive, err := m.openStream(ctx, in)
+	call := m.client(in.RequestHeader(), in.Peer()).CallClientStream(ctx)
+	m.header(ctx, call.RequestHeader(), in.RequestHeader())
+	out, err := call.Conn()
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
@@ -128,7 +91,7 @@ func (m *method) forwardClientStream(ctx context.Context, in connect.StreamingHa
 			break // the backend has answered early; CloseAndReceive has it
 		}
 	}
-	res, err := closeAndReceive()
+	res, err := call.CloseAndReceive()
 	if err != nil {
 		return nil, m.backendError(ctx, err, nil)
 	}
@@ -148,7 +111,9 @@ func (m *method) forwardBidiStream(ctx context.Context, in connect.StreamingHand
 	body := bodyFrom(ctx)
 	ctx, cancel := m.streamContext(ctx)
 	defer cancel()
-	out, _, err := m.openStream(ctx, in)
+	call := m.client(in.RequestHeader(), in.Peer()).CallBidiStream(ctx)
+	m.header(ctx, call.RequestHeader(), in.RequestHeader())
+	out, err := call.Conn()
 	if err != nil {
 		return m.backendError(ctx, err, nil)
 	}

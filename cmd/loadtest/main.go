@@ -54,6 +54,7 @@ func main() {
 	flag.Float64Var(&opts.traceRatio, "trace-ratio", 0, "the gateway's trace_sample_ratio (HAProxy traces nothing)")
 	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file")
 	flag.StringVar(&opts.profileScenario, "profile-scenario", "", "with -cpuprofile, profile this scenario (a name as the report gives it, e.g. \"bidi grpc c=8\") instead")
+	flag.StringVar(&opts.profileTarget, "profile-target", string(viaGateway), "with -cpuprofile, profile this target instead: an experiment that runs the gateway (grpc-listen, before, env:...)")
 	flag.DurationVar(&opts.profileDuration, "profile-duration", 10*time.Second, "how long -cpuprofile profiles")
 	flag.IntVar(&opts.instructions, "instructions", 0, "count the gateway's instructions per call under callgrind over this many calls (0: do not)")
 	flag.StringVar(&opts.callgrindDir, "callgrind-out", "", "keep callgrind's dumps (one per process and repetition) in this directory, for callgrind_annotate")
@@ -87,6 +88,7 @@ var profiledScenario = scenario{kind: "unary", protocol: "grpc", size: small, co
 type options struct {
 	bin, out, update string
 	cpuprofile       string
+	profileTarget    string
 	profileScenario  string
 	profileDuration  time.Duration
 	duration, warmup time.Duration
@@ -189,8 +191,8 @@ func run(ctx context.Context, opts options) error {
 			}
 			sc = all[i]
 		}
-		log.Printf("profiling the gateway: %s", sc.name())
-		if _, err := stack.measure(ctx, sc, viaGateway, opts.warmup, opts.profileDuration, opts.cpuprofile); err != nil {
+		log.Printf("profiling %s: %s", opts.profileTarget, sc.name())
+		if _, err := stack.measure(ctx, sc, target(opts.profileTarget), opts.warmup, opts.profileDuration, opts.cpuprofile); err != nil {
 			return fmt.Errorf("profile: %w", err)
 		}
 		report.Profiled, report.ProfiledGenerator = sc.name(), sc.generator

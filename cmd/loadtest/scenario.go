@@ -199,7 +199,7 @@ func (s *stack) measure(ctx context.Context, sc scenario, t target, warmup, dura
 			profiled <- nil
 			return
 		}
-		go func() { profiled <- s.profile(ctx, duration, profile) }()
+		go func() { profiled <- s.profile(ctx, t, duration, profile) }()
 	}
 	var (
 		m    measured

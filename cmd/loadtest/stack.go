@@ -35,8 +35,8 @@ type stack struct {
 	backendURL string
 	gatewayURL string
 	haproxyURL string
-	adminURL   string
-	key        jwk.Key // signs the load generator's tokens
+	adminURLs  map[target]string // of each gateway process, for -cpuprofile
+	key        jwk.Key           // signs the load generator's tokens
 	sink       *http.Server
 	tokens     *tokenMint
 	work       string
@@ -231,9 +231,10 @@ func (s *stack) startGateway(ctx context.Context, name, bin string, extraEnv []s
 // that of the gateway's gRPC listener (grpc_listen).
 func (s *stack) startGatewayOn(ctx context.Context, name, bin string, extraEnv []string, grpcListen bool) (*process, string, error) {
 	gatewayAddr, adminAddr := freeAddr(), freeAddr()
-	if name == "gateway" {
-		s.adminURL = "http://" + adminAddr
+	if s.adminURLs == nil {
+		s.adminURLs = make(map[target]string)
 	}
+	s.adminURLs[target(name)] = "http://" + adminAddr
 	cfg := gatewayConfig(gatewayAddr, adminAddr, s.jwksFile, s.backendURL, s.traceRatio)
 	if grpcListen {
 		gatewayAddr = freeAddr()
@@ -411,8 +412,12 @@ func waitHTTP(ctx context.Context, url string, wait time.Duration) error {
 }
 
 // profile saves a CPU profile of the gateway taken over d.
-func (s *stack) profile(ctx context.Context, d time.Duration, file string) error {
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.adminURL, max(int(d.Seconds()), 1))
+func (s *stack) profile(ctx context.Context, t target, d time.Duration, file string) error {
+	admin, ok := s.adminURLs[t]
+	if !ok {
+		return fmt.Errorf("profile: %s is not a gateway process", t)
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, max(int(d.Seconds()), 1))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

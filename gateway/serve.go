@@ -121,6 +121,11 @@ func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 	return errors.Join(err, g.drain(servers[0], servers[1], grpcServer))
 }
 
+// grpcStreamWorkers is the number of goroutines the gRPC listener keeps
+// to serve calls, whose stacks have grown to what a call needs; a call
+// that finds them all busy gets a goroutine of its own, as without them.
+const grpcStreamWorkers = 64
+
 // newGRPCServer returns the server of the gRPC listener, with the limits
 // of the main listener's.
 func (g *Gateway) newGRPCServer() *grpc.Server {
@@ -136,6 +141,7 @@ func (g *Gateway) newGRPCServer() *grpc.Server {
 			Timeout:           15 * time.Second,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.NumStreamWorkers(grpcStreamWorkers),
 	)
 	if t := l.ReadHeaderTimeout.Std(); t > 0 {
 		opts = append(opts, grpc.ConnectionTimeout(t))

@@ -52,7 +52,7 @@ func main() {
 	flag.IntVar(&opts.cycles, "cycles", 5, "times every scenario is measured against every target, interleaved")
 	flag.BoolVar(&opts.quick, "quick", false, "a few short scenarios, to check the harness")
 	flag.Float64Var(&opts.traceRatio, "trace-ratio", 0, "the gateway's trace_sample_ratio (HAProxy traces nothing)")
-	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file")
+	flag.StringVar(&opts.cpuprofile, "cpuprofile", "", "write a CPU profile of the gateway, taken in an extra, unreported run of "+profiledScenario.name()+", to this file, and a profile of its allocations over the same time to this file + .allocs")
 	flag.StringVar(&opts.profileScenario, "profile-scenario", "", "with -cpuprofile, profile this scenario (a name as the report gives it, e.g. \"bidi grpc c=8\") instead")
 	flag.StringVar(&opts.profileTarget, "profile-target", string(viaGateway), "with -cpuprofile, profile this target instead: an experiment that runs the gateway (grpc-listen, before, env:...)")
 	flag.DurationVar(&opts.profileDuration, "profile-duration", 10*time.Second, "how long -cpuprofile profiles")

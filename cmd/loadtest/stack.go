@@ -411,13 +411,24 @@ func waitHTTP(ctx context.Context, url string, wait time.Duration) error {
 	return fmt.Errorf("%s did not answer within %s", url, wait)
 }
 
-// profile saves a CPU profile of the gateway taken over d.
+// profile takes a CPU profile of t's process over d into file and, over
+// the same time, a profile of its allocations into file + ".allocs".
 func (s *stack) profile(ctx context.Context, t target, d time.Duration, file string) error {
 	admin, ok := s.adminURLs[t]
 	if !ok {
 		return fmt.Errorf("profile: %s is not a gateway process", t)
 	}
-	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, max(int(d.Seconds()), 1))
+	seconds := max(int(d.Seconds()), 1)
+	allocs := make(chan error, 1)
+	go func() {
+		allocs <- fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/allocs?seconds=%d", admin, seconds), file+".allocs")
+	}()
+	err := fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, seconds), file)
+	return errors.Join(err, <-allocs)
+}
+
+// fetchProfile writes the profile at url to file.
+func fetchProfile(ctx context.Context, url, file string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -84,6 +84,10 @@ func (g *Gateway) Serve(ctx context.Context, main, admin net.Listener) error {
 // main listener's handler through an adapter.
 func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 	servers := []*http.Server{g.newServer(g.handler), g.newServer(g.admin)}
+	// The gateway reports itself draining once the main listener is
+	// closed (Shutdown closes it, then runs this): from then on, a new
+	// connection is refused.
+	servers[0].RegisterOnShutdown(func() { g.draining.Store(true) })
 	listeners := []net.Listener{bufferedListener{ls.Main}, ls.Admin}
 	if g.tlsConfig != nil {
 		// Certificate and client CAs as the files on disk say at each
@@ -169,7 +173,6 @@ func (g *Gateway) serveGRPC(_ any, ss grpc.ServerStream) error {
 // describes, then the admin server.
 func (g *Gateway) drain(main, admin *http.Server, grpcServer *grpc.Server) error {
 	timeout := g.cfg.Limits.ShutdownTimeout.Std()
-	g.draining.Store(true)
 	g.logger.Info("gateway draining", "timeout", timeout.String())
 	start := time.Now()
 	deadline, cancel := context.WithTimeout(context.Background(), timeout)

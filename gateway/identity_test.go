@@ -43,7 +43,12 @@ func (b *verifyingBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.seen = append(b.seen, r.Header.Get("Authorization"))
 	b.mu.Unlock()
-	(*b.handler.Load()).ServeHTTP(w, r)
+	h := b.handler.Load()
+	if h == nil { // a probe before trust: not serving yet
+		http.Error(w, "backend starting", http.StatusServiceUnavailable)
+		return
+	}
+	(*h).ServeHTTP(w, r)
 }
 
 func (b *verifyingBackend) last() string {

@@ -47,9 +47,9 @@ func openListeners(t testing.TB) gateway.Listeners {
 }
 
 // serveListeners serves gw on a main, an admin and a gRPC listener of its
-// own until the test ends, and returns their URLs; the drain's error, if
-// any, fails the test.
-func serveListeners(t testing.TB, gw *gateway.Gateway) (main, admin, grpcURL string) {
+// own until the test ends, and returns them; the drain's error, if any,
+// fails the test.
+func serveListeners(t testing.TB, gw *gateway.Gateway) gateway.Listeners {
 	t.Helper()
 	ls := openListeners(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -61,7 +61,7 @@ func serveListeners(t testing.TB, gw *gateway.Gateway) (main, admin, grpcURL str
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return "http://" + ls.Main.Addr().String(), "http://" + ls.Admin.Addr().String(), "http://" + ls.GRPC.Addr().String()
+	return ls
 }
 
 // TestGRPCListener calls a gateway's gRPC listener, which grpc-go's
@@ -79,8 +79,9 @@ rate_limit:
   tiers:
     tiny: {override: {requests: 5, period: 1h, burst: 5}}
 `))
-	_, admin, url := serveListeners(t, gw)
-	waitReady(t, admin)
+	ls := serveListeners(t, gw)
+	waitReady(t, "http://"+ls.Admin.Addr().String())
+	url := "http://" + ls.GRPC.Addr().String()
 	secret := env.Issuer.AddClient(t, issuer.Client{ID: "native", Grants: []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "ORD.READ", "ORD.WRITE"}, Tier: "tiny"})
 	tok := env.Issuer.Token(t, "native", secret)
 	ctx := context.Background()

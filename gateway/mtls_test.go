@@ -164,15 +164,8 @@ func startTLSGateway(t *testing.T, yaml string) *tlsGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := openListeners(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.ServeListeners(ctx, ls) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = gw.Close()
-	})
+	t.Cleanup(func() { _ = gw.Close() }) // after the drain: cleanups run last first
+	ls := serveListeners(t, gw)
 	scheme := "http://"
 	if cfg.TLS.Serves() {
 		scheme = "https://"

@@ -114,7 +114,7 @@ func startStack(ctx context.Context, bin, work string, opts stackOptions) (*stac
 	if opts.ready == 0 {
 		opts.ready = 30 * time.Second
 	}
-	s := &stack{work: work, rates: map[string]float64{}, wrap: opts.wrap, ready: opts.ready,
+	s := &stack{work: work, rates: map[string]float64{}, adminURLs: map[target]string{}, wrap: opts.wrap, ready: opts.ready,
 		bin: bin, gatewayEnv: opts.gatewayEnv, traceRatio: opts.traceRatio}
 	var err error
 	if s.key, err = newSigningKey("loadtest"); err != nil {
@@ -231,9 +231,6 @@ func (s *stack) startGateway(ctx context.Context, name, bin string, extraEnv []s
 // that of the gateway's gRPC listener (grpc_listen).
 func (s *stack) startGatewayOn(ctx context.Context, name, bin string, extraEnv []string, grpcListen bool) (*process, string, error) {
 	gatewayAddr, adminAddr := freeAddr(), freeAddr()
-	if s.adminURLs == nil {
-		s.adminURLs = make(map[target]string)
-	}
 	s.adminURLs[target(name)] = "http://" + adminAddr
 	cfg := gatewayConfig(gatewayAddr, adminAddr, s.jwksFile, s.backendURL, s.traceRatio)
 	if grpcListen {

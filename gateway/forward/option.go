@@ -113,7 +113,8 @@ func WithHandlerOptions(opts ...connect.HandlerOption) Option {
 // call's headers, before any byte of its body is read. It runs for the
 // calls of every transport, connect's handlers and [Service.ServeGRPC] alike;
 // a gate given in [WithHandlerOptions] runs only for connect's handlers.
-// Several gates are one gate run in turn, as connect runs them.
+// Given again, it replaces the earlier gate: to run several, make them one
+// gate that runs them in turn.
 func WithGate(gate connect.RequestGateFunc) Option {
 	return optionFunc(func(c *config) {
 		if gate == nil {

@@ -73,7 +73,7 @@ bench: bench-tools
 # gateway, in the same cycles (cmd/loadtest/experiment.go). With
 # BASELINE=<commit>, the gateway built from that commit is measured too, as
 # "before": make bench BASELINE=main~3
-EXPERIMENTS ?= grpc-listen,relay,grpc-go,grpc-go-in,grpc-go-out
+EXPERIMENTS ?= grpc-listen,frame-relay,relay,grpc-go,grpc-go-in,grpc-go-out
 comma := ,
 BENCH_EXPERIMENTS = $(EXPERIMENTS)$(if $(BASELINE),$(comma)before -baseline $(BASELINE))
 

@@ -59,6 +59,12 @@ var experiments = []experiment{
 		start:     startSubcommand("grpcout"),
 	},
 	{
+		target:    "frame-relay",
+		about:     "a frame-level HTTP/2 relay on x/net/http2's Framer and HPACK (framerelay.go): the gateway's policy code, no net/http",
+		protocols: []string{"grpc"},
+		start:     startSubcommand("framerelay"),
+	},
+	{
 		target:    "grpc-listen",
 		about:     "today's gateway called on its gRPC listener (grpc_listen): grpc-go's transport in, the same decision and forwarding",
 		protocols: []string{"grpc"},
@@ -171,11 +177,13 @@ func (s *stack) startExperiments(ctx context.Context, opts options) ([]target, e
 //
 //	loadtest NAME -listen ADDR -backend URL -jwks FILE
 var subcommands = map[string]func(ctx context.Context, ln net.Listener, backend, jwksFile string) error{
-	"relay":      serveRelay,
-	"grpcrelay":  serveGRPCRelay,
-	"grpcin":     serveGRPCIn,
-	"grpcout":    serveGRPCOut,
-	"grpclisten": serveGRPCListen,
+	"relay":           serveRelay,
+	"grpcrelay":       serveGRPCRelay,
+	"grpcin":          serveGRPCIn,
+	"grpcout":         serveGRPCOut,
+	"grpclisten":      serveGRPCListen,
+	"framerelay":      serveFrameRelay,
+	"framerelay-open": serveFrameRelayOpen,
 }
 
 // subcommandMain runs the subcommand of the name until interrupted.

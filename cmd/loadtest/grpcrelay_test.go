@@ -29,7 +29,7 @@ import (
 
 // grpcRelays are the subcommands of the experiments that relay gRPC calls
 // on grpc-go's transport, on both sides or on one.
-var grpcRelays = []string{"grpcrelay", "grpcin", "grpcout", "grpclisten"}
+var grpcRelays = []string{"grpcrelay", "grpcin", "grpcout", "grpclisten", "framerelay"}
 
 // forEachGRPCRelay runs test once for each of grpcRelays.
 func forEachGRPCRelay(t *testing.T, test func(t *testing.T, relay string)) {

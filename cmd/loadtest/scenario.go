@@ -193,12 +193,15 @@ func (m *cpuMeter) stop() (proxy, backend time.Duration, err error) {
 // With profile set, it saves a CPU profile of the gateway taken during the
 // measurement.
 func (s *stack) measure(ctx context.Context, sc scenario, t target, warmup, duration time.Duration, profile string) (result, error) {
+	// profiled is buffered once the profile starts: a measurement that
+	// fails before it does not wait for it.
 	profiled := make(chan error, 1)
+	profiled <- nil
 	startProfile := func() {
 		if profile == "" {
-			profiled <- nil
 			return
 		}
+		<-profiled
 		go func() { profiled <- s.profile(ctx, t, duration, profile) }()
 	}
 	var (

@@ -45,8 +45,11 @@ import (
 // a RST_STREAM(NO_ERROR); that stream's later frames are dropped. SETTINGS
 // and PING are answered on each hop; GOAWAY is passed on.
 //
-// What it leaves out, as an experiment: a caller that stops reading
-// stalls only its own backend connection, with no timeout; the decision
+// What it leaves out, as an experiment: no limit on connections, and no
+// idle or write deadline once set up, so a caller that stops reading
+// stalls its own backend connection; SETTINGS and PING are answered on
+// each hop, so a backend lowering its initial window is not waited for
+// and a caller's PINGs measure the relay, not the backend; the decision
 // runs on the caller's reading goroutine, so a fresh token's verification
 // delays that connection's other streams (as HAProxy's event loop does);
 // a caller lowering its initial window below what the backend was told is
@@ -131,7 +134,7 @@ func h2cHost(backend string) (string, error) {
 // Limits of the relay's own.
 const (
 	relayMaxHeaderList = 64 << 10 // bytes of a header list, either side
-	relayRing          = 64       // streams remembered once closed, to answer their frames
+	relayRing          = 64       // streams remembered once closed or reset, to answer their frames
 	relayMaxStreams    = 250      // streams a caller may open at once, unless the backend says
 	relayDialTimeout   = 5 * time.Second
 	relaySetupTimeout  = 10 * time.Second // for each side's preface and SETTINGS
@@ -274,15 +277,20 @@ type pair struct {
 
 	closeOnce sync.Once
 
-	mu         sync.Mutex                // guards what follows, which both readers change
-	streams    map[uint32]*relayedStream // the caller's streams that the backend has
-	closed     idRing                    // streams closed lately, whose frames are errors
-	maxStreams uint32                    // the caller's limit, the backend's
-	initial    int64                     // the caller's initial stream window
+	mu      sync.Mutex                // guards what follows, which both readers change
+	streams map[uint32]*relayedStream // the caller's streams that the backend has
+	// closed are streams closed lately by both sides' END_STREAM or by
+	// the caller's RST_STREAM, whose later frames are STREAM_CLOSED errors;
+	// reset are those the relay reset towards the caller (its refusals and
+	// the backend's resets), whose frames in flight it ignores (RFC 9113
+	// section 5.1).
+	closed, reset idRing
+	maxStreams    uint32 // the caller's limit, the backend's
+	initial       int64  // the caller's initial stream window
+	backendLast   uint32 // the last stream of the backend's GOAWAY, else the largest id
 
 	// Of the caller's reader alone.
-	lastID  uint32 // the highest stream the caller opened
-	refused idRing // streams the relay refused, whose frames in flight are dropped
+	lastID uint32 // the highest stream the caller opened
 }
 
 // relayedStream is the state of a stream that both sides have.
@@ -381,20 +389,33 @@ func (p *pair) setInitial(v int64) bool {
 	return ok
 }
 
-// forget closes a stream that either side reset.
-func (p *pair) forget(id uint32) {
+// forget closes a stream that a side reset: the caller (its later frames
+// are errors), or the relay or the backend (the caller's frames in flight
+// are ignored).
+func (p *pair) forget(id uint32, byCaller bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.streams[id]; ok {
 		delete(p.streams, id)
-		p.closed.add(id)
+		if byCaller {
+			p.closed.add(id)
+		} else {
+			p.reset.add(id)
+		}
 	}
+}
+
+// wasReset reports whether the relay reset the stream lately.
+func (p *pair) wasReset(id uint32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reset.has(id)
 }
 
 // resetBoth ends a stream that both sides have, for a fault of the
 // caller's: the caller gets code, the backend CANCEL.
 func (p *pair) resetBoth(id uint32, code http2.ErrCode) error {
-	p.forget(id)
+	p.forget(id, false)
 	_ = p.backend.write(func(w *http2.Framer) error { return w.WriteRSTStream(id, http2.ErrCodeCancel) })
 	return p.caller.write(func(w *http2.Framer) error { return w.WriteRSTStream(id, code) })
 }
@@ -403,7 +424,7 @@ func (p *pair) resetBoth(id uint32, code http2.ErrCode) error {
 // backend at addr, until either ends.
 func relayFrames(ctx context.Context, pol *policy, c net.Conn, addr string) {
 	defer c.Close()
-	p := &pair{pol: pol, ctx: ctx, caller: newH2Side(c), streams: map[uint32]*relayedStream{}, maxStreams: relayMaxStreams, initial: 65535}
+	p := &pair{pol: pol, ctx: ctx, caller: newH2Side(c), streams: map[uint32]*relayedStream{}, maxStreams: relayMaxStreams, initial: 65535, backendLast: 1<<31 - 1}
 	_ = c.SetReadDeadline(time.Now().Add(relaySetupTimeout))
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(p.caller.br, preface); err != nil || string(preface) != http2.ClientPreface {
@@ -411,12 +432,12 @@ func relayFrames(ctx context.Context, pol *policy, c net.Conn, addr string) {
 	}
 	csf, err := p.caller.settingsOf()
 	if err != nil {
-		p.caller.goAway(http2.ErrCodeProtocol)
+		p.caller.goAway(0, http2.ErrCodeProtocol)
 		return
 	}
 	b, err := (&net.Dialer{Timeout: relayDialTimeout}).DialContext(ctx, "tcp", addr)
 	if err != nil {
-		p.caller.goAway(http2.ErrCodeRefusedStream)
+		p.caller.goAway(0, http2.ErrCodeRefusedStream)
 		return
 	}
 	defer b.Close()
@@ -426,7 +447,7 @@ func relayFrames(ctx context.Context, pol *policy, c net.Conn, addr string) {
 	// The backend hears the caller's window, and no pushes.
 	toBackend, err := p.caller.apply(csf, http2.SettingInitialWindowSize)
 	if err != nil {
-		p.caller.goAway(http2.ErrCodeProtocol)
+		p.caller.goAway(0, http2.ErrCodeProtocol)
 		return
 	}
 	for _, st := range toBackend {
@@ -439,18 +460,18 @@ func relayFrames(ctx context.Context, pol *policy, c net.Conn, addr string) {
 		return w.WriteSettings(append(toBackend, http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: relayMaxHeaderList})...)
 	}); err != nil || p.backend.flush() != nil {
-		p.caller.goAway(http2.ErrCodeRefusedStream)
+		p.caller.goAway(0, http2.ErrCodeRefusedStream)
 		return
 	}
 	bsf, err := p.backend.settingsOf()
 	if err != nil {
-		p.caller.goAway(http2.ErrCodeRefusedStream)
+		p.caller.goAway(0, http2.ErrCodeRefusedStream)
 		return
 	}
 	// The caller hears the backend's window and stream limit.
 	toCaller, err := p.backend.apply(bsf, http2.SettingInitialWindowSize, http2.SettingMaxConcurrentStreams)
 	if err != nil {
-		p.caller.goAway(http2.ErrCodeRefusedStream)
+		p.caller.goAway(0, http2.ErrCodeRefusedStream)
 		return
 	}
 	if i := slices.IndexFunc(toCaller, func(st http2.Setting) bool { return st.ID == http2.SettingMaxConcurrentStreams }); i >= 0 {
@@ -488,29 +509,34 @@ func (p *pair) pump(from, to *h2side, handle func(http2.Frame) error) {
 		if errors.As(err, &se) {
 			// A stream's bad header block (HPACK's state is still whole):
 			// that stream alone is reset, on both hops.
-			if from == p.caller {
-				if se.StreamID > p.lastID {
-					p.lastID = se.StreamID
-					p.refuseStream(se.StreamID, se.Code)
-				} else if p.stream(se.StreamID) != nil {
+			switch {
+			case from == p.caller && se.StreamID%2 == 0:
+				p.caller.goAway(p.lastID, http2.ErrCodeProtocol)
+				return
+			case from == p.caller && se.StreamID > p.lastID:
+				p.lastID = se.StreamID
+				p.refuseStream(se.StreamID, se.Code)
+			case from == p.caller:
+				if p.stream(se.StreamID) != nil {
 					_ = p.resetBoth(se.StreamID, se.Code)
 				}
-			} else {
-				_ = p.caller.write(func(w *http2.Framer) error { return w.WriteRSTStream(se.StreamID, se.Code) })
+			default: // the backend's fault, not the caller's
+				p.forget(se.StreamID, false)
+				_ = p.caller.write(func(w *http2.Framer) error { return w.WriteRSTStream(se.StreamID, http2.ErrCodeInternal) })
 				_ = p.backend.write(func(w *http2.Framer) error { return w.WriteRSTStream(se.StreamID, se.Code) })
 			}
 		} else if err != nil {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
-				from.goAway(http2.ErrCode(ce))
+				p.goAway(from, http2.ErrCode(ce))
 			} else if errors.Is(err, http2.ErrFrameTooLarge) {
-				from.goAway(http2.ErrCodeFrameSize)
+				p.goAway(from, http2.ErrCodeFrameSize)
 			}
 			return
 		} else if err := handle(f); err != nil {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
-				from.goAway(http2.ErrCode(ce))
+				p.goAway(from, http2.ErrCode(ce))
 			}
 			return
 		}
@@ -530,10 +556,21 @@ func (p *pair) close() {
 	})
 }
 
-// goAway tells the side the connection ends with code, as best it can.
-func (s *h2side) goAway(code http2.ErrCode) {
-	_ = s.write(func(w *http2.Framer) error { return w.WriteGoAway(0, code, nil) })
+// goAway tells the side the connection ends with code, as best it can;
+// last is the highest of its streams that may have been processed.
+func (s *h2side) goAway(last uint32, code http2.ErrCode) {
+	_ = s.write(func(w *http2.Framer) error { return w.WriteGoAway(last, code, nil) })
 	_ = s.flush()
+}
+
+// goAway ends the pair for a fault of from's, on from's reading goroutine:
+// the caller hears the last stream it opened, the backend none.
+func (p *pair) goAway(from *h2side, code http2.ErrCode) {
+	var last uint32
+	if from == p.caller {
+		last = p.lastID
+	}
+	from.goAway(last, code)
 }
 
 // fromCaller handles one frame of the caller's, as RFC 9113's stream
@@ -563,7 +600,7 @@ func (p *pair) fromCaller(f http2.Frame) error {
 	}
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
-		if p.refused.has(id) {
+		if p.wasReset(id) {
 			return nil
 		}
 		st := p.stream(id)
@@ -587,7 +624,7 @@ func (p *pair) fromCaller(f http2.Frame) error {
 			}
 		})
 	case *http2.DataFrame:
-		if p.refused.has(id) {
+		if p.wasReset(id) {
 			return p.credit(f.Length)
 		}
 		st := p.stream(id)
@@ -625,7 +662,7 @@ func (p *pair) fromCaller(f http2.Frame) error {
 		if p.stream(id) == nil {
 			return nil
 		}
-		p.forget(id)
+		p.forget(id, true)
 		return p.backend.write(func(w *http2.Framer) error { return w.WriteRSTStream(id, f.ErrCode) })
 	case *http2.PriorityFrame:
 		if f.StreamDep == id && p.stream(id) != nil {
@@ -682,13 +719,16 @@ func (p *pair) fromBackend(f http2.Frame) error {
 	case *http2.WindowUpdateFrame:
 		return p.caller.write(func(w *http2.Framer) error { return w.WriteWindowUpdate(id, f.Increment) })
 	case *http2.RSTStreamFrame:
-		p.forget(id)
+		p.forget(id, false)
 		return p.caller.write(func(w *http2.Framer) error { return w.WriteRSTStream(id, f.ErrCode) })
 	case *http2.SettingsFrame:
 		return p.settings(p.backend, p.caller, f, http2.SettingInitialWindowSize, http2.SettingMaxConcurrentStreams)
 	case *http2.PingFrame:
 		return answerPing(p.backend, f)
 	case *http2.GoAwayFrame:
+		p.mu.Lock()
+		p.backendLast = min(p.backendLast, f.LastStreamID)
+		p.mu.Unlock()
 		return p.caller.write(func(w *http2.Framer) error { return w.WriteGoAway(f.LastStreamID, f.ErrCode, nil) })
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol) // pushes were turned off
@@ -696,13 +736,17 @@ func (p *pair) fromBackend(f http2.Frame) error {
 	return nil
 }
 
+// zeroPad is the padding of every relayed DATA frame: its length counts,
+// its bytes must be zero.
+var zeroPad [255]byte
+
 // relayData writes a DATA frame to the side as it came, padding included.
 func relayData(to *h2side, f *http2.DataFrame) error {
 	data := f.Data()
 	return to.write(func(w *http2.Framer) error {
 		if f.Flags.Has(http2.FlagDataPadded) {
 			pad := int(f.Length) - len(data) - 1
-			return w.WriteDataPadded(f.StreamID, f.StreamEnded(), data, make([]byte, pad))
+			return w.WriteDataPadded(f.StreamID, f.StreamEnded(), data, zeroPad[:pad])
 		}
 		return w.WriteData(f.StreamID, f.StreamEnded(), data)
 	})
@@ -766,9 +810,9 @@ func (p *pair) admit(f *http2.MetaHeadersFrame) error {
 		return nil
 	}
 	p.mu.Lock()
-	full := uint32(len(p.streams)) >= p.maxStreams
+	full := uint32(len(p.streams)) >= p.maxStreams || id > p.backendLast
 	p.mu.Unlock()
-	if full {
+	if full { // or the backend takes no more streams
 		p.refuseStream(id, http2.ErrCodeRefusedStream)
 		return nil
 	}
@@ -800,7 +844,7 @@ func (p *pair) admit(f *http2.MetaHeadersFrame) error {
 	p.mu.Unlock()
 	return p.backend.headers(id, f.StreamEnded(), func(enc *hpack.Encoder) {
 		for _, hf := range f.Fields {
-			if pr == nil || strings.HasPrefix(hf.Name, ":") || protocolKey(hf.Name) || forwardedKey(hf.Name) {
+			if p.pol == nil || strings.HasPrefix(hf.Name, ":") || protocolKey(hf.Name) || forwardedKey(hf.Name) {
 				_ = enc.WriteField(hf)
 			}
 		}
@@ -893,7 +937,9 @@ func (p *pair) refuse(id uint32, ended bool, err error) {
 
 // refuseStream resets a caller's stream and drops its frames in flight.
 func (p *pair) refuseStream(id uint32, code http2.ErrCode) {
-	p.refused.add(id)
+	p.mu.Lock()
+	p.reset.add(id)
+	p.mu.Unlock()
 	_ = p.caller.write(func(w *http2.Framer) error { return w.WriteRSTStream(id, code) })
 }
 

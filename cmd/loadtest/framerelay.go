@@ -36,14 +36,14 @@ import (
 // WINDOW_UPDATE. Flow control is the backend's and the caller's, end to
 // end: the relay advertises to each side the other's initial window and
 // forwards their window updates, so it buffers nothing beyond one read;
-// it credits the caller's connection window itself only for the DATA of
-// streams it refused. Header blocks are decoded and encoded again (HPACK
+// it credits the caller's connection window itself only for the DATA it
+// drops (of streams refused, reset or closed). Header blocks are decoded and encoded again (HPACK
 // state is the connection's), and the caller's HEADERS are decided by the
 // gateway's own policy code as in relay.go: authz.Check with its cache,
 // the in-memory limiter, the identity headers, the credentials and the
-// reserved headers dropped. A refusal is a trailers-only gRPC response and
-// a RST_STREAM(NO_ERROR); that stream's later frames are dropped. SETTINGS
-// and PING are answered on each hop; GOAWAY is passed on.
+// reserved headers dropped, in the trailers too. A refusal is a
+// trailers-only gRPC response and a RST_STREAM(NO_ERROR); the frames in
+// flight on it are dropped. GOAWAY is passed on.
 //
 // What it leaves out, as an experiment: no limit on connections, and no
 // idle or write deadline once set up, so a caller that stops reading

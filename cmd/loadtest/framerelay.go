@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,13 +123,17 @@ func serveFrames(ctx context.Context, ln net.Listener, backend string, pol *poli
 	}
 }
 
-// h2cHost is the host:port of an http:// backend URL.
+// h2cHost is the host:port of an http:// backend URL, for the relays
+// that dial it themselves.
 func h2cHost(backend string) (string, error) {
-	host, ok := strings.CutPrefix(backend, "http://")
-	if !ok || host == "" || strings.Contains(host, "/") {
+	u, err := url.Parse(backend)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" || u.Host == "" {
 		return "", fmt.Errorf("backend %q: want http://HOST:PORT, an h2c server", backend)
 	}
-	return host, nil
+	return u.Host, nil
 }
 
 // Limits of the relay's own.
@@ -325,9 +330,20 @@ func (r *idRing) has(id uint32) bool {
 
 // stream returns a stream that both sides have, or nil.
 func (p *pair) stream(id uint32) *relayedStream {
+	st, _, _ := p.look(id)
+	return st
+}
+
+// look finds what the pair knows of a stream of the caller's, in one
+// look: the stream both sides have, or whether it was reset by the relay
+// (its frames in flight are ignored) or closed otherwise, lately.
+func (p *pair) look(id uint32) (st *relayedStream, wasReset, wasClosed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.streams[id]
+	if st = p.streams[id]; st != nil {
+		return st, false, false
+	}
+	return nil, p.reset.has(id), p.closed.has(id)
 }
 
 // ended records a side's END_STREAM; a stream ended by both is closed.
@@ -373,22 +389,6 @@ func (p *pair) grow(id uint32, n int64) int {
 	return windowOK
 }
 
-// setInitial applies a new initial window of the caller's to every open
-// stream, and reports whether none overflowed.
-func (p *pair) setInitial(v int64) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delta := v - p.initial
-	p.initial = v
-	ok := true
-	for _, st := range p.streams {
-		if st.window += delta; st.window > maxWindow {
-			ok = false
-		}
-	}
-	return ok
-}
-
 // forget closes a stream that a side reset: the caller (its later frames
 // are errors), or the relay or the backend (the caller's frames in flight
 // are ignored).
@@ -403,13 +403,6 @@ func (p *pair) forget(id uint32, byCaller bool) {
 			p.reset.add(id)
 		}
 	}
-}
-
-// wasReset reports whether the relay reset the stream lately.
-func (p *pair) wasReset(id uint32) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reset.has(id)
 }
 
 // resetBoth ends a stream that both sides have, for a fault of the
@@ -450,9 +443,7 @@ func relayFrames(ctx context.Context, pol *policy, c net.Conn, addr string) {
 		p.caller.goAway(0, http2.ErrCodeProtocol)
 		return
 	}
-	for _, st := range toBackend {
-		p.initial = int64(st.Val)
-	}
+	_, _ = p.adopt(p.caller, toBackend) // no stream is open yet
 	if err := p.backend.write(func(w *http2.Framer) error {
 		if _, err := io.WriteString(p.backend.bw, http2.ClientPreface); err != nil {
 			return err
@@ -474,10 +465,7 @@ func relayFrames(ctx context.Context, pol *policy, c net.Conn, addr string) {
 		p.caller.goAway(0, http2.ErrCodeRefusedStream)
 		return
 	}
-	if i := slices.IndexFunc(toCaller, func(st http2.Setting) bool { return st.ID == http2.SettingMaxConcurrentStreams }); i >= 0 {
-		p.maxStreams = min(toCaller[i].Val, relayMaxStreams)
-		toCaller[i].Val = p.maxStreams
-	} else {
+	if limited, _ := p.adopt(p.backend, toCaller); !limited {
 		toCaller = append(toCaller, http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: p.maxStreams})
 	}
 	// Each side's first frame from the relay is its SETTINGS.
@@ -600,12 +588,11 @@ func (p *pair) fromCaller(f http2.Frame) error {
 	}
 	switch f := f.(type) {
 	case *http2.MetaHeadersFrame:
-		if p.wasReset(id) {
-			return nil
-		}
-		st := p.stream(id)
+		st, wasReset, wasClosed := p.look(id)
 		switch {
-		case st == nil && p.wasClosed(id):
+		case wasReset:
+			return nil
+		case wasClosed:
 			return http2.ConnectionError(http2.ErrCodeStreamClosed)
 		case st == nil:
 			return http2.ConnectionError(http2.ErrCodeProtocol) // a new stream below the last
@@ -624,10 +611,10 @@ func (p *pair) fromCaller(f http2.Frame) error {
 			}
 		})
 	case *http2.DataFrame:
-		if p.wasReset(id) {
+		st, wasReset, _ := p.look(id)
+		if wasReset {
 			return p.credit(f.Length)
 		}
-		st := p.stream(id)
 		if st == nil || st.callerDone {
 			if err := p.credit(f.Length); err != nil {
 				return err
@@ -687,13 +674,6 @@ func (p *pair) credit(n uint32) error {
 		return nil
 	}
 	return p.caller.write(func(w *http2.Framer) error { return w.WriteWindowUpdate(0, n) })
-}
-
-// wasClosed reports whether the stream is one of those closed lately.
-func (p *pair) wasClosed(id uint32) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed.has(id)
 }
 
 // fromBackend handles one frame of the backend's: each passes on, on the
@@ -772,20 +752,37 @@ func (p *pair) settings(from, to *h2side, f *http2.SettingsFrame, passOn ...http
 	if len(out) == 0 {
 		return nil
 	}
-	for i, st := range out {
-		if st.ID == http2.SettingInitialWindowSize && from == p.caller {
-			if !p.setInitial(int64(st.Val)) {
-				return http2.ConnectionError(http2.ErrCodeFlowControl)
-			}
-		}
-		if st.ID == http2.SettingMaxConcurrentStreams {
-			p.mu.Lock()
-			p.maxStreams = min(st.Val, relayMaxStreams)
-			out[i].Val = p.maxStreams
-			p.mu.Unlock()
-		}
+	if _, ok := p.adopt(from, out); !ok {
+		return http2.ConnectionError(http2.ErrCodeFlowControl)
 	}
 	return to.write(func(w *http2.Framer) error { return w.WriteSettings(out...) })
+}
+
+// adopt takes into the pair the settings of from's that pass on: the
+// caller's initial window, for its open streams; the backend's stream
+// limit, capped and made the caller's (out's value too). It reports
+// whether out held a stream limit, and whether no window overflowed.
+func (p *pair) adopt(from *h2side, out []http2.Setting) (limited, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ok = true
+	for i, st := range out {
+		switch {
+		case st.ID == http2.SettingInitialWindowSize && from == p.caller:
+			delta := int64(st.Val) - p.initial
+			p.initial = int64(st.Val)
+			for _, s := range p.streams {
+				if s.window += delta; s.window > maxWindow {
+					ok = false
+				}
+			}
+		case st.ID == http2.SettingMaxConcurrentStreams:
+			p.maxStreams = min(st.Val, relayMaxStreams)
+			out[i].Val = p.maxStreams
+			limited = true
+		}
+	}
+	return limited, ok
 }
 
 // answerPing acknowledges a side's PING on that hop.

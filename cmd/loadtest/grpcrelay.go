@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -60,14 +59,11 @@ func newGRPCRelay(ctx context.Context, backend, jwksFile string) (*grpcRelay, er
 	if err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(backend)
+	host, err := h2cHost(backend)
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("backend %q: want http://HOST:PORT, an h2c server", backend)
-	}
-	conn, err := grpc.NewClient("passthrough:///"+u.Host,
+	conn, err := grpc.NewClient("passthrough:///"+host,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		// A relay replays nothing: no retry buffer holds the messages.
 		grpc.WithDisableRetry(),

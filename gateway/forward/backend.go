@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/portcullis/portcullis/gateway/coalesce"
 )
 
 // Defaults of a Backend.
@@ -210,8 +212,20 @@ func (b *Backend) refresh() {
 func newTransport(secure bool, serverName string, cfg *backendConfig) *http.Transport {
 	dialer := &net.Dialer{Timeout: cfg.dialTimeout, KeepAlive: 30 * time.Second}
 	protocols := new(http.Protocols)
+	dial := dialer.DialContext
+	if !secure {
+		// h2c: a request's headers go out with its body (package
+		// coalesce), where net/http writes them apart.
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return coalesce.Client(c), nil
+		}
+	}
 	t := &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext:         dial,
 		TLSHandshakeTimeout: cfg.dialTimeout,
 		DisableCompression:  true, // connect negotiates compression itself
 		IdleConnTimeout:     90 * time.Second,

@@ -1,0 +1,296 @@
+// Package coalesce joins the writes of a plaintext HTTP/2 connection (h2c)
+// that net/http makes one after the other for the same call: a header
+// block that opens a body waits for that body and goes out in the same
+// write (one syscall, one TCP segment), where net/http writes and flushes
+// each by itself.
+//
+// net/http's HTTP/2 client flushes a request's HEADERS frame before it
+// writes the request's first DATA frame, and its server flushes a
+// response's HEADERS before the response's first DATA: two writes per
+// unary request to a backend, three per unary response to a caller, where
+// one and two would do. The flush after the request's headers alone
+// measured 6.6% of the gateway's CPU (BENCHMARKS.md). Neither side has a
+// setting for it, so the connection beneath them does it.
+//
+// The rule is narrow so that it costs no latency: a write that ends with a
+// complete header block without END_STREAM (the body is still to come) is
+// held, and goes out with the next write, which for a unary call follows
+// within microseconds, from the same goroutine. A held block that nothing
+// follows (a stream whose first message is slow to come) goes out after
+// [HoldFor] at the latest. Nothing else is held: DATA, trailers, SETTINGS,
+// PING and GOAWAY go out at once, with what was held before them. So the
+// bytes on the wire are the same, in the same order; only their grouping
+// into writes changes.
+//
+// A connection that does not speak HTTP/2 is passed through untouched:
+// [Client] expects the client preface first and [Server] a SETTINGS frame
+// first (an HTTP/1.1 response starts "HTTP/"), and either turns itself off
+// on anything else. Over TLS the bytes beneath crypto/tls are records, not
+// frames, so only plaintext connections are wrapped.
+package coalesce
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"time"
+)
+
+// sweepEvery is how often a connection that holds header blocks checks
+// for one that nothing followed. A block is written at the second sweep
+// that finds it, so it waits at most two periods; arming a timer per block
+// instead would wake another thread on every call (Go's timers wake the
+// network poller for a timer earlier than any it has), which costs what
+// the joined write saves.
+const sweepEvery = time.Millisecond
+
+// HoldFor is the longest a header block waits for the body that follows
+// it.
+const HoldFor = 2 * sweepEvery
+
+// maxHeld is the most a connection holds; a write that would hold more goes
+// out at once.
+const maxHeld = 64 << 10
+
+// keptBuffer is the largest held buffer a connection keeps between writes.
+const keptBuffer = 4 << 10
+
+// clientPreface is what an HTTP/2 client writes first (RFC 9113 §3.4).
+const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// HTTP/2 frame types and flags the parser knows (RFC 9113 §6).
+const (
+	frameHeaders      = 0x1
+	frameSettings     = 0x4
+	frameContinuation = 0x9
+	flagEndStream     = 0x1
+	flagEndHeaders    = 0x4
+	frameHeaderLen    = 9
+)
+
+// Conn is a connection whose HTTP/2 writes are coalesced. Reads, deadlines
+// and addresses are those of the connection it wraps.
+type Conn struct {
+	net.Conn
+	client bool
+
+	mu      sync.Mutex
+	started bool // the first write was seen
+	on      bool // it speaks HTTP/2: writes are parsed and may be held
+	frames  frameParser
+	held    []byte
+	err     error // a held write that failed; every later write fails with it
+
+	// The sweep: a timer that runs while the connection holds blocks.
+	timer      *time.Timer
+	armed      bool
+	sweeps     uint64 // sweeps run
+	heldSince  uint64 // sweeps run when what is held began to be held
+	holds      uint64 // blocks held
+	holdsSwept uint64 // blocks held as of the last sweep
+	closed     bool
+}
+
+// Client wraps the connection an HTTP/2 client dials, before it writes the
+// client preface.
+func Client(c net.Conn) *Conn { return &Conn{Conn: c, client: true} }
+
+// Server wraps a connection an HTTP/2 (or HTTP/1.1) server accepted,
+// before it writes anything.
+func Server(c net.Conn) *Conn { return &Conn{Conn: c} }
+
+// Write writes p, or holds it when it ends with a header block whose body
+// is still to come; what was held goes out first, in the same write.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if !c.started {
+		c.started = true
+		c.on = c.speaksHTTP2(p)
+		if c.on && c.client {
+			c.frames.feed(p[len(clientPreface):])
+		} else if c.on {
+			c.frames.feed(p)
+		}
+	} else if c.on {
+		c.frames.feed(p)
+	}
+	if c.on && c.frames.opensBody() && len(c.held)+len(p) <= maxHeld {
+		if len(c.held) == 0 {
+			c.heldSince = c.sweeps
+		}
+		c.held = append(c.held, p...)
+		c.holds++
+		c.arm()
+		return len(p), nil
+	}
+	if len(c.held) == 0 {
+		return c.Conn.Write(p)
+	}
+	// One buffer, one Write: the connection beneath may not gather
+	// buffers (net.Buffers writes them one by one to anything but a bare
+	// *net.TCPConn), and what is joined is a header block and the body's
+	// first frame.
+	held := len(c.held)
+	c.held = append(c.held, p...)
+	n, err := c.Conn.Write(c.held)
+	c.release()
+	if n -= held; n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+// speaksHTTP2 tells whether the first bytes written are those of HTTP/2:
+// the client preface, or a server's SETTINGS frame on stream 0.
+func (c *Conn) speaksHTTP2(p []byte) bool {
+	if c.client {
+		return bytes.HasPrefix(p, []byte(clientPreface))
+	}
+	return len(p) >= frameHeaderLen && p[3] == frameSettings &&
+		p[5]&0x7f == 0 && p[6] == 0 && p[7] == 0 && p[8] == 0
+}
+
+// arm starts the sweep, unless it runs. It is not stopped when what was
+// held goes out: it stops itself once a sweep finds that nothing was held
+// since the last.
+func (c *Conn) arm() {
+	if c.armed || c.closed {
+		return
+	}
+	c.armed = true
+	if c.timer == nil {
+		c.timer = time.AfterFunc(sweepEvery, c.sweep)
+		return
+	}
+	c.timer.Reset(sweepEvery)
+}
+
+// sweep writes a held block that was already held at the sweep before,
+// and runs again while blocks are being held.
+func (c *Conn) sweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.held) > 0 && c.heldSince != c.sweeps {
+		c.flushLocked()
+	}
+	c.sweeps++
+	if c.closed || (len(c.held) == 0 && c.holds == c.holdsSwept) {
+		c.armed = false
+		return
+	}
+	c.holdsSwept = c.holds
+	c.timer.Reset(sweepEvery)
+}
+
+// flushLocked writes what is held; c.mu is held.
+func (c *Conn) flushLocked() {
+	if len(c.held) == 0 || c.err != nil {
+		return
+	}
+	_, err := c.Conn.Write(c.held)
+	c.release()
+	if err != nil {
+		c.err = err
+	}
+}
+
+// release empties the held buffer, keeping it only while it is small: an
+// idle connection keeps at most keptBuffer bytes.
+func (c *Conn) release() {
+	if cap(c.held) > keptBuffer {
+		c.held = nil
+		return
+	}
+	c.held = c.held[:0]
+}
+
+// Close writes what is held, then closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	c.flushLocked()
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// CloseWrite writes what is held, then shuts the sending side, as net/http
+// does before it closes an HTTP/1.1 connection; a connection that cannot
+// is left open.
+func (c *Conn) CloseWrite() error {
+	c.mu.Lock()
+	c.flushLocked()
+	c.mu.Unlock()
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// frameParser follows the frame boundaries of the bytes written, across
+// writes that split frames anywhere.
+type frameParser struct {
+	header    [frameHeaderLen]byte
+	headerLen int    // bytes of the current frame's header seen
+	remaining uint32 // payload bytes of the current frame still to come
+	typ       byte   // the current frame's type and flags
+	flags     byte
+	blockEnds bool // the header block in progress has END_STREAM
+	open      bool // the last whole frame ended a header block without END_STREAM
+}
+
+// feed takes the next bytes written.
+func (f *frameParser) feed(p []byte) {
+	for len(p) > 0 {
+		if f.remaining > 0 {
+			n := uint32(len(p))
+			if n > f.remaining {
+				n = f.remaining
+			}
+			f.remaining -= n
+			p = p[n:]
+			if f.remaining == 0 {
+				f.frameDone()
+			}
+			continue
+		}
+		n := copy(f.header[f.headerLen:], p)
+		f.headerLen += n
+		p = p[n:]
+		if f.headerLen < frameHeaderLen {
+			continue
+		}
+		f.headerLen = 0
+		f.remaining = uint32(f.header[0])<<16 | uint32(f.header[1])<<8 | uint32(f.header[2])
+		f.typ, f.flags = f.header[3], f.header[4]
+		f.open = false // a frame is in progress
+		if f.remaining == 0 {
+			f.frameDone()
+		}
+	}
+}
+
+// frameDone notes the frame just completed.
+func (f *frameParser) frameDone() {
+	switch f.typ {
+	case frameHeaders:
+		f.blockEnds = f.flags&flagEndStream != 0
+		f.open = f.flags&flagEndHeaders != 0 && !f.blockEnds
+	case frameContinuation:
+		f.open = f.flags&flagEndHeaders != 0 && !f.blockEnds
+	default:
+		f.open = false
+	}
+}
+
+// opensBody tells whether the bytes so far end, on a frame boundary, with
+// a header block whose stream's body is still to come.
+func (f *frameParser) opensBody() bool {
+	return f.open && f.headerLen == 0 && f.remaining == 0
+}

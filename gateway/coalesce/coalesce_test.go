@@ -1,0 +1,437 @@
+package coalesce_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/portcullis/portcullis/gateway/coalesce"
+)
+
+// countingConn counts the writes that reach a real TCP connection.
+type countingConn struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// tcpPair returns the two ends of a TCP connection on 127.0.0.1, the
+// dialing end counted, and a function that returns every byte the other
+// end has read so far.
+func tcpPair(t *testing.T) (*countingConn, func() []byte) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	dialed, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := <-accepted
+	if peer == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { dialed.Close(); peer.Close() })
+	var mu sync.Mutex
+	var got bytes.Buffer
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := peer.Read(buf)
+			mu.Lock()
+			got.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return &countingConn{Conn: dialed}, func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return bytes.Clone(got.Bytes())
+	}
+}
+
+// waitFor waits until the peer has read want, and fails the test if it
+// reads anything else.
+func waitFor(t *testing.T, read func() []byte, want []byte) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		got := read()
+		if bytes.Equal(got, want) {
+			return
+		}
+		if len(got) >= len(want) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("peer read %d bytes, want the %d written, in order", len(read()), len(want))
+}
+
+// frames writes HTTP/2 frames with x/net's Framer and returns their bytes.
+type frames struct {
+	buf bytes.Buffer
+	fr  *http2.Framer
+	enc *hpack.Encoder
+	hb  bytes.Buffer
+}
+
+func newFrames() *frames {
+	f := &frames{}
+	f.fr = http2.NewFramer(&f.buf, nil)
+	f.enc = hpack.NewEncoder(&f.hb)
+	return f
+}
+
+// take returns the bytes written since the last take.
+func (f *frames) take() []byte {
+	b := bytes.Clone(f.buf.Bytes())
+	f.buf.Reset()
+	return b
+}
+
+func (f *frames) headers(t *testing.T, stream uint32, endStream bool) []byte {
+	t.Helper()
+	f.hb.Reset()
+	for _, kv := range [][2]string{{":method", "POST"}, {":path", "/orders.v1.OrdersService/PlaceOrder"}, {"content-type", "application/grpc"}} {
+		_ = f.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	if err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: f.hb.Bytes(), EndHeaders: true, EndStream: endStream}); err != nil {
+		t.Fatal(err)
+	}
+	return f.take()
+}
+
+func (f *frames) data(t *testing.T, stream uint32, endStream bool, n int) []byte {
+	t.Helper()
+	if err := f.fr.WriteData(stream, endStream, bytes.Repeat([]byte{'x'}, n)); err != nil {
+		t.Fatal(err)
+	}
+	return f.take()
+}
+
+func (f *frames) settings(t *testing.T) []byte {
+	t.Helper()
+	if err := f.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	return f.take()
+}
+
+// preface returns what a client writes first: the client preface and its
+// SETTINGS.
+func (f *frames) preface(t *testing.T) []byte {
+	t.Helper()
+	return append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), f.settings(t)...)
+}
+
+func write(t *testing.T, c net.Conn, p []byte) {
+	t.Helper()
+	if n, err := c.Write(p); err != nil || n != len(p) {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(p))
+	}
+}
+
+// A request's header block waits for its body, and both go out in one
+// write; a request without a body goes out at once.
+func TestClientJoinsHeadersAndBody(t *testing.T) {
+	t.Parallel()
+	raw, read := tcpPair(t)
+	c := coalesce.Client(raw)
+	f := newFrames()
+	var all []byte
+	start := f.preface(t)
+	write(t, c, start)
+	all = append(all, start...)
+	for stream := uint32(1); stream <= 7; stream += 2 {
+		before := raw.writes.Load()
+		h := f.headers(t, stream, false)
+		write(t, c, h)
+		d := f.data(t, stream, true, 100)
+		write(t, c, d)
+		all = append(append(all, h...), d...)
+		if got := raw.writes.Load() - before; got != 1 {
+			t.Fatalf("stream %d: headers and body took %d writes, want 1", stream, got)
+		}
+	}
+	before := raw.writes.Load()
+	h := f.headers(t, 9, true) // no body: nothing to wait for
+	write(t, c, h)
+	all = append(all, h...)
+	if got := raw.writes.Load() - before; got != 1 {
+		t.Fatalf("a header block with END_STREAM took %d writes, want 1", got)
+	}
+	waitFor(t, read, all)
+}
+
+// A header block that nothing follows goes out by itself, soon.
+func TestHeldHeadersGoOutAlone(t *testing.T) {
+	t.Parallel()
+	raw, read := tcpPair(t)
+	c := coalesce.Client(raw)
+	f := newFrames()
+	start := f.preface(t)
+	write(t, c, start)
+	h := f.headers(t, 1, false)
+	write(t, c, h)
+	waitFor(t, read, append(start, h...))
+	if got := raw.writes.Load(); got != 2 {
+		t.Fatalf("%d writes, want 2 (the preface, then the held block by itself)", got)
+	}
+	d := f.data(t, 1, true, 10)
+	write(t, c, d)
+	waitFor(t, read, append(append(start, h...), d...))
+}
+
+// Whatever the writes' sizes, the peer reads the same bytes in the same
+// order, and a header block is held only when a write ends exactly after
+// it.
+func TestSplitWritesKeepTheBytes(t *testing.T) {
+	t.Parallel()
+	f := newFrames()
+	stream := f.preface(t)
+	first := len(stream)
+	for id := uint32(1); id < 40; id += 2 {
+		stream = append(stream, f.headers(t, id, id%3 == 0)...)
+		if id%3 != 0 {
+			stream = append(stream, f.data(t, id, false, int(id)*37)...)
+			stream = append(stream, f.data(t, id, true, 0)...)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		raw, read := tcpPair(t)
+		c := coalesce.Client(raw)
+		write(t, c, stream[:first])
+		for rest := stream[first:]; len(rest) > 0; {
+			n := 1 + rng.IntN(min(len(rest), 200))
+			if round%2 == 0 {
+				n = min(len(rest), 1+rng.IntN(3))
+			}
+			write(t, c, rest[:n])
+			rest = rest[n:]
+		}
+		waitFor(t, read, stream)
+	}
+}
+
+// An HTTP/1.1 connection is passed through: every write goes out as it is.
+func TestServerPassesHTTP1Through(t *testing.T) {
+	t.Parallel()
+	raw, read := tcpPair(t)
+	c := coalesce.Server(raw)
+	f := newFrames()
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	write(t, c, resp)
+	h := f.headers(t, 1, false) // bytes that would be held on HTTP/2
+	write(t, c, h)
+	if got := raw.writes.Load(); got != 2 {
+		t.Fatalf("%d writes, want 2", got)
+	}
+	waitFor(t, read, append(resp, h...))
+}
+
+// Closing a connection writes what it holds first.
+func TestCloseWritesWhatIsHeld(t *testing.T) {
+	t.Parallel()
+	raw, read := tcpPair(t)
+	c := coalesce.Server(raw)
+	f := newFrames()
+	s := f.settings(t)
+	write(t, c, s)
+	h := f.headers(t, 1, false)
+	write(t, c, h)
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, read, append(s, h...))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Through net/http's own HTTP/2 client and server on h2c, a unary POST
+// costs the client one write where it costs two unwrapped, and the server
+// two where it costs three; every answer is whole.
+func TestNetHTTPWritesFewer(t *testing.T) {
+	t.Parallel()
+	const calls = 50
+	plain := netHTTPWrites(t, false, calls)
+	joined := netHTTPWrites(t, true, calls)
+	t.Logf("writes per call, client/server: unwrapped %.2f/%.2f, coalesced %.2f/%.2f",
+		float64(plain.client)/calls, float64(plain.server)/calls, float64(joined.client)/calls, float64(joined.server)/calls)
+	// A held block that the scheduler keeps apart from its body for longer
+	// than HoldFor goes out alone: allow a few.
+	const fewer = calls * 9 / 10
+	if joined.client > plain.client-fewer {
+		t.Errorf("client: %d writes coalesced, %d unwrapped; want about one fewer per call", joined.client, plain.client)
+	}
+	if joined.server > plain.server-fewer {
+		t.Errorf("server: %d writes coalesced, %d unwrapped; want about one fewer per call", joined.server, plain.server)
+	}
+}
+
+type writeCounts struct{ client, server int64 }
+
+// countingListener counts the writes of the connections it accepts.
+type countingListener struct {
+	net.Listener
+	wrap  bool
+	conns chan *countingConn
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &countingConn{Conn: c}
+	l.conns <- cc
+	if l.wrap {
+		return coalesce.Server(cc), nil
+	}
+	return cc, nil
+}
+
+// netHTTPWrites makes calls sequential unary POSTs over one h2c connection,
+// after one that opens it, and counts the writes of each side during them.
+func netHTTPWrites(t *testing.T, wrap bool, calls int) writeCounts {
+	t.Helper()
+	call, counts := h2cPair(t, wrap)
+	call()
+	time.Sleep(20 * time.Millisecond) // let the opening SETTINGS and ACKs settle
+	c0, s0 := counts()
+	for range calls {
+		call()
+	}
+	time.Sleep(20 * time.Millisecond)
+	c1, s1 := counts()
+	return writeCounts{client: c1 - c0, server: s1 - s0}
+}
+
+// h2cPair starts net/http's HTTP/2 server on h2c, with an echo handler
+// that sets a trailer, and a client of it, their connections coalesced
+// when wrap. call makes a unary POST of 100 bytes and checks the answer;
+// counts returns the writes each side's connection has made so far (zero
+// before the first call).
+func h2cPair(tb testing.TB, wrap bool) (call func(), counts func() (client, server int64)) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln, wrap: wrap, conns: make(chan *countingConn, 4)}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Protocols: &protocols,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Trailer", "X-Length")
+			_, _ = w.Write(body)
+			w.Header().Set("X-Length", "ok")
+		}),
+	}
+	go srv.Serve(cl)
+	tb.Cleanup(func() { srv.Close() })
+
+	dialed := make(chan *countingConn, 4)
+	var dialer net.Dialer
+	tr := &http.Transport{
+		Protocols: &protocols,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			cc := &countingConn{Conn: c}
+			dialed <- cc
+			if wrap {
+				return coalesce.Client(cc), nil
+			}
+			return cc, nil
+		},
+	}
+	tb.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	url := "http://" + ln.Addr().String() + "/"
+	payload := strings.Repeat("p", 100)
+	var c, s *countingConn
+	call = func() {
+		res, err := client.Post(url, "application/octet-stream", strings.NewReader(payload))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		got, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || string(got) != payload || res.Trailer.Get("X-Length") != "ok" || res.ProtoMajor != 2 {
+			tb.Fatalf("answer %q, %v, trailer %q, HTTP/%d; want the payload back over HTTP/2", got, err, res.Trailer.Get("X-Length"), res.ProtoMajor)
+		}
+		if c == nil {
+			c, s = <-dialed, <-cl.conns
+		}
+	}
+	counts = func() (int64, int64) {
+		if c == nil {
+			return 0, 0
+		}
+		return c.writes.Load(), s.writes.Load()
+	}
+	return call, counts
+}
+
+// BenchmarkUnaryPOST measures a unary POST of 100 bytes through net/http's
+// HTTP/2 client and server on h2c, both ends in the process, with their
+// connections unwrapped and coalesced; writes/op counts both sides'
+// write syscalls.
+func BenchmarkUnaryPOST(b *testing.B) {
+	for _, wrap := range []bool{false, true} {
+		name := "unwrapped"
+		if wrap {
+			name = "coalesced"
+		}
+		b.Run(name, func(b *testing.B) {
+			call, counts := h2cPair(b, wrap)
+			call()
+			c0, s0 := counts()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				call()
+			}
+			b.StopTimer()
+			c1, s1 := counts()
+			b.ReportMetric(float64(c1-c0+s1-s0)/float64(b.N), "writes/op")
+		})
+	}
+}

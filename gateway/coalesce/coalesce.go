@@ -15,12 +15,22 @@
 // The rule is narrow so that it costs no latency: a write that ends with a
 // complete header block without END_STREAM (the body is still to come) is
 // held, and goes out with the next write, which for a unary call follows
-// within microseconds, from the same goroutine. A held block that nothing
-// follows (a stream whose first message is slow to come) goes out after
-// [HoldFor] at the latest. Nothing else is held: DATA, trailers, SETTINGS,
-// PING and GOAWAY go out at once, with what was held before them. So the
-// bytes on the wire are the same, in the same order; only their grouping
-// into writes changes.
+// within microseconds, from the same goroutine. Nothing else is held:
+// DATA, trailers, SETTINGS, PING and GOAWAY go out at once, with what was
+// held before them. So the bytes on the wire are the same, in the same
+// order; only their grouping into writes changes.
+//
+// Where a body may not follow at once, the layer above says so with
+// [Conn.Flush]: before it reads a streaming request's body (the forwarding
+// opens a bidi stream to its backend with the headers alone, since either
+// side may speak first), and after a handler flushes a response's headers
+// by themselves. A block that nothing followed and no one flushed (a case
+// the layers above did not foresee, such as a 100 Continue) goes out after
+// [HoldFor]: a timer armed when a block is held and not stopped when it
+// goes out, so that it fires at most once per period on a busy connection.
+// Arming and stopping a timer per block would wake another thread on every
+// call (Go wakes its network poller for a timer earlier than any it has),
+// which costs what the joined write saves.
 //
 // A connection that does not speak HTTP/2 is passed through untouched:
 // [Client] expects the client preface first and [Server] a SETTINGS frame
@@ -36,17 +46,9 @@ import (
 	"time"
 )
 
-// sweepEvery is how often a connection that holds header blocks checks
-// for one that nothing followed. A block is written at the second sweep
-// that finds it, so it waits at most two periods; arming a timer per block
-// instead would wake another thread on every call (Go's timers wake the
-// network poller for a timer earlier than any it has), which costs what
-// the joined write saves.
-const sweepEvery = time.Millisecond
-
 // HoldFor is the longest a header block waits for the body that follows
-// it.
-const HoldFor = 2 * sweepEvery
+// it when no one flushes it.
+const HoldFor = 20 * time.Millisecond
 
 // maxHeld is the most a connection holds; a write that would hold more goes
 // out at once.
@@ -81,14 +83,9 @@ type Conn struct {
 	held    []byte
 	err     error // a held write that failed; every later write fails with it
 
-	// The sweep: a timer that runs while the connection holds blocks.
-	timer      *time.Timer
-	armed      bool
-	sweeps     uint64 // sweeps run
-	heldSince  uint64 // sweeps run when what is held began to be held
-	holds      uint64 // blocks held
-	holdsSwept uint64 // blocks held as of the last sweep
-	closed     bool
+	timer  *time.Timer // writes a block no one flushed
+	armed  bool
+	closed bool
 }
 
 // Client wraps the connection an HTTP/2 client dials, before it writes the
@@ -119,11 +116,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.frames.feed(p)
 	}
 	if c.on && c.frames.opensBody() && len(c.held)+len(p) <= maxHeld {
-		if len(c.held) == 0 {
-			c.heldSince = c.sweeps
-		}
 		c.held = append(c.held, p...)
-		c.holds++
 		c.arm()
 		return len(p), nil
 	}
@@ -154,36 +147,36 @@ func (c *Conn) speaksHTTP2(p []byte) bool {
 		p[5]&0x7f == 0 && p[6] == 0 && p[7] == 0 && p[8] == 0
 }
 
-// arm starts the sweep, unless it runs. It is not stopped when what was
-// held goes out: it stops itself once a sweep finds that nothing was held
-// since the last.
+// arm starts the timer, unless it runs.
 func (c *Conn) arm() {
 	if c.armed || c.closed {
 		return
 	}
 	c.armed = true
 	if c.timer == nil {
-		c.timer = time.AfterFunc(sweepEvery, c.sweep)
+		c.timer = time.AfterFunc(HoldFor, c.expire)
 		return
 	}
-	c.timer.Reset(sweepEvery)
+	c.timer.Reset(HoldFor)
 }
 
-// sweep writes a held block that was already held at the sweep before,
-// and runs again while blocks are being held.
-func (c *Conn) sweep() {
+// expire writes what is held when the timer fires: a block that no write
+// followed and no one flushed, or one held a moment ago, which loses only
+// its company.
+func (c *Conn) expire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.held) > 0 && c.heldSince != c.sweeps {
-		c.flushLocked()
-	}
-	c.sweeps++
-	if c.closed || (len(c.held) == 0 && c.holds == c.holdsSwept) {
-		c.armed = false
-		return
-	}
-	c.holdsSwept = c.holds
-	c.timer.Reset(sweepEvery)
+	c.armed = false
+	c.flushLocked()
+}
+
+// Flush writes what is held now, and returns the error of the last write
+// that failed, if any.
+func (c *Conn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushLocked()
+	return c.err
 }
 
 // flushLocked writes what is held; c.mu is held.

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
@@ -80,6 +82,7 @@ type endpointSet struct {
 type connPool struct {
 	transports []*http.Transport
 	next       atomic.Uint32
+	coalesced  bool // h2c: its connections hold request headers (package coalesce)
 }
 
 // NewBackend returns a Backend for target, an absolute http:// (cleartext
@@ -166,7 +169,7 @@ func (b *Backend) newEndpoint(u *url.URL, authority string) *endpoint {
 		host:      u.Host,
 		authority: authority,
 		prefix:    strings.TrimSuffix(u.Path, "/"),
-		pool:      &connPool{transports: make([]*http.Transport, b.cfg.connections)},
+		pool:      &connPool{transports: make([]*http.Transport, b.cfg.connections), coalesced: u.Scheme != "https"},
 	}
 	e.health.logger = b.cfg.logger
 	e.health.backend = e.url
@@ -270,7 +273,42 @@ func (p *connPool) Do(req *http.Request) (*http.Response, error) {
 	if n := uint32(len(p.transports)); n > 1 {
 		t = p.transports[p.next.Add(1)%n]
 	}
+	if p.coalesced && req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
+		req = flushBeforeBody(req)
+	}
 	return t.RoundTrip(req)
+}
+
+// flushBeforeBody returns req with a body that, before each read, writes
+// the headers its connection holds (package coalesce): a streaming body's
+// first message may come late, or after the backend's, and its stream's
+// headers must not wait for it. A unary body is there already and follows
+// its headers at once, in the same write.
+func flushBeforeBody(req *http.Request) *http.Request {
+	body := &flushingBody{ReadCloser: req.Body}
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if c, ok := info.Conn.(*coalesce.Conn); ok {
+			body.conn.Store(c)
+		}
+	}}
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+	req.Body = body
+	return req
+}
+
+// flushingBody is a streaming request body that flushes its connection's
+// held headers before each read.
+type flushingBody struct {
+	io.ReadCloser
+	conn atomic.Pointer[coalesce.Conn] // the connection the request went on
+}
+
+// Read flushes the connection, then reads the body.
+func (b *flushingBody) Read(p []byte) (int, error) {
+	if c := b.conn.Load(); c != nil {
+		_ = c.Flush() // a failed write fails the stream's own next write
+	}
+	return b.ReadCloser.Read(p)
 }
 
 // URL returns the backend's base URL, or its endpoints' URLs (and its

@@ -30,8 +30,9 @@
 //
 //   - [Telemetry.ServerInterceptor], on a handler before the interceptors
 //     that authorize or limit calls, records the calls that reach the
-//     interceptors: otelconnect's server span and RPC metrics, and the
-//     decision on the span, in portcullis.decisions and the access line.
+//     interceptors: otelconnect's server span, rpc.server.call.duration,
+//     and the decision on the span, in portcullis.decisions and the access
+//     line.
 //   - [Telemetry.WrapGate], given all the gates of a handler in one call,
 //     times them (portcullis.auth.duration) and records the calls they
 //     reject, which never reach the interceptors: a span as otelconnect
@@ -119,12 +120,18 @@
 //     portcullis.result; portcullis.jwks.keys, {key}, by portcullis.issuer
 //     (see [Telemetry.RecordJWKSRefresh])
 //   - portcullis.limiter.errors, {error} (see [Telemetry.RecordLimiterError])
-//   - otelconnect's rpc.server.call.duration and rpc.client.call.duration
+//   - rpc.server.call.duration and rpc.client.call.duration, {s}, with the
+//     attributes otelconnect gives them (rpc.system.name, rpc.method,
+//     rpc.response.status_code, error.type on a failure; server.address
+//     and server.port on the client side), recorded by this package under
+//     its own instrumentation scope with attribute sets built once per
+//     procedure, code and backend, where otelconnect builds one per call;
+//     otelconnect still makes the spans
 //
 // No metric has a client id: their cardinality stays that of the methods.
 // Calls a gate rejects count in portcullis.decisions and
 // portcullis.auth.duration, calls refused before the interceptors in
-// portcullis.decisions; otelconnect's metrics never see them.
+// portcullis.decisions; the RPC durations never see them.
 //
 // # Access lines
 //

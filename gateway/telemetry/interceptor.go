@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel/attribute"
@@ -10,7 +11,8 @@ import (
 )
 
 // serverInterceptor is the gateway's handler side: otelconnect's server
-// span around the decision interceptor, which records on that span.
+// span around the decision interceptor, which records on that span. spans
+// is nil when no span can be recorded and no caller's trace is passed on.
 type serverInterceptor struct {
 	spans    connect.Interceptor
 	decision decisionInterceptor
@@ -18,7 +20,10 @@ type serverInterceptor struct {
 
 // WrapUnary instruments a unary handler; clients pass through.
 func (i *serverInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	wrapped := i.spans.WrapUnary(i.decision.WrapUnary(next))
+	wrapped := i.decision.WrapUnary(next)
+	if i.spans != nil {
+		wrapped = i.spans.WrapUnary(wrapped)
+	}
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		if req.Spec().IsClient {
 			return next(ctx, req)
@@ -34,7 +39,11 @@ func (*serverInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) 
 
 // WrapStreamingHandler instruments a streaming handler.
 func (i *serverInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return i.spans.WrapStreamingHandler(i.decision.WrapStreamingHandler(next))
+	wrapped := i.decision.WrapStreamingHandler(next)
+	if i.spans != nil {
+		wrapped = i.spans.WrapStreamingHandler(wrapped)
+	}
+	return wrapped
 }
 
 // decisionInterceptor runs inside otelconnect's server interceptor on the
@@ -53,12 +62,13 @@ func (i *decisionInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFun
 			c = newCall(ctx, t.cfg.now())
 			ctx = c
 		}
+		start := time.Now()
 		p := t.procedures.get(req.Spec().Procedure)
 		t.inst.active.Add(ctx, 1, p.active...)
 		defer t.inst.active.Add(ctx, -1, p.active...)
 		res, err := next(ctx, req)
 		err = coded(err)
-		t.finish(ctx, c, p, req.Peer(), req.Header(), err)
+		t.finish(ctx, c, p, req.Peer(), req.Header(), err, start)
 		return res, err
 	}
 }
@@ -78,18 +88,23 @@ func (i *decisionInterceptor) WrapStreamingHandler(next connect.StreamingHandler
 			c = newCall(ctx, t.cfg.now())
 			ctx = c
 		}
+		start := time.Now()
 		p := t.procedures.get(conn.Spec().Procedure)
 		t.inst.active.Add(ctx, 1, p.active...)
 		defer t.inst.active.Add(ctx, -1, p.active...)
 		err := coded(next(ctx, conn))
-		t.finish(ctx, c, p, conn.Peer(), conn.RequestHeader(), err)
+		t.finish(ctx, c, p, conn.Peer(), conn.RequestHeader(), err, start)
 		return err
 	}
 }
 
-// finish records the decision of a call that passed the gate.
-func (t *Telemetry) finish(ctx context.Context, c *call, p *procedure, peer connect.Peer, header http.Header, err error) {
+// finish records the decision of a call that passed the gate, and its
+// duration since the handler's interceptors began, start (by the wall
+// clock, as otelconnect measured it; the configured clock times the
+// decision and the access line).
+func (t *Telemetry) finish(ctx context.Context, c *call, p *procedure, peer connect.Peer, header http.Header, err error, start time.Time) {
 	c.markRecorded()
+	t.rpc.recordServer(ctx, p, peer.Protocol, err, time.Since(start))
 	d := decide(ctx, err, c.forwarded.Load())
 	elapsed := t.cfg.now().Sub(c.start)
 	span := trace.SpanFromContext(ctx)
@@ -151,34 +166,51 @@ func annotate(span trace.Span, d *decision) {
 	}
 }
 
-// clientInterceptor is otelconnect's client side plus a note, in the
-// inbound call, that the call was forwarded.
+// clientInterceptor is the forwarding clients' side: their durations, a
+// note in the inbound call that the call was forwarded, and otelconnect's
+// client span around the call (next; nil when no span can be recorded and
+// no caller's trace is passed on).
 type clientInterceptor struct {
+	t    *Telemetry
 	next connect.Interceptor
 }
 
 // WrapUnary instruments a unary forwarding client.
 func (i *clientInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	next = i.next.WrapUnary(next)
+	inner := next
+	if i.next != nil {
+		inner = i.next.WrapUnary(next)
+	}
+	t := i.t
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if req.Spec().IsClient {
-			markForwarded(ctx)
+		if !req.Spec().IsClient {
+			return inner(ctx, req)
 		}
-		return next(ctx, req)
+		markForwarded(ctx)
+		start := time.Now()
+		res, err := inner(ctx, req)
+		peer := req.Peer()
+		t.rpc.recordClient(ctx, t.procedures.get(req.Spec().Procedure), peer.Protocol, peer.Addr, err, time.Since(start))
+		return res, err
 	}
 }
 
 // WrapStreamingClient instruments a streaming forwarding client.
 func (i *clientInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	next = i.next.WrapStreamingClient(next)
+	if i.next != nil {
+		next = i.next.WrapStreamingClient(next)
+	}
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
 		markForwarded(ctx)
-		return next(ctx, spec)
+		return i.t.timeClientStream(ctx, spec, next(ctx, spec))
 	}
 }
 
 // WrapStreamingHandler instruments a handler as otelconnect does; the
 // interceptor is meant for clients.
 func (i *clientInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	if i.next == nil {
+		return next
+	}
 	return i.next.WrapStreamingHandler(next)
 }

@@ -177,6 +177,8 @@ type procedure struct {
 	active    []metric.AddOption
 	limited   []metric.AddOption
 	decisions [numOutcomes][]metric.AddOption
+	server    *durationSets         // rpc.server.call.duration
+	clients   cowMap[*durationSets] // rpc.client.call.duration, per backend address
 }
 
 func newProcedure(fullName string) *procedure {
@@ -184,6 +186,7 @@ func newProcedure(fullName string) *procedure {
 	p := &procedure{full: fullName, name: name, method: semconv.RPCMethodKey.String(name)}
 	byMethod := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(p.method))}
 	p.active, p.limited = byMethod, byMethod
+	p.server = newDurationSets(p.method)
 	for o := range numOutcomes {
 		p.decisions[o] = []metric.AddOption{
 			metric.WithAttributeSet(attribute.NewSet(p.method, keyOutcome.String(o.String()))),
@@ -196,52 +199,65 @@ func newProcedure(fullName string) *procedure {
 // gateway never comes near it; past it, procedures are built per call.
 const maxProcedures = 1 << 12
 
-// procedures caches a procedure per name: a copy-on-write map, so the hot
-// path reads it without a lock.
-type procedures struct {
-	mu sync.Mutex
-	m  atomic.Pointer[map[string]*procedure]
-}
+// procedures caches a procedure per name, so the hot path reads it without
+// a lock.
+type procedures struct{ m cowMap[*procedure] }
 
 // lookup returns the procedure of a name seen before, or nil: it never
 // adds one, for names a caller made up.
 func (ps *procedures) lookup(name string) *procedure {
-	if m := ps.m.Load(); m != nil {
-		return (*m)[name]
-	}
-	return nil
-}
-
-func (ps *procedures) get(name string) *procedure {
-	if m := ps.m.Load(); m != nil {
-		if p, ok := (*m)[name]; ok {
-			return p
-		}
-	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	old := ps.m.Load()
-	if old != nil {
-		if p, ok := (*old)[name]; ok {
-			return p
-		}
-	}
-	p := newProcedure(name)
-	if old != nil && len(*old) >= maxProcedures {
-		return p
-	}
-	next := make(map[string]*procedure, 1+lenOf(old))
-	if old != nil {
-		maps.Copy(next, *old)
-	}
-	next[name] = p
-	ps.m.Store(&next)
+	p, _ := ps.m.lookup(name)
 	return p
 }
 
-func lenOf(m *map[string]*procedure) int {
-	if m == nil {
-		return 0
+func (ps *procedures) get(name string) *procedure {
+	return ps.m.get(name, maxProcedures, func() *procedure { return newProcedure(name) })
+}
+
+// cowMap is a copy-on-write map: reads load it without a lock, and an
+// entry is added by copying it under mu. It keeps at most the number of
+// entries get is told; past them, get returns values it does not keep.
+type cowMap[V any] struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[string]V]
+}
+
+// lookup returns the value of key, if kept.
+func (c *cowMap[V]) lookup(key string) (V, bool) {
+	if m := c.m.Load(); m != nil {
+		v, ok := (*m)[key]
+		return v, ok
 	}
-	return len(*m)
+	var zero V
+	return zero, false
+}
+
+// get returns the value of key, made by newValue and kept (while fewer
+// than limit are) if it was not yet.
+func (c *cowMap[V]) get(key string, limit int, newValue func() V) V {
+	if v, ok := c.lookup(key); ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if v, ok := (*old)[key]; ok {
+			return v
+		}
+	}
+	v := newValue()
+	if old != nil && len(*old) >= limit {
+		return v
+	}
+	var next map[string]V
+	if old != nil {
+		next = make(map[string]V, 1+len(*old))
+		maps.Copy(next, *old)
+	} else {
+		next = make(map[string]V, 1)
+	}
+	next[key] = v
+	c.m.Store(&next)
+	return v
 }

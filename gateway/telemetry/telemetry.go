@@ -49,6 +49,7 @@ type Telemetry struct {
 	tokens   *tokenHasher
 
 	inst       instruments
+	rpc        rpcDurations
 	procedures procedures
 	keys       keyCounts
 
@@ -143,7 +144,8 @@ func (t *Telemetry) setup(ctx context.Context) error {
 	}
 	t.tracer = t.tp.Tracer(scope)
 
-	if err := t.inst.init(t.mp.Meter(scope), &t.keys); err != nil {
+	meter := t.mp.Meter(scope)
+	if err := errors.Join(t.inst.init(meter, &t.keys), t.rpc.init(meter)); err != nil {
 		return fmt.Errorf("telemetry: instruments: %w", err)
 	}
 	t.shutdowns = append(t.shutdowns, func(context.Context) error { return t.inst.unregister() })
@@ -152,8 +154,12 @@ func (t *Telemetry) setup(ctx context.Context) error {
 	if t.server, t.client, t.service, err = t.newRPCInterceptors(); err != nil {
 		return fmt.Errorf("telemetry: otelconnect: %w", err)
 	}
-	t.serverIC = &serverInterceptor{spans: t.server, decision: decisionInterceptor{t: t}}
-	t.clientIC = &clientInterceptor{next: t.client}
+	t.serverIC = &serverInterceptor{decision: decisionInterceptor{t: t}}
+	t.clientIC = &clientInterceptor{t: t}
+	if !t.tracingOff || t.cfg.trustRemote {
+		// Spans, or callers' trace contexts passed on to the backends.
+		t.serverIC.spans, t.clientIC.next = t.server, t.client
+	}
 	for _, p := range cfg.procedures {
 		t.procedures.get(p)
 	}
@@ -170,6 +176,9 @@ func (t *Telemetry) newRPCInterceptors() (server, client, service *otelconnect.I
 		otelconnect.WithPropagator(t.propagator),
 		otelconnect.WithDurationHistogramOptions(metric.WithExplicitBucketBoundaries(rpcBuckets...)),
 	}
+	// The gateway's own sides record their durations themselves
+	// (rpcDurations); services behind it keep otelconnect's.
+	own := append(append([]otelconnect.Option(nil), common...), otelconnect.WithoutMetrics())
 	serverTP := t.tp
 	serverPropagator := t.propagator
 	if t.tracingOff {
@@ -182,7 +191,7 @@ func (t *Telemetry) newRPCInterceptors() (server, client, service *otelconnect.I
 	} else {
 		serverTP = gateTimedProvider{t.tp}
 	}
-	serverOpts := append(append([]otelconnect.Option(nil), common...),
+	serverOpts := append(append([]otelconnect.Option(nil), own...),
 		otelconnect.WithTracerProvider(serverTP),
 		otelconnect.WithPropagator(serverPropagator),
 	)
@@ -192,11 +201,11 @@ func (t *Telemetry) newRPCInterceptors() (server, client, service *otelconnect.I
 	if server, err = otelconnect.NewInterceptor(serverOpts...); err != nil {
 		return nil, nil, nil, err
 	}
-	clientOpts := append(append([]otelconnect.Option(nil), common...), otelconnect.WithTracerProvider(t.tp))
+	clientOpts := append(append([]otelconnect.Option(nil), own...), otelconnect.WithTracerProvider(t.tp))
 	if client, err = otelconnect.NewInterceptor(clientOpts...); err != nil {
 		return nil, nil, nil, err
 	}
-	serviceOpts := append(clientOpts, otelconnect.WithTrustRemote())
+	serviceOpts := append(append([]otelconnect.Option(nil), common...), otelconnect.WithTracerProvider(t.tp), otelconnect.WithTrustRemote())
 	if service, err = otelconnect.NewInterceptor(serviceOpts...); err != nil {
 		return nil, nil, nil, err
 	}
@@ -249,7 +258,7 @@ func (t *Telemetry) ServiceInterceptor() connect.Interceptor {
 }
 
 // MetricsHandler returns the handler of the Prometheus /metrics endpoint:
-// the gateway's metrics, otelconnect's RPC metrics and the Go runtime's,
+// the gateway's metrics, its RPC durations and the Go runtime's,
 // from a registry of its own. Mount it on the admin listener only.
 //
 // A nil Telemetry returns a handler that answers 404.

@@ -267,6 +267,7 @@ func TestDecisions(t *testing.T) {
 			if got := histogramCount(rm, "portcullis.auth.duration", attribute.String("portcullis.outcome", tc.auth)); got != uint64(n) {
 				t.Errorf("portcullis.auth.duration{%s} count = %d, want %d", tc.auth, got, n)
 			}
+			checkCallDurations(t, rm, tc, wantStatus, n)
 
 			lines := accessLines(t, s.logs)
 			gatewayLines := lines[:0]
@@ -365,6 +366,54 @@ func sumInt(rm metricdata.ResourceMetrics, name string, want ...attribute.KeyVal
 		}
 	}
 	return total
+}
+
+// checkCallDurations checks the RPC duration histograms of a decision
+// case's n calls, one per protocol: a call the gate let through counts in
+// rpc.server.call.duration with otelconnect's attributes (rpc.system.name
+// by protocol, rpc.method, rpc.response.status_code, and error.type on a
+// failure), one refused at the gate does not; a forwarded call counts in
+// rpc.client.call.duration, with the backend's server.address and
+// server.port.
+func checkCallDurations(t *testing.T, rm metricdata.ResourceMetrics, tc decisionCase, wantStatus string, n int) {
+	t.Helper()
+	method := attribute.String("rpc.method", rpcMethod(tc.procedure))
+	served := map[bool]uint64{true: uint64(n)}[tc.auth == "allowed"]
+	if got := histogramCount(rm, "rpc.server.call.duration"); got != served {
+		t.Errorf("rpc.server.call.duration count = %d, want %d", got, served)
+	}
+	if served > 0 {
+		for system, calls := range map[string]uint64{"connectrpc": 1, "grpc": 2} { // gRPC and gRPC-Web
+			want := []attribute.KeyValue{method, attribute.String("rpc.system.name", system), attribute.String("rpc.response.status_code", wantStatus)}
+			if tc.code != 0 {
+				want = append(want, attribute.String("error.type", wantStatus))
+			}
+			if got := histogramCount(rm, "rpc.server.call.duration", want...); got != calls {
+				t.Errorf("rpc.server.call.duration%v count = %d, want %d", want, got, calls)
+			}
+		}
+		if tc.code == 0 && histogramCount(rm, "rpc.server.call.duration", attribute.String("error.type", wantStatus)) != 0 {
+			t.Error("a call that succeeded has an error.type")
+		}
+	}
+	forwarded := map[bool]uint64{true: uint64(n)}[tc.forwarded]
+	if got := histogramCount(rm, "rpc.client.call.duration", method); got != forwarded {
+		t.Errorf("rpc.client.call.duration count = %d, want %d", got, forwarded)
+	}
+	if m, ok := findMetric(rm, "rpc.client.call.duration"); ok && forwarded > 0 {
+		for _, dp := range m.Data.(metricdata.Histogram[float64]).DataPoints {
+			host, _ := dp.Attributes.Value("server.address")
+			port, _ := dp.Attributes.Value("server.port")
+			if host.AsString() != "127.0.0.1" || port.AsInt64() == 0 {
+				t.Errorf("forwarded call recorded with server.address %q, server.port %d; want the backend's", host.AsString(), port.AsInt64())
+			}
+		}
+		if tc.outcome == "allowed" {
+			if got := histogramCount(rm, "rpc.client.call.duration", method, attribute.String("rpc.response.status_code", wantStatus)); got != forwarded {
+				t.Errorf("rpc.client.call.duration{%s} count = %d, want %d", wantStatus, got, forwarded)
+			}
+		}
+	}
 }
 
 // histogramCount counts the measurements of a histogram that have the

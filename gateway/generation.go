@@ -287,7 +287,7 @@ func (g *Gateway) serveCurrent(w http.ResponseWriter, r *http.Request) {
 	reserveStack()
 	gen := g.acquire()
 	defer gen.release()
-	gen.handler.ServeHTTP(flushHeld(w, r), r)
+	gen.handler.ServeHTTP(w, r)
 }
 
 // commit makes gen the generation serving new calls; the one it replaces

@@ -94,8 +94,6 @@ func (g *Gateway) ServeListeners(ctx context.Context, ls Listeners) error {
 		// handshake: see newListenerTLS.
 		servers[0].TLSConfig = g.tlsConfig
 		listeners[0] = tls.NewListener(ls.Main, g.tlsConfig)
-	} else {
-		servers[0].ConnContext = connContext
 	}
 	var grpcServer *grpc.Server
 	if ls.GRPC != nil {

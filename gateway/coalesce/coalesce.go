@@ -1,42 +1,46 @@
-// Package coalesce joins the writes of a plaintext HTTP/2 connection (h2c)
-// that net/http makes one after the other for the same call: a header
-// block that opens a body waits for that body and goes out in the same
-// write (one syscall, one TCP segment), where net/http writes and flushes
-// each by itself.
+// Package coalesce joins the writes that net/http's HTTP/2 client makes
+// one after the other for the same request on a plaintext connection
+// (h2c): a header block that opens a body waits for that body and goes out
+// in the same write (one syscall, one TCP segment), where net/http writes
+// and flushes each by itself.
 //
 // net/http's HTTP/2 client flushes a request's HEADERS frame before it
-// writes the request's first DATA frame, and its server flushes a
-// response's HEADERS before the response's first DATA: two writes per
-// unary request to a backend, three per unary response to a caller, where
-// one and two would do. The flush after the request's headers alone
-// measured 6.6% of the gateway's CPU (BENCHMARKS.md). Neither side has a
-// setting for it, so the connection beneath them does it.
+// writes the request's first DATA frame: two writes per unary request to a
+// backend, where one would do. That flush measured 6.6% of the gateway's
+// CPU (BENCHMARKS.md). The client has no setting for it, so the connection
+// beneath it does it.
 //
 // The rule is narrow so that it costs no latency: a write that ends with a
 // complete header block without END_STREAM (the body is still to come) is
-// held, and goes out with the next write, which for a unary call follows
-// within microseconds, from the same goroutine. Nothing else is held:
-// DATA, trailers, SETTINGS, PING and GOAWAY go out at once, with what was
-// held before them. So the bytes on the wire are the same, in the same
-// order; only their grouping into writes changes.
+// held, and goes out with the next write, which for a unary request
+// follows within microseconds, from the same goroutine. Nothing else is
+// held: DATA, trailers, SETTINGS, PING and GOAWAY go out at once, with
+// what was held before them. So the bytes on the wire are the same, in the
+// same order; only their grouping into writes changes.
 //
 // Where a body may not follow at once, the layer above says so with
-// [Conn.Flush]: before it reads a streaming request's body (the forwarding
-// opens a bidi stream to its backend with the headers alone, since either
-// side may speak first), and after a handler flushes a response's headers
-// by themselves. A block that nothing followed and no one flushed (a case
-// the layers above did not foresee, such as a 100 Continue) goes out after
+// [Conn.Flush]: the forwarding does, before it reads a streaming request's
+// body (it opens a bidi stream to its backend with the headers alone,
+// since either side may speak first). net/http's client writes a request's
+// headers and then reads its body on one goroutine, so that flush always
+// comes after the headers it is for. A block that nothing followed and no
+// one flushed (a case the layer above did not foresee) goes out after
 // [HoldFor]: a timer armed when a block is held and not stopped when it
 // goes out, so that it fires at most once per period on a busy connection.
 // Arming and stopping a timer per block would wake another thread on every
 // call (Go wakes its network poller for a timer earlier than any it has),
 // which costs what the joined write saves.
 //
-// A connection that does not speak HTTP/2 is passed through untouched:
-// [Client] expects the client preface first and [Server] a SETTINGS frame
-// first (an HTTP/1.1 response starts "HTTP/"), and either turns itself off
-// on anything else. Over TLS the bytes beneath crypto/tls are records, not
-// frames, so only plaintext connections are wrapped.
+// Only the client side is wrapped. net/http's HTTP/2 server writes frames
+// from one goroutine per connection, after the handler that asked for
+// them has gone on, so no flush from a handler can be ordered after the
+// headers it is for: a response's headers that open a stream would wait
+// for the timer. The server's third write per unary response (headers,
+// DATA, trailers) stays.
+//
+// A connection that does not start with the client preface is passed
+// through untouched. Over TLS the bytes beneath crypto/tls are records,
+// not frames, so only plaintext connections are wrapped.
 package coalesce
 
 import (
@@ -63,18 +67,16 @@ const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // HTTP/2 frame types and flags the parser knows (RFC 9113 §6).
 const (
 	frameHeaders      = 0x1
-	frameSettings     = 0x4
 	frameContinuation = 0x9
 	flagEndStream     = 0x1
 	flagEndHeaders    = 0x4
 	frameHeaderLen    = 9
 )
 
-// Conn is a connection whose HTTP/2 writes are coalesced. Reads, deadlines
-// and addresses are those of the connection it wraps.
+// Conn is an HTTP/2 client's connection whose writes are coalesced. Reads,
+// deadlines and addresses are those of the connection it wraps.
 type Conn struct {
 	net.Conn
-	client bool
 
 	mu      sync.Mutex
 	started bool // the first write was seen
@@ -90,11 +92,7 @@ type Conn struct {
 
 // Client wraps the connection an HTTP/2 client dials, before it writes the
 // client preface.
-func Client(c net.Conn) *Conn { return &Conn{Conn: c, client: true} }
-
-// Server wraps a connection an HTTP/2 (or HTTP/1.1) server accepted,
-// before it writes anything.
-func Server(c net.Conn) *Conn { return &Conn{Conn: c} }
+func Client(c net.Conn) *Conn { return &Conn{Conn: c} }
 
 // Write writes p, or holds it when it ends with a header block whose body
 // is still to come; what was held goes out first, in the same write.
@@ -106,11 +104,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	if !c.started {
 		c.started = true
-		c.on = c.speaksHTTP2(p)
-		if c.on && c.client {
+		c.on = bytes.HasPrefix(p, []byte(clientPreface))
+		if c.on {
 			c.frames.feed(p[len(clientPreface):])
-		} else if c.on {
-			c.frames.feed(p)
 		}
 	} else if c.on {
 		c.frames.feed(p)
@@ -135,16 +131,6 @@ func (c *Conn) Write(p []byte) (int, error) {
 		n = 0
 	}
 	return n, err
-}
-
-// speaksHTTP2 tells whether the first bytes written are those of HTTP/2:
-// the client preface, or a server's SETTINGS frame on stream 0.
-func (c *Conn) speaksHTTP2(p []byte) bool {
-	if c.client {
-		return bytes.HasPrefix(p, []byte(clientPreface))
-	}
-	return len(p) >= frameHeaderLen && p[3] == frameSettings &&
-		p[5]&0x7f == 0 && p[6] == 0 && p[7] == 0 && p[8] == 0
 }
 
 // arm starts the timer, unless it runs.
@@ -211,19 +197,6 @@ func (c *Conn) Close() error {
 	}
 	c.mu.Unlock()
 	return c.Conn.Close()
-}
-
-// CloseWrite writes what is held, then shuts the sending side, as net/http
-// does before it closes an HTTP/1.1 connection; a connection that cannot
-// is left open.
-func (c *Conn) CloseWrite() error {
-	c.mu.Lock()
-	c.flushLocked()
-	c.mu.Unlock()
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
 
 // frameParser follows the frame boundaries of the bytes written, across

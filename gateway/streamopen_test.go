@@ -44,13 +44,12 @@ func (headersFirst) SyncOrders(_ context.Context, stream *connect.BidiStream[ord
 	}
 }
 
-// On the main listener over h2c, whose connections hold a header block
-// until its body follows (package coalesce), a bidi stream whose client
+// The gateway's h2c connections to a backend hold a request's header block
+// until its body follows (package coalesce); a bidi stream whose client
 // sends only its headers, and whose backend answers with its headers
 // before any message, still opens at once: the forwarding flushes the
 // request's headers to the backend before it waits for the client's first
-// message, and the response's headers to the client when it relays them.
-// Nothing waits for coalesce.HoldFor.
+// message. Nothing waits for coalesce.HoldFor.
 func TestLoneHeadersGoOutAtOnce(t *testing.T) {
 	t.Parallel()
 	env := gatewaytest.Start(t)

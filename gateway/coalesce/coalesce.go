@@ -10,13 +10,14 @@
 // CPU (BENCHMARKS.md). The client has no setting for it, so the connection
 // beneath it does it.
 //
-// The rule is narrow so that it costs no latency: a write that ends with a
-// complete header block without END_STREAM (the body is still to come) is
-// held, and goes out with the next write, which for a unary request
-// follows within microseconds, from the same goroutine. Nothing else is
-// held: DATA, trailers, SETTINGS, PING and GOAWAY go out at once, with
-// what was held before them. So the bytes on the wire are the same, in the
-// same order; only their grouping into writes changes.
+// The rule is narrow: a write that ends with a complete header block
+// without END_STREAM (the body is still to come) is held, and goes out
+// with the next write, which for a unary request follows within
+// microseconds, from the same goroutine. A write that ends otherwise
+// (DATA, trailers, SETTINGS, PING, GOAWAY) goes out at once, with what
+// was held before it; the header blocks of several streams opened at once
+// may wait together, up to 64 KiB. So the bytes on the wire are the same,
+// in the same order; only their grouping into writes changes.
 //
 // Where a body may not follow at once, the layer above says so with
 // [Conn.Flush]: the forwarding does, before it reads a streaming request's
@@ -31,12 +32,20 @@
 // call (Go wakes its network poller for a timer earlier than any it has),
 // which costs what the joined write saves.
 //
+// A body can wait for the backend's flow control: net/http writes no DATA
+// before the backend grants a window. A backend that grants none before
+// it has seen a request's headers (SETTINGS_INITIAL_WINDOW_SIZE of 0)
+// would make every request wait for the timer, so the connection reads
+// the backend's SETTINGS as they pass and holds nothing while that window
+// is 0. A connection whose whole window is spent by other requests' bodies
+// still holds a new request's headers until its body can go, or HoldFor.
+//
 // Only the client side is wrapped. net/http's HTTP/2 server writes frames
 // from one goroutine per connection, after the handler that asked for
 // them has gone on, so no flush from a handler can be ordered after the
 // headers it is for: a response's headers that open a stream would wait
-// for the timer. The server's third write per unary response (headers,
-// DATA, trailers) stays.
+// for the timer. The server's three writes per unary response (headers,
+// DATA, trailers) stay.
 //
 // A connection that does not start with the client preface is passed
 // through untouched. Over TLS the bytes beneath crypto/tls are records,
@@ -45,8 +54,10 @@ package coalesce
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,7 +69,9 @@ const HoldFor = 20 * time.Millisecond
 // out at once.
 const maxHeld = 64 << 10
 
-// keptBuffer is the largest held buffer a connection keeps between writes.
+// keptBuffer is the largest held buffer a connection keeps between writes,
+// and the largest write joined to what is held by copying; a larger one
+// goes out with it as two buffers in one writev.
 const keptBuffer = 4 << 10
 
 // clientPreface is what an HTTP/2 client writes first (RFC 9113 §3.4).
@@ -67,10 +80,15 @@ const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 // HTTP/2 frame types and flags the parser knows (RFC 9113 §6).
 const (
 	frameHeaders      = 0x1
+	frameSettings     = 0x4
 	frameContinuation = 0x9
 	flagEndStream     = 0x1
+	flagAck           = 0x1
 	flagEndHeaders    = 0x4
 	frameHeaderLen    = 9
+
+	settingInitialWindowSize = 0x4
+	settingLen               = 6
 )
 
 // Conn is an HTTP/2 client's connection whose writes are coalesced. Reads,
@@ -88,6 +106,9 @@ type Conn struct {
 	timer  *time.Timer // writes a block no one flushed
 	armed  bool
 	closed bool
+
+	reads    settingsReader // the backend's frames, for its SETTINGS; the reading goroutine's own
+	noWindow atomic.Bool    // the backend's initial stream window is 0: hold nothing
 }
 
 // Client wraps the connection an HTTP/2 client dials, before it writes the
@@ -99,6 +120,9 @@ func Client(c net.Conn) *Conn { return &Conn{Conn: c} }
 func (c *Conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
 	if c.err != nil {
 		return 0, c.err
 	}
@@ -111,7 +135,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	} else if c.on {
 		c.frames.feed(p)
 	}
-	if c.on && c.frames.opensBody() && len(c.held)+len(p) <= maxHeld {
+	if c.on && c.frames.opensBody() && len(c.held)+len(p) <= maxHeld && !c.noWindow.Load() {
 		c.held = append(c.held, p...)
 		c.arm()
 		return len(p), nil
@@ -119,18 +143,51 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(c.held) == 0 {
 		return c.Conn.Write(p)
 	}
-	// One buffer, one Write: the connection beneath may not gather
-	// buffers (net.Buffers writes them one by one to anything but a bare
-	// *net.TCPConn), and what is joined is a header block and the body's
-	// first frame.
 	held := len(c.held)
-	c.held = append(c.held, p...)
-	n, err := c.Conn.Write(c.held)
+	var n int
+	var err error
+	if len(p) <= keptBuffer {
+		// One buffer, one Write: the connection beneath may not gather
+		// buffers (net.Buffers writes them one by one to anything but a
+		// bare *net.TCPConn).
+		c.held = append(c.held, p...)
+		n, err = c.Conn.Write(c.held)
+	} else {
+		bufs := net.Buffers{c.held, p}
+		var n64 int64
+		n64, err = bufs.WriteTo(c.Conn)
+		n = int(n64)
+	}
 	c.release()
+	if err != nil {
+		// Bytes already reported written may be lost: what follows them
+		// would not parse, so every later write fails.
+		c.err = err
+	}
 	if n -= held; n < 0 {
 		n = 0
 	}
 	return n, err
+}
+
+// Read reads from the connection, and notes the backend's initial stream
+// window from the SETTINGS frames that pass.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.reads.feed(p[:n], c.setWindow)
+	}
+	return n, err
+}
+
+// setWindow notes the backend's SETTINGS_INITIAL_WINDOW_SIZE; while it is
+// 0, nothing is held. What is held when it becomes 0 goes out from a
+// goroutine of its own: the reading goroutine must not wait for a write,
+// which may be blocked on a backend that is itself blocked on the reads.
+func (c *Conn) setWindow(size uint32) {
+	if was := c.noWindow.Swap(size == 0); size == 0 && !was {
+		go c.Flush()
+	}
 }
 
 // arm starts the timer, unless it runs.
@@ -187,16 +244,19 @@ func (c *Conn) release() {
 	c.held = c.held[:0]
 }
 
-// Close writes what is held, then closes the connection.
+// Close closes the connection first, so that a write blocked on a backend
+// that stopped reading returns, and drops what is held: a header block
+// whose stream ends with its connection.
 func (c *Conn) Close() error {
+	err := c.Conn.Close()
 	c.mu.Lock()
-	c.flushLocked()
 	c.closed = true
+	c.held = nil
 	if c.timer != nil {
 		c.timer.Stop()
 	}
 	c.mu.Unlock()
-	return c.Conn.Close()
+	return err
 }
 
 // frameParser follows the frame boundaries of the bytes written, across
@@ -259,4 +319,50 @@ func (f *frameParser) frameDone() {
 // a header block whose stream's body is still to come.
 func (f *frameParser) opensBody() bool {
 	return f.open && f.headerLen == 0 && f.remaining == 0
+}
+
+// settingsReader follows the frame boundaries of the bytes read, across
+// reads that split frames anywhere, and reports the value of each
+// SETTINGS_INITIAL_WINDOW_SIZE the peer sends.
+type settingsReader struct {
+	header    [frameHeaderLen]byte
+	headerLen int
+	remaining uint32 // payload bytes of the current frame still to come
+	settings  bool   // the current frame is a SETTINGS frame, not an ACK
+	entry     [settingLen]byte
+	entryLen  int
+}
+
+// feed takes the next bytes read, and calls window with each initial
+// window size they set.
+func (r *settingsReader) feed(p []byte, window func(uint32)) {
+	for len(p) > 0 {
+		if r.remaining > 0 {
+			n := min(uint32(len(p)), r.remaining)
+			if r.settings {
+				for _, b := range p[:n] {
+					r.entry[r.entryLen] = b
+					if r.entryLen++; r.entryLen == settingLen {
+						r.entryLen = 0
+						if binary.BigEndian.Uint16(r.entry[:2]) == settingInitialWindowSize {
+							window(binary.BigEndian.Uint32(r.entry[2:]))
+						}
+					}
+				}
+			}
+			r.remaining -= n
+			p = p[n:]
+			continue
+		}
+		n := copy(r.header[r.headerLen:], p)
+		r.headerLen += n
+		p = p[n:]
+		if r.headerLen < frameHeaderLen {
+			continue
+		}
+		r.headerLen = 0
+		r.remaining = uint32(r.header[0])<<16 | uint32(r.header[1])<<8 | uint32(r.header[2])
+		r.settings = r.header[3] == frameSettings && r.header[4]&flagAck == 0
+		r.entryLen = 0
+	}
 }

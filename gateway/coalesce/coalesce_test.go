@@ -3,10 +3,12 @@ package coalesce_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +36,14 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // dialing end counted, and a function that returns every byte the other
 // end has read so far.
 func tcpPair(t *testing.T) (*countingConn, func() []byte) {
+	t.Helper()
+	c, read, _ := tcpPeers(t)
+	return c, read
+}
+
+// tcpPeers is tcpPair, and also returns the other end, for writing to
+// the dialing end.
+func tcpPeers(t *testing.T) (*countingConn, func() []byte, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,7 +86,7 @@ func tcpPair(t *testing.T) (*countingConn, func() []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		return bytes.Clone(got.Bytes())
-	}
+	}, peer
 }
 
 // waitFor waits until the peer has read want, and fails the test if it
@@ -126,6 +136,35 @@ func (f *frames) headers(t *testing.T, stream uint32, endStream bool) []byte {
 		_ = f.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
 	if err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: f.hb.Bytes(), EndHeaders: true, EndStream: endStream}); err != nil {
+		t.Fatal(err)
+	}
+	return f.take()
+}
+
+// headersContinued is headers, its block split into a HEADERS frame and a
+// CONTINUATION frame; END_STREAM is on the HEADERS frame, as RFC 9113
+// §6.2 has it.
+func (f *frames) headersContinued(t *testing.T, stream uint32, endStream bool) []byte {
+	t.Helper()
+	f.hb.Reset()
+	for _, kv := range [][2]string{{":method", "POST"}, {":path", "/orders.v1.OrdersService/SyncOrders"}, {"content-type", "application/grpc"}} {
+		_ = f.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	block := bytes.Clone(f.hb.Bytes())
+	half := len(block) / 2
+	if err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block[:half], EndStream: endStream}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.fr.WriteContinuation(stream, true, block[half:]); err != nil {
+		t.Fatal(err)
+	}
+	return f.take()
+}
+
+// window returns a SETTINGS frame that sets the initial stream window.
+func (f *frames) window(t *testing.T, size uint32) []byte {
+	t.Helper()
+	if err := f.fr.WriteSettings(http2.Setting{ID: http2.SettingMaxFrameSize, Val: 1 << 14}, http2.Setting{ID: http2.SettingInitialWindowSize, Val: size}); err != nil {
 		t.Fatal(err)
 	}
 	return f.take()
@@ -218,7 +257,7 @@ func TestHeldHeadersGoOutAlone(t *testing.T) {
 			}
 		}
 		waitFor(t, read, append(start, h...))
-		if waited := time.Since(began); !flush && waited < coalesce.HoldFor/2 {
+		if waited := time.Since(began); !flush && (waited < coalesce.HoldFor/2 || waited > 10*coalesce.HoldFor) {
 			t.Errorf("an unflushed block went out after %v, want about %v", waited, coalesce.HoldFor)
 		}
 		if got := raw.writes.Load(); got != 2 {
@@ -231,34 +270,98 @@ func TestHeldHeadersGoOutAlone(t *testing.T) {
 }
 
 // Whatever the writes' sizes, the peer reads the same bytes in the same
-// order, and a header block is held only when a write ends exactly after
-// it.
+// order, and a write is held exactly when it ends where a header block
+// without END_STREAM ends (in a HEADERS frame or in the CONTINUATION of
+// one).
 func TestSplitWritesKeepTheBytes(t *testing.T) {
 	t.Parallel()
 	f := newFrames()
 	stream := f.preface(t)
 	first := len(stream)
-	for id := uint32(1); id < 40; id += 2 {
-		stream = append(stream, f.headers(t, id, id%3 == 0)...)
-		if id%3 != 0 {
-			stream = append(stream, f.data(t, id, false, int(id)*37)...)
-			stream = append(stream, f.data(t, id, true, 0)...)
+	opens := map[int]bool{} // offsets where a header block that opens a body ends
+	for id := uint32(1); id < 60; id += 2 {
+		endStream := id%3 == 0
+		if id%5 == 0 {
+			stream = append(stream, f.headersContinued(t, id, endStream)...)
+		} else {
+			stream = append(stream, f.headers(t, id, endStream)...)
 		}
+		if endStream {
+			continue
+		}
+		opens[len(stream)] = true
+		stream = append(stream, f.data(t, id, false, int(id)*37)...)
+		stream = append(stream, f.data(t, id, true, 0)...)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := range 20 {
 		raw, read := tcpPair(t)
 		c := coalesce.Client(raw)
 		write(t, c, stream[:first])
-		for rest := stream[first:]; len(rest) > 0; {
-			n := 1 + rng.IntN(min(len(rest), 200))
+		for at := first; at < len(stream); {
+			n := 1 + rng.IntN(min(len(stream)-at, 200))
 			if round%2 == 0 {
-				n = min(len(rest), 1+rng.IntN(3))
+				n = min(len(stream)-at, 1+rng.IntN(3))
 			}
-			write(t, c, rest[:n])
-			rest = rest[n:]
+			before := raw.writes.Load()
+			write(t, c, stream[at:at+n])
+			at += n
+			if held := raw.writes.Load() == before; held != opens[at] {
+				t.Fatalf("round %d: the write ending at byte %d was held: %v, want %v", round, at, held, opens[at])
+			}
 		}
 		waitFor(t, read, stream)
+	}
+}
+
+// A DATA frame larger than the kept buffer goes out after the held block,
+// its bytes in order.
+func TestLargeBodyAfterHeldHeaders(t *testing.T) {
+	t.Parallel()
+	raw, read := tcpPair(t)
+	c := coalesce.Client(raw)
+	f := newFrames()
+	start := f.preface(t)
+	write(t, c, start)
+	h := f.headers(t, 1, false)
+	write(t, c, h)
+	d := f.data(t, 1, true, 16<<10)
+	write(t, c, d)
+	waitFor(t, read, append(append(start, h...), d...))
+}
+
+// While the backend's initial stream window is 0, no body can follow a
+// request's headers before the backend has seen them: nothing is held.
+// A window granted again turns holding back on. The SETTINGS are read one
+// byte at a time, as a read may split them anywhere.
+func TestNoHoldWhileTheBackendGrantsNoWindow(t *testing.T) {
+	t.Parallel()
+	raw, _, peer := tcpPeers(t)
+	c := coalesce.Client(raw)
+	f := newFrames()
+	write(t, c, f.preface(t))
+	readSettings := func(settings []byte) {
+		t.Helper()
+		if _, err := peer.Write(settings); err != nil {
+			t.Fatal(err)
+		}
+		for range settings {
+			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	readSettings(f.window(t, 0))
+	before := raw.writes.Load()
+	write(t, c, f.headers(t, 1, false))
+	if got := raw.writes.Load() - before; got != 1 {
+		t.Fatalf("with a window of 0, the headers took %d writes, want 1 (not held)", got)
+	}
+	readSettings(f.window(t, 1<<16))
+	before = raw.writes.Load()
+	write(t, c, f.headers(t, 3, false))
+	if got := raw.writes.Load() - before; got != 0 {
+		t.Fatalf("with a window again, the headers took %d writes, want 0 (held)", got)
 	}
 }
 
@@ -279,23 +382,50 @@ func TestHTTP1PassesThrough(t *testing.T) {
 	waitFor(t, read, append(req, h...))
 }
 
-// Closing a connection writes what it holds first.
-func TestCloseWritesWhatIsHeld(t *testing.T) {
+// Closing a connection drops what it holds, and every later write fails
+// with net.ErrClosed.
+func TestCloseDropsWhatIsHeld(t *testing.T) {
 	t.Parallel()
 	raw, read := tcpPair(t)
 	c := coalesce.Client(raw)
 	f := newFrames()
 	start := f.preface(t)
 	write(t, c, start)
-	h := f.headers(t, 1, false)
-	write(t, c, h)
-	if got := raw.writes.Load(); got != 1 {
-		t.Fatalf("%d writes before Close, want 1 (the preface)", got)
-	}
+	write(t, c, f.headers(t, 1, false))
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, read, append(start, h...))
+	if _, err := c.Write(f.data(t, 1, true, 10)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Write after Close = %v, want net.ErrClosed", err)
+	}
+	time.Sleep(2 * coalesce.HoldFor)
+	waitFor(t, read, start)
+}
+
+// Close returns at once though a write is blocked on a peer that does not
+// read, and that write fails.
+func TestCloseDoesNotWaitForABlockedWrite(t *testing.T) {
+	t.Parallel()
+	ours, theirs := net.Pipe() // a write blocks until the other end reads
+	defer theirs.Close()
+	c := coalesce.Client(ours)
+	preface := newFrames().preface(t)
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := c.Write(preface)
+		wrote <- err
+	}()
+	time.Sleep(10 * time.Millisecond) // let the write block
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close waited for the blocked write")
+	}
+	if err := <-wrote; err == nil {
+		t.Fatal("the blocked write succeeded after Close, want an error")
+	}
 }
 
 // Through net/http's own HTTP/2 client and server on h2c, a unary POST
@@ -448,5 +578,91 @@ func BenchmarkUnaryPOST(b *testing.B) {
 			c1, s1 := counts()
 			b.ReportMetric(float64(c1-c0+s1-s0)/float64(b.N), "writes/op")
 		})
+	}
+}
+
+// windowOnHeaders serves HTTP/2 on ln as a backend that grants no stream
+// window until it has seen a request's headers (SETTINGS_INITIAL_WINDOW_SIZE
+// 0, then a WINDOW_UPDATE per stream), and answers each request with a 204
+// once its body has ended.
+func windowOnHeaders(ln net.Listener) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+		return
+	}
+	fr := http2.NewFramer(c, c)
+	if fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}) != nil {
+		return
+	}
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for {
+		frame, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch frame := frame.(type) {
+		case *http2.SettingsFrame:
+			if !frame.IsAck() {
+				err = fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			err = fr.WriteWindowUpdate(frame.StreamID, 1<<16)
+		case *http2.DataFrame:
+			if frame.StreamEnded() {
+				block.Reset()
+				_ = enc.WriteField(hpack.HeaderField{Name: ":status", Value: "204"})
+				err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: frame.StreamID, BlockFragment: block.Bytes(), EndHeaders: true, EndStream: true})
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Through net/http's client, a backend that grants a stream's window only
+// once it has seen the stream's headers gets them at once: no request
+// waits for HoldFor.
+func TestBackendThatWaitsForHeaders(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go windowOnHeaders(ln)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	var dialer net.Dialer
+	tr := &http.Transport{Protocols: &protocols, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return coalesce.Client(c), nil
+	}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	var waits []time.Duration
+	for range 7 {
+		began := time.Now()
+		res, err := client.Post("http://"+ln.Addr().String()+"/", "text/plain", strings.NewReader("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNoContent {
+			t.Fatalf("status %d, want 204", res.StatusCode)
+		}
+		waits = append(waits, time.Since(began))
+	}
+	slices.Sort(waits)
+	if median := waits[len(waits)/2]; median >= coalesce.HoldFor*3/4 {
+		t.Errorf("a call took %v (median of %v), want under three quarters of HoldFor (%v): its headers waited for the timer", median, waits, coalesce.HoldFor)
 	}
 }

@@ -283,16 +283,27 @@ func (p *connPool) Do(req *http.Request) (*http.Response, error) {
 // the headers its connection holds (package coalesce): a streaming body's
 // first message may come late, or after the backend's, and its stream's
 // headers must not wait for it. A unary body is there already and follows
-// its headers at once, in the same write.
+// its headers at once, in the same write. A body the transport gets again
+// to retry the request does the same, on whichever connection the retry
+// goes.
 func flushBeforeBody(req *http.Request) *http.Request {
-	body := &flushingBody{ReadCloser: req.Body}
+	conn := new(atomic.Pointer[coalesce.Conn]) // the connection the request went on
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		if c, ok := info.Conn.(*coalesce.Conn); ok {
-			body.conn.Store(c)
+			conn.Store(c)
 		}
 	}}
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	req.Body = body
+	req.Body = &flushingBody{ReadCloser: req.Body, conn: conn}
+	if getBody := req.GetBody; getBody != nil {
+		req.GetBody = func() (io.ReadCloser, error) {
+			body, err := getBody()
+			if err != nil {
+				return nil, err
+			}
+			return &flushingBody{ReadCloser: body, conn: conn}, nil
+		}
+	}
 	return req
 }
 
@@ -300,7 +311,7 @@ func flushBeforeBody(req *http.Request) *http.Request {
 // held headers before each read.
 type flushingBody struct {
 	io.ReadCloser
-	conn atomic.Pointer[coalesce.Conn] // the connection the request went on
+	conn *atomic.Pointer[coalesce.Conn]
 }
 
 // Read flushes the connection, then reads the body.

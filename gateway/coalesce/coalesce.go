@@ -259,14 +259,39 @@ func (c *Conn) Close() error {
 	return err
 }
 
-// frameParser follows the frame boundaries of the bytes written, across
-// writes that split frames anywhere.
+// frameCursor follows the frame boundaries of a byte stream given in
+// chunks that split frames anywhere.
+type frameCursor struct {
+	header    [frameHeaderLen]byte // the current frame's header
+	headerLen int                  // bytes of the next frame's header seen
+	remaining uint32               // payload bytes of the current frame still to come
+}
+
+// next takes bytes of p up to the next boundary: the rest of a frame's
+// header, or of its payload. It returns the rest of p, the payload bytes
+// taken, and whether a frame's header was completed.
+func (c *frameCursor) next(p []byte) (rest, payload []byte, started bool) {
+	if c.remaining > 0 {
+		n := min(uint32(len(p)), c.remaining)
+		c.remaining -= n
+		return p[n:], p[:n], false
+	}
+	n := copy(c.header[c.headerLen:], p)
+	if c.headerLen += n; c.headerLen < frameHeaderLen {
+		return p[n:], nil, false
+	}
+	c.headerLen = 0
+	c.remaining = uint32(c.header[0])<<16 | uint32(c.header[1])<<8 | uint32(c.header[2])
+	return p[n:], nil, true
+}
+
+// between tells whether the bytes so far end on a frame boundary.
+func (c *frameCursor) between() bool { return c.headerLen == 0 && c.remaining == 0 }
+
+// frameParser follows the frames written, for the header blocks that
+// open a body.
 type frameParser struct {
-	header    [frameHeaderLen]byte
-	headerLen int    // bytes of the current frame's header seen
-	remaining uint32 // payload bytes of the current frame still to come
-	typ       byte   // the current frame's type and flags
-	flags     byte
+	cursor    frameCursor
 	blockEnds bool // the header block in progress has END_STREAM
 	open      bool // the last whole frame ended a header block without END_STREAM
 }
@@ -274,42 +299,26 @@ type frameParser struct {
 // feed takes the next bytes written.
 func (f *frameParser) feed(p []byte) {
 	for len(p) > 0 {
-		if f.remaining > 0 {
-			n := uint32(len(p))
-			if n > f.remaining {
-				n = f.remaining
-			}
-			f.remaining -= n
-			p = p[n:]
-			if f.remaining == 0 {
-				f.frameDone()
-			}
-			continue
+		var payload []byte
+		var started bool
+		p, payload, started = f.cursor.next(p)
+		if started {
+			f.open = false // a frame is in progress
 		}
-		n := copy(f.header[f.headerLen:], p)
-		f.headerLen += n
-		p = p[n:]
-		if f.headerLen < frameHeaderLen {
-			continue
-		}
-		f.headerLen = 0
-		f.remaining = uint32(f.header[0])<<16 | uint32(f.header[1])<<8 | uint32(f.header[2])
-		f.typ, f.flags = f.header[3], f.header[4]
-		f.open = false // a frame is in progress
-		if f.remaining == 0 {
-			f.frameDone()
+		if (started || len(payload) > 0) && f.cursor.remaining == 0 {
+			f.frameDone(f.cursor.header[3], f.cursor.header[4])
 		}
 	}
 }
 
 // frameDone notes the frame just completed.
-func (f *frameParser) frameDone() {
-	switch f.typ {
+func (f *frameParser) frameDone(typ, flags byte) {
+	switch typ {
 	case frameHeaders:
-		f.blockEnds = f.flags&flagEndStream != 0
-		f.open = f.flags&flagEndHeaders != 0 && !f.blockEnds
+		f.blockEnds = flags&flagEndStream != 0
+		f.open = flags&flagEndHeaders != 0 && !f.blockEnds
 	case frameContinuation:
-		f.open = f.flags&flagEndHeaders != 0 && !f.blockEnds
+		f.open = flags&flagEndHeaders != 0 && !f.blockEnds
 	default:
 		f.open = false
 	}
@@ -317,52 +326,39 @@ func (f *frameParser) frameDone() {
 
 // opensBody tells whether the bytes so far end, on a frame boundary, with
 // a header block whose stream's body is still to come.
-func (f *frameParser) opensBody() bool {
-	return f.open && f.headerLen == 0 && f.remaining == 0
-}
+func (f *frameParser) opensBody() bool { return f.open && f.cursor.between() }
 
-// settingsReader follows the frame boundaries of the bytes read, across
-// reads that split frames anywhere, and reports the value of each
+// settingsReader follows the frames read, and reports the value of each
 // SETTINGS_INITIAL_WINDOW_SIZE the peer sends.
 type settingsReader struct {
-	header    [frameHeaderLen]byte
-	headerLen int
-	remaining uint32 // payload bytes of the current frame still to come
-	settings  bool   // the current frame is a SETTINGS frame, not an ACK
-	entry     [settingLen]byte
-	entryLen  int
+	cursor   frameCursor
+	settings bool // the current frame is a SETTINGS frame, not an ACK
+	entry    [settingLen]byte
+	entryLen int
 }
 
 // feed takes the next bytes read, and calls window with each initial
 // window size they set.
 func (r *settingsReader) feed(p []byte, window func(uint32)) {
 	for len(p) > 0 {
-		if r.remaining > 0 {
-			n := min(uint32(len(p)), r.remaining)
-			if r.settings {
-				for _, b := range p[:n] {
-					r.entry[r.entryLen] = b
-					if r.entryLen++; r.entryLen == settingLen {
-						r.entryLen = 0
-						if binary.BigEndian.Uint16(r.entry[:2]) == settingInitialWindowSize {
-							window(binary.BigEndian.Uint32(r.entry[2:]))
-						}
-					}
+		var payload []byte
+		var started bool
+		p, payload, started = r.cursor.next(p)
+		if started {
+			r.settings = r.cursor.header[3] == frameSettings && r.cursor.header[4]&flagAck == 0
+			r.entryLen = 0
+		}
+		if !r.settings {
+			continue
+		}
+		for _, b := range payload {
+			r.entry[r.entryLen] = b
+			if r.entryLen++; r.entryLen == settingLen {
+				r.entryLen = 0
+				if binary.BigEndian.Uint16(r.entry[:2]) == settingInitialWindowSize {
+					window(binary.BigEndian.Uint32(r.entry[2:]))
 				}
 			}
-			r.remaining -= n
-			p = p[n:]
-			continue
 		}
-		n := copy(r.header[r.headerLen:], p)
-		r.headerLen += n
-		p = p[n:]
-		if r.headerLen < frameHeaderLen {
-			continue
-		}
-		r.headerLen = 0
-		r.remaining = uint32(r.header[0])<<16 | uint32(r.header[1])<<8 | uint32(r.header[2])
-		r.settings = r.header[3] == frameSettings && r.header[4]&flagAck == 0
-		r.entryLen = 0
 	}
 }

@@ -89,6 +89,18 @@ func tcpPeers(t *testing.T) (*countingConn, func() []byte, net.Conn) {
 	}, peer
 }
 
+// started returns a coalesced connection on tcpPair that has written the
+// client preface, the frames that wrote it, and what it wrote.
+func started(t *testing.T) (*countingConn, func() []byte, *coalesce.Conn, *frames, []byte) {
+	t.Helper()
+	raw, read := tcpPair(t)
+	c := coalesce.Client(raw)
+	f := newFrames()
+	start := f.preface(t)
+	write(t, c, start)
+	return raw, read, c, f, start
+}
+
 // waitFor waits until the peer has read want, and fails the test if it
 // reads anything else.
 func waitFor(t *testing.T, read func() []byte, want []byte) {
@@ -204,12 +216,8 @@ func write(t *testing.T, c net.Conn, p []byte) {
 // write; a request without a body goes out at once.
 func TestClientJoinsHeadersAndBody(t *testing.T) {
 	t.Parallel()
-	raw, read := tcpPair(t)
-	c := coalesce.Client(raw)
-	f := newFrames()
+	raw, read, c, f, start := started(t)
 	var all []byte
-	start := f.preface(t)
-	write(t, c, start)
 	all = append(all, start...)
 	for stream := uint32(1); stream <= 7; stream += 2 {
 		before := raw.writes.Load()
@@ -237,11 +245,7 @@ func TestClientJoinsHeadersAndBody(t *testing.T) {
 func TestHeldHeadersGoOutAlone(t *testing.T) {
 	t.Parallel()
 	for _, flush := range []bool{true, false} {
-		raw, read := tcpPair(t)
-		c := coalesce.Client(raw)
-		f := newFrames()
-		start := f.preface(t)
-		write(t, c, start)
+		raw, read, c, f, start := started(t)
 		h := f.headers(t, 1, false)
 		write(t, c, h)
 		if got := raw.writes.Load(); got != 1 {
@@ -318,11 +322,7 @@ func TestSplitWritesKeepTheBytes(t *testing.T) {
 // its bytes in order.
 func TestLargeBodyAfterHeldHeaders(t *testing.T) {
 	t.Parallel()
-	raw, read := tcpPair(t)
-	c := coalesce.Client(raw)
-	f := newFrames()
-	start := f.preface(t)
-	write(t, c, start)
+	_, read, c, f, start := started(t)
 	h := f.headers(t, 1, false)
 	write(t, c, h)
 	d := f.data(t, 1, true, 16<<10)
@@ -386,11 +386,7 @@ func TestHTTP1PassesThrough(t *testing.T) {
 // with net.ErrClosed.
 func TestCloseDropsWhatIsHeld(t *testing.T) {
 	t.Parallel()
-	raw, read := tcpPair(t)
-	c := coalesce.Client(raw)
-	f := newFrames()
-	start := f.preface(t)
-	write(t, c, start)
+	_, read, c, f, start := started(t)
 	write(t, c, f.headers(t, 1, false))
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

@@ -143,6 +143,14 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(c.held) == 0 {
 		return c.Conn.Write(p)
 	}
+	return c.writeHeld(p)
+}
+
+// writeHeld writes what is held, then p, in one write, empties the held
+// buffer and returns how much of p went out; c.mu is held. A failed write
+// fails every later one: bytes already reported written may be lost, and
+// what follows them would not parse.
+func (c *Conn) writeHeld(p []byte) (int, error) {
 	held := len(c.held)
 	var n int
 	var err error
@@ -160,14 +168,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 	c.release()
 	if err != nil {
-		// Bytes already reported written may be lost: what follows them
-		// would not parse, so every later write fails.
 		c.err = err
 	}
-	if n -= held; n < 0 {
-		n = 0
-	}
-	return n, err
+	return max(n-held, 0), err
 }
 
 // Read reads from the connection, and notes the backend's initial stream
@@ -227,11 +230,7 @@ func (c *Conn) flushLocked() {
 	if len(c.held) == 0 || c.err != nil {
 		return
 	}
-	_, err := c.Conn.Write(c.held)
-	c.release()
-	if err != nil {
-		c.err = err
-	}
+	_, _ = c.writeHeld(nil) // the error is kept in c.err
 }
 
 // release empties the held buffer, keeping it only while it is small: an

@@ -141,13 +141,19 @@ func (f *frames) take() []byte {
 	return b
 }
 
-func (f *frames) headers(t *testing.T, stream uint32, endStream bool) []byte {
-	t.Helper()
+// block returns the header block of a gRPC request to path.
+func (f *frames) block(path string) []byte {
 	f.hb.Reset()
-	for _, kv := range [][2]string{{":method", "POST"}, {":path", "/orders.v1.OrdersService/PlaceOrder"}, {"content-type", "application/grpc"}} {
+	for _, kv := range [][2]string{{":method", "POST"}, {":path", path}, {"content-type", "application/grpc"}} {
 		_ = f.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
-	if err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: f.hb.Bytes(), EndHeaders: true, EndStream: endStream}); err != nil {
+	return bytes.Clone(f.hb.Bytes())
+}
+
+func (f *frames) headers(t *testing.T, stream uint32, endStream bool) []byte {
+	t.Helper()
+	block := f.block("/orders.v1.OrdersService/PlaceOrder")
+	if err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block, EndHeaders: true, EndStream: endStream}); err != nil {
 		t.Fatal(err)
 	}
 	return f.take()
@@ -158,11 +164,7 @@ func (f *frames) headers(t *testing.T, stream uint32, endStream bool) []byte {
 // §6.2 has it.
 func (f *frames) headersContinued(t *testing.T, stream uint32, endStream bool) []byte {
 	t.Helper()
-	f.hb.Reset()
-	for _, kv := range [][2]string{{":method", "POST"}, {":path", "/orders.v1.OrdersService/SyncOrders"}, {"content-type", "application/grpc"}} {
-		_ = f.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
-	}
-	block := bytes.Clone(f.hb.Bytes())
+	block := f.block("/orders.v1.OrdersService/SyncOrders")
 	half := len(block) / 2
 	if err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: stream, BlockFragment: block[:half], EndStream: endStream}); err != nil {
 		t.Fatal(err)

@@ -159,14 +159,20 @@ type auth struct {
 
 // carryAuth builds the revocations and the verifier, or carries them over
 // when the issuers, tokens and revocation settings are those of the
-// generation before, and so are the permissions that scopes map to.
+// generation before, and so are the permissions that scopes map to and
+// the files they read.
 func (g *generation) carryAuth(ctx context.Context, o *options) error {
+	var files []string
+	for _, is := range g.cfg.Issuers {
+		files = append(files, is.JWKSFile)
+	}
 	key := struct {
 		Issuers    []config.Issuer
 		Tokens     config.Tokens
 		Revocation config.Revocation
 		Scopes     []string
-	}{g.cfg.Issuers, g.cfg.Tokens, g.cfg.Revocation, g.scopePermissions()}
+		Files      [][sha256.Size]byte // the JWKS files' and the revocations' Redis CA file's
+	}{g.cfg.Issuers, g.cfg.Tokens, g.cfg.Revocation, g.scopePermissions(), contents(append(files, g.cfg.Revocation.Redis.TLSCAFile)...)}
 	var a auth
 	err := carry(g, "auth", key, &a, func() error {
 		if err := g.newRevocations(ctx, o); err != nil {
@@ -204,12 +210,15 @@ func (g *generation) scopePermissions() []string {
 
 // carryStore builds the rate limit store, or carries it over, with every
 // caller's budget, when where it keeps them is unchanged: rate_limit's
-// store, redis and max_keys. The limits themselves (default, tiers) and the
+// store, redis (and what its CA file holds) and max_keys. The limits themselves (default, tiers) and the
 // trusted proxies are the limiter's, built anew: a changed limit applies to
 // the budgets already spent.
 func (g *generation) carryStore() error {
 	r := g.cfg.RateLimit
-	key := config.RateLimit{Store: r.Store, Redis: r.Redis, MaxKeys: r.MaxKeys}
+	key := struct {
+		config.RateLimit
+		CA [][sha256.Size]byte
+	}{config.RateLimit{Store: r.Store, Redis: r.Redis, MaxKeys: r.MaxKeys}, contents(r.Redis.TLSCAFile)}
 	return carry(g, "store", key, &g.store, func() error {
 		var err error
 		g.store, err = g.newStore(g.cfg.RateLimit)
@@ -239,13 +248,8 @@ func (g *generation) carryBackend(route config.Route, key string) (*forward.Back
 	settings := struct {
 		Key    string
 		Health config.Health
-		CA     [sha256.Size]byte
-	}{Key: key, Health: g.cfg.Health}
-	if route.CAFile != "" {
-		if pem, err := os.ReadFile(route.CAFile); err == nil {
-			settings.CA = sha256.Sum256(pem)
-		}
-	}
+		CA     [][sha256.Size]byte
+	}{key, g.cfg.Health, contents(route.CAFile)}
 	var b *forward.Backend
 	err := carry(g, "backend", settings, &b, func() error {
 		var err error
@@ -255,6 +259,23 @@ func (g *generation) carryBackend(route config.Route, key string) (*forward.Back
 		return err
 	})
 	return b, err
+}
+
+// contents returns what each named file holds, as a hash, for the key of
+// a part built from the files: the part is carried over only while they
+// hold what they held. An empty name, or a file that cannot be read, gives
+// a zero hash (a part that needs the file then fails to build).
+func contents(files ...string) [][sha256.Size]byte {
+	out := make([][sha256.Size]byte, len(files))
+	for i, name := range files {
+		if name == "" {
+			continue
+		}
+		if data, err := os.ReadFile(name); err == nil {
+			out[i] = sha256.Sum256(data)
+		}
+	}
+	return out
 }
 
 // generations is the gateway's generations: the one serving new calls, and

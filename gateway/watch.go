@@ -11,8 +11,9 @@ import (
 )
 
 // watch checks, every reload.watch_interval, the configuration file and
-// the buf images the serving configuration names, and reloads when one
-// changed: its modification time or size first, then its content, so that
+// the files the serving configuration names that a reload reads (buf
+// images, JWKS files, CA files: [config.Config.ReadFiles]), and reloads
+// when one changed: its modification time or size first, then its content, so that
 // a file written again unchanged reloads nothing. It stops when the
 // gateway closes.
 func (g *Gateway) watch(cfg *config.Config) {
@@ -55,7 +56,7 @@ type fileState struct {
 // changed updates seen with the watched files and reports whether one's
 // content changed since the last look.
 func (g *Gateway) changed(seen map[string]fileState) bool {
-	files := append([]string{g.opts.configFile}, g.current().cfg.Descriptors.Images...)
+	files := append([]string{g.opts.configFile}, g.current().cfg.ReadFiles()...)
 	changed := false
 	for _, name := range files {
 		before, known := seen[name]

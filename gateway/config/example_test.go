@@ -68,3 +68,17 @@ routes: [{service: example.licensing.v1.LicensingService, backend: "http://licen
 	// 500ms
 	// 0s
 }
+
+func ExampleConfig_ReadFiles() {
+	cfg := config.Config{
+		Descriptors: config.Descriptors{Images: []string{"protos.binpb"}},
+		Issuers:     []config.Issuer{{Issuer: "offline", JWKSFile: "keys/offline.jwks"}},
+		Routes: []config.Route{
+			{Service: "example.orders.v1.OrdersService", Backend: "https://orders:8443", CAFile: "tls/internal-ca.pem"},
+			{Service: "example.licensing.v1.LicensingService", Backend: "https://licensing:8443", CAFile: "tls/internal-ca.pem"},
+		},
+		TLS: &config.TLS{CertFile: "tls/cert.pem", KeyFile: "tls/key.pem"}, // read at handshakes instead
+	}
+	fmt.Println(cfg.ReadFiles())
+	// Output: [protos.binpb keys/offline.jwks tls/internal-ca.pem]
+}

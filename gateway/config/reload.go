@@ -1,13 +1,17 @@
 package config
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Reload says when the gateway reads its configuration again while it
 // runs. A reload can also be asked for with SIGHUP or POST /admin/reload.
 type Reload struct {
-	// WatchInterval is how often the configuration file, and every buf
-	// image it names, is checked for a change (modification time, size
-	// and content hash); a change reloads. Default 2s when the key is
+	// WatchInterval is how often the configuration file, and every file
+	// it names that a reload reads (see [Config.ReadFiles]), is checked
+	// for a change (modification time, size and content hash); a change
+	// reloads. Default 2s when the key is
 	// absent; at least 100ms. An explicit "0s" turns watching off. Read it
 	// with [Reload.WatchEvery].
 	WatchInterval *Duration `json:"watch_interval,omitempty"`
@@ -24,6 +28,32 @@ func (r Reload) WatchEvery() time.Duration {
 		return defaultWatchInterval
 	}
 	return r.WatchInterval.Std()
+}
+
+// ReadFiles returns the files the configuration names that are read when
+// the gateway loads it, at start and at each reload, and only then: the
+// buf images, the issuers' local JWKS files, the backends' CA files and the
+// Redis servers' CA files. The listener's certificate, key and client CAs
+// and a backend's client certificate are not among them: those are read
+// again at handshakes, when they change.
+func (c *Config) ReadFiles() []string {
+	files := slices.Clone(c.Descriptors.Images)
+	for _, is := range c.Issuers {
+		files = appendFile(files, is.JWKSFile)
+	}
+	for _, r := range c.Routes {
+		files = appendFile(files, r.CAFile)
+	}
+	files = appendFile(files, c.RateLimit.Redis.TLSCAFile)
+	return appendFile(files, c.Revocation.Redis.TLSCAFile)
+}
+
+// appendFile appends name to files unless it is empty or already there.
+func appendFile(files []string, name string) []string {
+	if name == "" || slices.Contains(files, name) {
+		return files
+	}
+	return append(files, name)
 }
 
 func (r Route) validateReflection(v *validator, path string) {

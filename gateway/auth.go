@@ -17,13 +17,11 @@ func (g *generation) newVerifier(ctx context.Context, o *options) error {
 			g.telemetry.RecordJWKSRefresh(context.Background(), issuer, err, keys)
 		})
 		topts := append(tokenOptions(g.cfg.Tokens), observe, token.WithLogger(g.logger), token.WithPermissionLookup(g.permissionLookup))
-		opaque, err := g.opaqueOption()
+		opaque, err := g.opaqueOptions()
 		if err != nil {
 			return fmt.Errorf("token introspection: %w", err)
 		}
-		if opaque != nil {
-			topts = append(topts, opaque)
-		}
+		topts = append(topts, opaque...)
 		if g.verifier, err = token.NewVerifier(ctx, issuers(g.cfg.Issuers), append(topts, o.tokenOptions...)...); err != nil {
 			return fmt.Errorf("token verification: %w", err)
 		}
@@ -55,9 +53,10 @@ func (g *generation) permissionLookup(ref string) (string, uint64, bool) {
 	return p.Domain, p.Mask, true
 }
 
-// opaqueOption returns the verifier option of the issuer with
-// introspection, if any: its tokens are introspected.
-func (g *generation) opaqueOption() (token.Option, error) {
+// opaqueOptions returns the verifier options of the issuer with
+// introspection, if any: its tokens are introspected, and those with an
+// active answer at hand count as verified for the address guard.
+func (g *generation) opaqueOptions() ([]token.Option, error) {
 	for _, c := range g.cfg.Issuers {
 		in := c.Introspection
 		if in == nil {
@@ -75,7 +74,7 @@ func (g *generation) opaqueOption() (token.Option, error) {
 		if err != nil {
 			return nil, err
 		}
-		return token.WithOpaque(c.Issuer, i.Introspect), nil
+		return []token.Option{token.WithOpaque(c.Issuer, i.Introspect), token.WithOpaqueCache(i.Cached)}, nil
 	}
 	return nil, nil
 }

@@ -36,7 +36,7 @@ type opaqueStack struct {
 	logs     *logtest.Buffer
 }
 
-func newOpaqueStack(t *testing.T, cacheMax time.Duration) *opaqueStack {
+func newOpaqueStack(t *testing.T, cacheMax time.Duration, extra string) *opaqueStack {
 	t.Helper()
 	iss := gatewaytest.Issuer(t)
 	gwSecret := iss.AddClient(t, issuer.Client{ID: "gw", Introspect: true})
@@ -64,7 +64,7 @@ routes:
     backend: %q
 revocation:
   source: none
-`, iss.URL, issuertest.Audience, o.front.URL+issuer.IntrospectionPath, cacheMax, h2ctest.Serve(t, lic))
+`, iss.URL, issuertest.Audience, o.front.URL+issuer.IntrospectionPath, cacheMax, h2ctest.Serve(t, lic)) + extra
 	cfg, err := config.Parse("test.yaml", []byte(yaml), func(name string) (string, bool) { return gwSecret, name == "GW_SECRET" })
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +91,7 @@ func listRequest() *connect.Request[licensingv1.ListRequirementsRequest] {
 // introspected too.
 func TestOpaqueIssuerThroughGateway(t *testing.T) {
 	t.Parallel()
-	o := newOpaqueStack(t, time.Second)
+	o := newOpaqueStack(t, time.Second, "")
 	secret := o.issuer.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
 	tok := o.issuer.Token(t, "reader", secret)
 	ctx := context.Background()
@@ -144,7 +144,7 @@ func TestOpaqueIssuerThroughGateway(t *testing.T) {
 // N concurrent calls with one new token make one introspection request.
 func TestOpaqueIssuerSingleFlight(t *testing.T) {
 	t.Parallel()
-	o := newOpaqueStack(t, time.Minute)
+	o := newOpaqueStack(t, time.Minute, "")
 	secret := o.issuer.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
 	tok := o.issuer.Token(t, "reader", secret)
 	const n = 32
@@ -176,7 +176,7 @@ func TestOpaqueIssuerSingleFlight(t *testing.T) {
 // are refused with Unavailable, not let through nor called invalid.
 func TestOpaqueIssuerDownFailsClosed(t *testing.T) {
 	t.Parallel()
-	o := newOpaqueStack(t, time.Minute)
+	o := newOpaqueStack(t, time.Minute, "")
 	secret := o.issuer.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
 	tok := o.issuer.Token(t, "reader", secret)
 	o.front.Close()
@@ -188,5 +188,39 @@ func TestOpaqueIssuerDownFailsClosed(t *testing.T) {
 	}
 	if logs := o.logs.String(); !strings.Contains(logs, "token introspection failed") || strings.Contains(logs, tok) || strings.Contains(logs, secret) {
 		t.Errorf("logs: want the failure logged, without token or secret:\n%s", logs)
+	}
+}
+
+// The address guard lets through, from an address it holds back, a caller
+// whose opaque token has an active introspection answer at hand, as it
+// does a caller whose JWT it has verified; a token it has no answer for is
+// held back with the address, with no introspection request.
+func TestOpaqueTokenPassesTheGuard(t *testing.T) {
+	t.Parallel()
+	o := newOpaqueStack(t, time.Minute, "guard: {failures: 3, period: 1m, cooldown: 1m}\n")
+	secret := o.issuer.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
+	known := o.issuer.Token(t, "reader", secret)
+	ctx := context.Background()
+	if _, err := o.licensingClient(known, connect.WithGRPC()).ListRequirements(ctx, listRequest()); err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	for i := range 3 {
+		_, err := o.licensingClient(fmt.Sprintf("forged-%d", i), connect.WithGRPC()).ListRequirements(ctx, listRequest())
+		if connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("forged token %d: %v, want Unauthenticated", i, err)
+		}
+	}
+	asked := o.requests.Load()
+	_, err := o.licensingClient(o.issuer.Token(t, "reader", secret), connect.WithGRPC()).ListRequirements(ctx, listRequest())
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("a token with no answer at hand, from the held-back address: %v, want ResourceExhausted", err)
+	}
+	if n := o.requests.Load(); n != asked {
+		t.Errorf("the guard's refusal made %d introspection requests, want none", n-asked)
+	}
+	for _, name := range []string{"connect", "grpc"} {
+		if _, err := o.licensingClient(known, protocols[name]...).ListRequirements(ctx, listRequest()); err != nil {
+			t.Errorf("%s: the token with an active answer at hand, from the held-back address: %v", name, err)
+		}
 	}
 }

@@ -79,9 +79,11 @@ func (a *Authorizer) Authorize(ctx context.Context, procedure string, header htt
 }
 
 // HoldsVerifiedToken reports whether the bearer token of header is one the
-// verifier has verified before and would accept from its cache right now.
-// It costs a cache lookup, no cryptography: an address guard uses it to let
-// known-good callers through while it refuses their neighbours.
+// verifier has verified before and would accept from its cache right now,
+// or an opaque issuer's token whose active introspection answer is at hand
+// ([token.Verifier.Cached]). It costs a cache lookup, no cryptography and
+// no request: an address guard uses it to let known-good callers through
+// while it refuses their neighbours.
 func (a *Authorizer) HoldsVerifiedToken(header http.Header) bool {
 	if a.verifier == nil {
 		return false

@@ -115,6 +115,17 @@ func (in *Introspector) Introspect(ctx context.Context, raw string) (*token.Prin
 	}
 }
 
+// Cached returns the principal of raw's answer when one is at hand, still
+// holds and says the token is active, with no request to the issuer; it
+// matches [token.IntrospectCached] and does not allocate.
+func (in *Introspector) Cached(raw string) (*token.Principal, bool) {
+	a, ok := in.cache.get(raw, in.cfg.now().UnixNano())
+	if !ok || a.err != nil {
+		return nil, false
+	}
+	return a.principal, true
+}
+
 // wire is an introspection answer (RFC 7662 §2.2), the members read.
 type wire struct {
 	Active    bool            `json:"active"`

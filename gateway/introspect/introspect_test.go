@@ -152,6 +152,41 @@ func TestIntrospectCacheBound(t *testing.T) {
 	}
 }
 
+// Cached answers from the answers at hand only: an active token's
+// principal until its answer lapses, nothing for a token not asked about
+// or not active, and it never asks the issuer.
+func TestIntrospectorCached(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	secret := f.iss.AddClient(t, issuer.Client{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS"}})
+	in := f.introspector(t, introspect.WithCacheMax(time.Minute))
+	tok := f.iss.Token(t, "reader", secret)
+	if _, ok := in.Cached(tok); ok {
+		t.Error("Cached before any introspection = true")
+	}
+	want, err := in.Introspect(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Introspect(context.Background(), "not-active"); err == nil {
+		t.Fatal("an unknown token was active")
+	}
+	asked := f.requests.Load()
+	if p, ok := in.Cached(tok); !ok || p != want {
+		t.Errorf("Cached(an active token asked about) = %v, %v; want its principal", p, ok)
+	}
+	if _, ok := in.Cached("not-active"); ok {
+		t.Error("Cached(a token whose answer is not active) = true")
+	}
+	f.clk.Advance(2 * time.Minute)
+	if _, ok := in.Cached(tok); ok {
+		t.Error("Cached past the cache bound = true")
+	}
+	if n := f.requests.Load() - asked; n != 0 {
+		t.Errorf("Cached made %d introspection requests, want none", n)
+	}
+}
+
 func TestIntrospectUnavailable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

@@ -13,10 +13,16 @@ import (
 // could not be asked.
 type Introspect func(ctx context.Context, raw string) (*Principal, error)
 
+// IntrospectCached answers, with no request to the issuer, for a token
+// whose introspection answer is at hand: the principal of an active answer
+// that still holds, and true; false for any other token.
+type IntrospectCached func(raw string) (*Principal, bool)
+
 // opaque is an issuer whose tokens are introspected.
 type opaque struct {
 	issuer     string
 	introspect Introspect
+	cached     IntrospectCached // nil: no answer is known to be at hand
 }
 
 // WithOpaque declares issuer opaque: its tokens are introspected with
@@ -37,6 +43,21 @@ func WithOpaque(issuer string, introspect Introspect) Option {
 		default:
 			c.opaque = &opaque{issuer: issuer, introspect: introspect}
 		}
+	})
+}
+
+// WithOpaqueCache lets [Verifier.Cached] cover the tokens of the opaque
+// issuer of [WithOpaque]: cached tells which of them have an active answer
+// at hand (the Cached method of package introspect's Introspector), so that a guard
+// that holds back callers before their tokens are checked lets those
+// through, as it does callers with a verified JWT. It needs WithOpaque.
+func WithOpaqueCache(cached IntrospectCached) Option {
+	return optionFunc(func(c *config) {
+		if cached == nil {
+			c.invalid("WithOpaqueCache needs a function")
+			return
+		}
+		c.opaqueCached = cached
 	})
 }
 

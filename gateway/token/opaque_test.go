@@ -78,8 +78,10 @@ func TestWithOpaqueErrors(t *testing.T) {
 		opts    []token.Option
 		want    string
 	}{
-		"no function": {keyed, []token.Option{token.WithOpaque(opaqueIssuer, nil)}, "WithOpaque needs an issuer and an introspection function"},
-		"twice":       {keyed, []token.Option{token.WithOpaque(opaqueIssuer, fn), token.WithOpaque("https://b.test", fn)}, "WithOpaque given twice"},
+		"no function":        {keyed, []token.Option{token.WithOpaque(opaqueIssuer, nil)}, "WithOpaque needs an issuer and an introspection function"},
+		"twice":              {keyed, []token.Option{token.WithOpaque(opaqueIssuer, fn), token.WithOpaque("https://b.test", fn)}, "WithOpaque given twice"},
+		"cache, no function": {keyed, []token.Option{token.WithOpaque(opaqueIssuer, fn), token.WithOpaqueCache(nil)}, "WithOpaqueCache needs a function"},
+		"cache alone":        {keyed, []token.Option{token.WithOpaqueCache(func(string) (*token.Principal, bool) { return nil, false })}, "WithOpaqueCache without WithOpaque"},
 		"also keyed": {[]token.Issuer{{Issuer: opaqueIssuer, Audiences: []string{audience}, JWKS: jwttest.JWKS(jwttest.NewEC("k"))}},
 			[]token.Option{token.WithOpaque(opaqueIssuer, fn)}, `issuer "https://opaque.test" is opaque (WithOpaque) and verified with keys`},
 	} {
@@ -87,5 +89,49 @@ func TestWithOpaqueErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
+	}
+}
+
+// With WithOpaqueCache, Cached covers the opaque issuer's tokens whose
+// answer is at hand, unless revoked, and asks no introspection; a keyed
+// issuer's token is answered by the verifier's own cache as before.
+func TestCachedOpaque(t *testing.T) {
+	t.Parallel()
+	k := jwttest.NewEC("k1")
+	idp := jwttest.NewIdP(t, k)
+	clock := jwttest.NewClock(jwttest.Epoch)
+	set := revocationSet(t, clock)
+	var calls atomic.Int64
+	atHand := map[string]bool{"opaque-1": true}
+	cached := func(raw string) (*token.Principal, bool) {
+		if !atHand[raw] {
+			return nil, false
+		}
+		return &token.Principal{ClientID: "billing", Issuer: opaqueIssuer, TokenID: "op-1", ExpiresAt: jwttest.Epoch.Add(time.Hour)}, true
+	}
+	v := newVerifier(t, idp, clock, token.WithRevocations(set), token.WithOpaque(opaqueIssuer, introspectFunc("opaque-1", &calls)), token.WithOpaqueCache(cached))
+	waitReady(t, v)
+	if !v.Cached("opaque-1") {
+		t.Error("Cached(an opaque token with its answer at hand) = false")
+	}
+	if v.Cached("opaque-2") {
+		t.Error("Cached(an opaque token with no answer at hand) = true")
+	}
+	jwt := k.Mint(nil, claimsWith(idp.Issuer, nil))
+	atHand[jwt] = true // a keyed issuer's token never goes to the opaque issuer
+	if v.Cached(jwt) {
+		t.Error("Cached(a keyed issuer's JWT not yet verified) = true")
+	}
+	if _, err := v.Verify(context.Background(), jwt); err != nil || !v.Cached(jwt) {
+		t.Errorf("a keyed issuer's JWT, verified: %v, cached %v", err, v.Cached(jwt))
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("Cached made %d introspections, want none", n)
+	}
+	if err := set.Add(revocation.Revocation{Issuer: opaqueIssuer, TokenID: "op-1", Expires: jwttest.Epoch.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if v.Cached("opaque-1") {
+		t.Error("Cached(a revoked opaque token) = true")
 	}
 }

@@ -87,6 +87,7 @@ type config struct {
 	logger          *slog.Logger
 	revocations     Revocations
 	opaque          *opaque // the issuer whose tokens are introspected
+	opaqueCached    IntrospectCached
 	// permissionLookup reads the scopes of issuers with
 	// PermissionsFromScopes.
 	permissionLookup PermissionLookup

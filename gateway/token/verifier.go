@@ -47,6 +47,12 @@ func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifi
 	if len(issuers) == 0 && cfg.opaque == nil {
 		return nil, errors.New("token: no trusted issuer")
 	}
+	switch {
+	case cfg.opaqueCached != nil && cfg.opaque == nil:
+		cfg.invalid("WithOpaqueCache without WithOpaque")
+	case cfg.opaqueCached != nil:
+		cfg.opaque.cached = cfg.opaqueCached
+	}
 	var problems []error
 	if len(cfg.problems) > 0 {
 		problems = append(problems, fmt.Errorf("invalid options: %s", strings.Join(cfg.problems, "; ")))
@@ -232,14 +238,22 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 
 // Cached reports whether raw is in the cache of verified tokens and would
 // be answered from it now: verified before, not expired, not revoked, and
-// its key still the one its issuer's key set chooses. It costs a hash and
-// a map lookup, no cryptography, and does not allocate. A guard that
-// holds back callers before their tokens are verified lets these through.
+// its key still the one its issuer's key set chooses; or, with
+// [WithOpaqueCache], a token of the opaque issuer whose active
+// introspection answer is at hand and which is not revoked. It costs a
+// hash and a map lookup, no cryptography and no request, and does not
+// allocate. A guard that holds back callers before their tokens are
+// verified lets these through.
 func (v *Verifier) Cached(raw string) bool {
 	if raw == "" || len(raw) > v.cfg.maxSize {
 		return false
 	}
 	p, ok := v.cache.get(raw, v.cfg.clock.Now())
+	if !ok {
+		if o := v.cfg.opaque; o != nil && o.cached != nil && o.owns(raw) {
+			p, ok = o.cached(raw)
+		}
+	}
 	return ok && v.revoked(p) == nil
 }
 

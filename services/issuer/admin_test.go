@@ -414,6 +414,9 @@ func TestAdminRefusesBadRequests(t *testing.T) {
 		{"unknown permission", create(&adminv1.CreateClientRequest{Id: "x", Grants: []string{"LIC.FLY"}}), connect.CodeInvalidArgument, `grants unknown permission "LIC.FLY": not in the catalog`},
 		{"lifetime too long", create(&adminv1.CreateClientRequest{Id: "x", TokenLifetime: durationpb.New(48 * time.Hour)}), connect.CodeInvalidArgument, "token_lifetime 48h0m0s is above the maximum 24h0m0s"},
 		{"lifetime invalid", create(&adminv1.CreateClientRequest{Id: "x", TokenLifetime: &durationpb.Duration{Seconds: 1, Nanos: -1}}), connect.CodeInvalidArgument, "token_lifetime is not a valid duration"},
+		// This issuer takes no client certificates (no mutual TLS).
+		{"certificate client", create(&adminv1.CreateClientRequest{Id: "x", CertificateAuth: &adminv1.CertificateAuth{SanUri: "spiffe://example.com/x"}}), connect.CodeFailedPrecondition, "the issuer takes no client certificates: certificate_auth and certificate_bound_tokens need its mutual TLS"},
+		{"bound tokens", create(&adminv1.CreateClientRequest{Id: "x", CertificateBoundTokens: true}), connect.CodeFailedPrecondition, "the issuer takes no client certificates: certificate_auth and certificate_bound_tokens need its mutual TLS"},
 		{"unknown client", func() error {
 			_, err := admin.RotateSecret(ctx, connect.NewRequest(&adminv1.RotateSecretRequest{Id: "nobody"}))
 			return err

@@ -1,7 +1,10 @@
 package issuer
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -71,12 +74,20 @@ func (a *adminService) CreateClient(ctx context.Context, req *connect.Request[ad
 		return nil, err
 	}
 	m := req.Msg
-	c := Client{ID: m.GetId(), Grants: m.GetGrants(), Tier: m.GetTier()}
+	c := Client{ID: m.GetId(), Grants: m.GetGrants(), Tier: m.GetTier(), CertificateBoundTokens: m.GetCertificateBoundTokens()}
 	if d := m.GetTokenLifetime(); d != nil {
 		if d.CheckValid() != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("token_lifetime is not a valid duration"))
 		}
 		c.TokenLifetime = d.AsDuration()
+	}
+	if ca := m.GetCertificateAuth(); ca != nil {
+		if c.CertificateAuth, err = certificateAuth(ca); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.certificatesTaken(c); err != nil {
+		return nil, err
 	}
 	if err := a.grantable(p, c.ID, c.Grants); err != nil {
 		return nil, err
@@ -85,7 +96,7 @@ func (a *adminService) CreateClient(ctx context.Context, req *connect.Request[ad
 	if err != nil {
 		return nil, a.refused("create client", err)
 	}
-	a.applied(ctx, "client created", p, c.ID, "grants", c.Grants)
+	a.applied(ctx, "client created", p, c.ID, "grants", c.Grants, "auth_method", clientMessage(c).GetTokenEndpointAuthMethod())
 	return connect.NewResponse(&adminv1.CreateClientResponse{Client: clientMessage(c), Secret: secret}), nil
 }
 
@@ -222,9 +233,53 @@ func (a *adminService) applied(ctx context.Context, msg string, p *token.Princip
 }
 
 func clientMessage(c Client) *adminv1.Client {
-	m := &adminv1.Client{Id: c.ID, Grants: c.Grants, Tier: c.Tier}
+	m := &adminv1.Client{Id: c.ID, Grants: c.Grants, Tier: c.Tier, TokenEndpointAuthMethod: AuthClientSecret, CertificateBoundTokens: c.CertificateBoundTokens}
 	if c.TokenLifetime != 0 {
 		m.TokenLifetime = durationpb.New(c.TokenLifetime)
 	}
+	if method := c.CertificateAuth.Method(); method != "" {
+		a := c.CertificateAuth
+		m.TokenEndpointAuthMethod = method
+		m.CertificateAuth = &adminv1.CertificateAuth{SubjectDn: a.SubjectDN, SanUri: a.SANURI, SanDns: a.SANDNS}
+		for _, cert := range a.Certificates {
+			m.CertificateAuth.CertificatesPem = append(m.CertificateAuth.CertificatesPem, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
+		}
+	}
 	return m
+}
+
+// certificateAuth reads a CertificateAuth message: one PEM certificate per
+// entry of certificates_pem.
+func certificateAuth(m *adminv1.CertificateAuth) (CertificateAuth, error) {
+	a := CertificateAuth{SubjectDN: m.GetSubjectDn(), SANURI: m.GetSanUri(), SANDNS: m.GetSanDns()}
+	for i, text := range m.GetCertificatesPem() {
+		block, rest := pem.Decode([]byte(text))
+		if block == nil || block.Type != "CERTIFICATE" || len(bytes.TrimSpace(rest)) > 0 {
+			return a, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("certificate_auth.certificates_pem[%d] is not one PEM certificate", i))
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return a, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("certificate_auth.certificates_pem[%d]: %w", i, err))
+		}
+		a.Certificates = append(a.Certificates, cert)
+	}
+	if a.Method() == "" {
+		return a, connect.NewError(connect.CodeInvalidArgument, errors.New("certificate_auth names no subject_dn, san_uri, san_dns or certificate"))
+	}
+	return a, nil
+}
+
+// certificatesTaken refuses a client that could never get a token from
+// this issuer: one that authenticates with a certificate, or whose tokens
+// are bound to one, where the issuer takes no client certificates, or one
+// of tls_client_auth where it has no client CA to verify the chain with.
+func (a *adminService) certificatesTaken(c Client) error {
+	mtls := a.s.cfg.mtls
+	switch {
+	case mtls == nil && (c.CertificateAuth.Method() != "" || c.CertificateBoundTokens):
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the issuer takes no client certificates: certificate_auth and certificate_bound_tokens need its mutual TLS"))
+	case c.CertificateAuth.Method() == AuthTLSClient && mtls.roots == nil:
+		return connect.NewError(connect.CodeFailedPrecondition, errors.New("the issuer has no client CA to verify a tls_client_auth certificate with: register the client's self-signed certificates instead"))
+	}
+	return nil
 }

@@ -162,8 +162,10 @@
 // With [WithAdmin], the issuer also serves portcullis.admin.v1.ClientAdminService
 // (Connect, gRPC and gRPC-Web; generated clients in gen/portcullis/admin/v1
 // and, for browsers, services/webclient/gen): ListClients, ListPermissions,
-// CreateClient (the secret is answered once), UpdateGrants, RotateSecret and
-// RevokeClient, each applied to the registry file at once. It is a
+// CreateClient (the secret is answered once; a client that authenticates
+// with its TLS certificate, which needs [WithMutualTLS], has none),
+// UpdateGrants, RotateSecret and RevokeClient, each applied to the
+// registry file at once. It is a
 // service like any other: its methods require the permissions of the
 // PORTCULLIS domain, declared in its proto, and the gateway's own
 // authorizer checks them on the issuer's own tokens. A client granted

@@ -1,6 +1,7 @@
 package issuer_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/portcullis/portcullis/gateway/catalog"
+	adminv1 "github.com/portcullis/portcullis/gen/portcullis/admin/v1"
+	"github.com/portcullis/portcullis/gen/portcullis/admin/v1/adminv1connect"
 	"github.com/portcullis/portcullis/internal/certtest"
 	"github.com/portcullis/portcullis/services/issuer"
 	"github.com/portcullis/portcullis/services/issuer/issuertest"
@@ -398,4 +403,112 @@ func TestMetadataMutualTLS(t *testing.T) {
 	if want := []any{"client_secret_basic", "client_secret_post"}; !jsonEqual(plain["token_endpoint_auth_methods_supported"], want) {
 		t.Errorf("without mutual TLS: %v", plain["token_endpoint_auth_methods_supported"])
 	}
+}
+
+// TestAdminCreatesCertificateClients registers certificate clients
+// through the administration service, with no file edit: one of
+// tls_client_auth by its SAN URI, with bound tokens, and one of
+// self_signed_tls_client_auth by its certificate. Neither gets a secret,
+// each gets a token with its certificate alone, and both are listed with
+// how they authenticate.
+func TestAdminCreatesCertificateClients(t *testing.T) {
+	t.Parallel()
+	ca := certtest.NewCA(t, "clients")
+	m := startMTLS(t, ca.Pool(), issuer.WithAdmin())
+	admin := m.admin(t)
+	ctx := context.Background()
+
+	billing := ca.Leaf(t, certtest.Spec{CommonName: "billing", URIs: []string{"spiffe://example.com/billing"}}).TLS()
+	self := certtest.SelfSigned(t, certtest.Spec{CommonName: "edge"})
+	for _, tc := range []struct {
+		req    *adminv1.CreateClientRequest
+		method string
+		cert   tls.Certificate
+	}{
+		{&adminv1.CreateClientRequest{Id: "billing", Grants: []string{"LIC.READ_ORDERS"},
+			CertificateAuth: &adminv1.CertificateAuth{SanUri: "spiffe://example.com/billing"}, CertificateBoundTokens: true},
+			issuer.AuthTLSClient, billing},
+		{&adminv1.CreateClientRequest{Id: "edge", Grants: []string{"LIC.READ_REQUIREMENTS"},
+			CertificateAuth: &adminv1.CertificateAuth{CertificatesPem: []string{string(self.CertPEM())}}},
+			issuer.AuthSelfSignedTLSClient, self.TLS()},
+	} {
+		id := tc.req.GetId()
+		res, err := admin.CreateClient(ctx, connect.NewRequest(tc.req))
+		if err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+		if c := res.Msg.GetClient(); res.Msg.GetSecret() != "" || c.GetTokenEndpointAuthMethod() != tc.method {
+			t.Errorf("create %s: %v with a secret of %d characters, want %s and none", id, c, len(res.Msg.GetSecret()), tc.method)
+		}
+		wantBoundTo(t, m.token(t, &tc.cert, id).accessToken(t), tc.cert)
+		wantInvalidClient(t, m.post(t, nil, issuer.TokenPath, form(id, ""), "grant_type=client_credentials"), "client authentication failed")
+	}
+	listed, err := admin.ListClients(ctx, connect.NewRequest(&adminv1.ListClientsRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]*adminv1.Client{}
+	for _, c := range listed.Msg.GetClients() {
+		byID[c.GetId()] = c
+	}
+	if c := byID["billing"]; c.GetCertificateAuth().GetSanUri() != "spiffe://example.com/billing" || !c.GetCertificateBoundTokens() {
+		t.Errorf("listed billing = %v", c)
+	}
+	if c := byID["edge"]; len(c.GetCertificateAuth().GetCertificatesPem()) != 1 || c.GetCertificateAuth().GetCertificatesPem()[0] != string(self.CertPEM()) {
+		t.Errorf("listed edge = %v", c)
+	}
+	if c := byID["admin"]; c.GetTokenEndpointAuthMethod() != issuer.AuthClientSecret || c.GetCertificateAuth() != nil {
+		t.Errorf("listed admin = %v", c)
+	}
+	if _, err := admin.RotateSecret(ctx, connect.NewRequest(&adminv1.RotateSecretRequest{Id: "billing"})); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "has no secret to rotate") {
+		t.Errorf("rotating a certificate client's secret: %v, want InvalidArgument", err)
+	}
+
+	for name, tc := range map[string]struct {
+		auth *adminv1.CertificateAuth
+		want string
+	}{
+		"empty":      {&adminv1.CertificateAuth{}, "names no subject_dn, san_uri, san_dns or certificate"},
+		"not PEM":    {&adminv1.CertificateAuth{CertificatesPem: []string{"MIIB..."}}, "certificates_pem[0] is not one PEM certificate"},
+		"two in one": {&adminv1.CertificateAuth{CertificatesPem: []string{string(self.CertPEM()) + string(self.CertPEM())}}, "certificates_pem[0] is not one PEM certificate"},
+		"two names":  {&adminv1.CertificateAuth{SubjectDn: "CN=x", SanDns: "x.example.com"}, "needs exactly one of"},
+		"not X.509":  {&adminv1.CertificateAuth{CertificatesPem: []string{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}, "certificates_pem[0]"},
+	} {
+		_, err := admin.CreateClient(ctx, connect.NewRequest(&adminv1.CreateClientRequest{Id: "bad", CertificateAuth: tc.auth}))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want InvalidArgument %q", name, err, tc.want)
+		}
+	}
+}
+
+// TestAdminCertificateClientNeedsAClientCA: an issuer with no client CA
+// verifies no tls_client_auth chain, so the administration service
+// refuses such a client, and takes a self-signed one.
+func TestAdminCertificateClientNeedsAClientCA(t *testing.T) {
+	t.Parallel()
+	admin := startMTLS(t, nil, issuer.WithAdmin()).admin(t)
+	ctx := context.Background()
+	_, err := admin.CreateClient(ctx, connect.NewRequest(&adminv1.CreateClientRequest{Id: "billing", CertificateAuth: &adminv1.CertificateAuth{SanDns: "billing.example.com"}}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "no client CA") {
+		t.Errorf("a tls_client_auth client without a client CA: %v, want FailedPrecondition", err)
+	}
+	self := certtest.SelfSigned(t, certtest.Spec{CommonName: "edge"})
+	if _, err := admin.CreateClient(ctx, connect.NewRequest(&adminv1.CreateClientRequest{Id: "edge", CertificateAuth: &adminv1.CertificateAuth{CertificatesPem: []string{string(self.CertPEM())}}})); err != nil {
+		t.Errorf("a self-signed client without a client CA: %v", err)
+	}
+}
+
+// admin registers an administrator with a secret and returns a client of
+// the administration service calling with its token.
+func (m *mtlsIssuer) admin(t *testing.T) adminv1connect.ClientAdminServiceClient {
+	t.Helper()
+	secret := m.add(t, issuer.Client{ID: "admin", Grants: adminGrants})
+	tok := m.post(t, nil, issuer.TokenPath, form("admin", secret), "grant_type=client_credentials").accessToken(t)
+	bearer := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+tok)
+			return next(ctx, req)
+		}
+	})
+	return adminv1connect.NewClientAdminServiceClient(m.client(nil), m.srv.Issuer(), connect.WithInterceptors(bearer))
 }

@@ -45,6 +45,8 @@ func startAdminStack(t *testing.T) *adminStack {
 		{ID: "auditor", Grants: []string{"PORTCULLIS.READ_CLIENTS"}},
 		{ID: "reader", Grants: []string{"LIC.READ_REQUIREMENTS", "ORD.READ"}, Tier: "free"},
 		{ID: "operator", Grants: []string{"LIC.READ_REQUIREMENTS", "LIC.READ_ORDERS", "LIC.WRITE_ORDERS", "ORD.READ", "ORD.WRITE"}, Tier: "pro"},
+		// A client that signs in with its TLS certificate: it has no secret.
+		{ID: "edge", Grants: []string{"ORD.READ"}, CertificateAuth: issuer.CertificateAuth{SANDNS: "edge.example.com"}},
 	} {
 		s.secrets[c.ID] = iss.AddClient(t, c)
 	}
@@ -132,11 +134,11 @@ func TestOperatorPages(t *testing.T) {
 					t.Errorf("the graph lists no %s: %v", p, got)
 				}
 			}
-			if len(got) != 15 || !slices.Equal(clients, []string{"admin", "auditor", "operator", "reader"}) || len(drawn) != 4+7+1+15 {
+			if len(got) != 15 || !slices.Equal(clients, []string{"admin", "auditor", "edge", "operator", "reader"}) || len(drawn) != 5+7+1+15 {
 				t.Errorf("the whole graph: %d methods, clients %v, %d nodes drawn", len(got), clients, len(drawn))
 			}
 		}},
-		{page: "graph", step: "typed", contains: []string{"Showing 5 of 15 methods, 3 of 7 permissions and 3 of 4 clients for LicensingService."},
+		{page: "graph", step: "typed", contains: []string{"Showing 5 of 15 methods, 3 of 7 permissions and 3 of 5 clients for LicensingService."},
 			check: func(t *testing.T, methods, clients, drawn, _ []string) {
 				if got := procedures(methods); !slices.Equal(got, []string{lic + "CreateLicenceOrder", lic + "GetLicenceOrder", lic + "ListJurisdictions", lic + "ListRequirements", lic + "WatchLicenceOrders"}) {
 					t.Errorf("narrowed to LicensingService, the graph lists %v", got)
@@ -163,10 +165,10 @@ func TestOperatorPages(t *testing.T) {
 		{page: "admin", client: "reader", step: "sign-in", state: "ok", contains: []string{"signed in as reader", "holding LIC.READ_REQUIREMENTS, ORD.READ"}},
 		{page: "admin", client: "reader", step: "list", state: "error", contains: []string{"PermissionDenied", "missing PORTCULLIS.READ_CLIENTS", "ErrorInfo reason PERMISSION_MISSING", "missing: PORTCULLIS.READ_CLIENTS"}},
 		{page: "admin", client: "auditor", step: "sign-in", state: "ok", contains: []string{"holding PORTCULLIS.READ_CLIENTS"}},
-		{page: "admin", client: "auditor", step: "list", state: "ok", contains: []string{"✓ 4 clients"}},
+		{page: "admin", client: "auditor", step: "list", state: "ok", contains: []string{"✓ 5 clients"}},
 		{page: "admin", client: "auditor", step: "create sneaky", state: "error", contains: []string{"✗ PermissionDenied missing PORTCULLIS.MANAGE_CLIENTS", "ErrorInfo reason PERMISSION_MISSING", "missing: PORTCULLIS.MANAGE_CLIENTS"}},
 		{page: "admin", client: "admin", step: "sign-in", state: "ok", contains: []string{"holding LIC.READ_REQUIREMENTS, LIC.READ_ORDERS, PORTCULLIS.READ_CLIENTS, PORTCULLIS.MANAGE_CLIENTS"}},
-		{page: "admin", client: "admin", step: "list", state: "ok", contains: []string{"✓ 4 clients"}},
+		{page: "admin", client: "admin", step: "list", state: "ok", contains: []string{"✓ 5 clients"}},
 		{page: "admin", client: "admin", step: "create newbie", state: "ok", contains: []string{"✓ created newbie, granted LIC.READ_REQUIREMENTS"}},
 		{page: "admin", client: "admin", step: "secret", contains: []string{"The secret of newbie", "Shown this once: store it now."}},
 		{page: "admin", client: "admin", step: "grants newbie +ORD.WRITE", state: "error", contains: []string{
@@ -178,6 +180,7 @@ func TestOperatorPages(t *testing.T) {
 			want := []string{
 				"admin — PORTCULLIS.READ_CLIENTS PORTCULLIS.MANAGE_CLIENTS LIC.READ_REQUIREMENTS LIC.READ_ORDERS issuer default Change grants Rotate secret Revoke",
 				"auditor — PORTCULLIS.READ_CLIENTS issuer default Change grants Rotate secret Revoke",
+				"edge signs in with its certificate (tls_client_auth) — ORD.READ beyond your reach: the issuer refuses to change it issuer default Change grants Revoke",
 				"newbie free LIC.READ_REQUIREMENTS LIC.READ_ORDERS 30m Change grants Rotate secret Revoke",
 				"operator pro LIC.READ_REQUIREMENTS LIC.READ_ORDERS LIC.WRITE_ORDERS ORD.READ ORD.WRITE beyond your reach: the issuer refuses to change it issuer default Change grants Rotate secret Revoke",
 				"reader free LIC.READ_REQUIREMENTS ORD.READ beyond your reach: the issuer refuses to change it issuer default Change grants Rotate secret Revoke",
@@ -196,7 +199,7 @@ func TestOperatorPages(t *testing.T) {
 		{page: "calls", client: "newbie", step: "new secret", state: "ok", contains: []string{"token for newbie"}},
 		{page: "admin", client: "admin", step: "revoke newbie", state: "ok", contains: []string{"✓ revoked newbie: it gets no more tokens"}},
 		{page: "admin", client: "admin", step: "rows", check: func(t *testing.T, _, _, _, rows []string) {
-			if len(rows) != 4 || strings.Contains(strings.Join(rows, "\n"), "newbie") {
+			if len(rows) != 5 || strings.Contains(strings.Join(rows, "\n"), "newbie") {
 				t.Errorf("after the revocation the table reads\n%s", strings.Join(rows, "\n"))
 			}
 		}},
@@ -246,7 +249,7 @@ func TestOperatorPages(t *testing.T) {
 			t.Errorf("the revoked client's secret: %v, want invalid_client", err)
 		}
 	}
-	if clients, err := issuer.ListClients(s.iss.RegistryPath); err != nil || len(clients) != 4 {
+	if clients, err := issuer.ListClients(s.iss.RegistryPath); err != nil || len(clients) != 5 {
 		t.Errorf("the registry after the run: %v, %v", clients, err)
 	}
 }

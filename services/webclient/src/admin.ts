@@ -156,6 +156,8 @@ function renderClients(): void {
   byId("clients").replaceChildren(
     ...clients.map((c) => {
       const beyond = notHeld(c.grants);
+      // A client that signs in with its TLS certificate has no secret to rotate.
+      const byCertificate = c.tokenEndpointAuthMethod !== "" && c.tokenEndpointAuthMethod !== "client_secret_basic";
       const actions = el("td", { class: "actions" });
       const edit = el("button", { type: "button", "data-action": "edit" }, "Change grants");
       const rotate = el("button", { type: "button", "data-action": "rotate" }, "Rotate secret");
@@ -178,11 +180,11 @@ function renderClients(): void {
           return `✓ revoked ${c.id}: it gets no more tokens`;
         });
       });
-      actions.append(edit, " ", rotate, " ", revoke);
+      actions.append(edit, " ", ...(byCertificate ? [] : [rotate, " "]), revoke);
       const row = el(
         "tr",
         { "data-client": c.id },
-        el("td", {}, el("code", {}, c.id)),
+        el("td", {}, el("code", {}, c.id), byCertificate ? el("br") : "", byCertificate ? el("small", { class: "hint" }, `signs in with its certificate (${c.tokenEndpointAuthMethod})`) : ""),
         el("td", {}, c.tier || "—"),
         el("td", { class: "client-grants" }, grantChips(c.grants), beyond.length > 0 ? el("br") : "", beyond.length > 0 ? el("small", { class: "hint" }, "beyond your reach: the issuer refuses to change it") : ""),
         el("td", {}, lifetime(c)),

@@ -96,8 +96,18 @@ type Client struct {
 	Tier string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
 	// The lifetime of the client's tokens; unset means the issuer's default.
 	TokenLifetime *durationpb.Duration `protobuf:"bytes,4,opt,name=token_lifetime,json=tokenLifetime,proto3" json:"token_lifetime,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// How the client authenticates at the token endpoint:
+	// "client_secret_basic" (a secret, sent as HTTP Basic or in the form),
+	// "tls_client_auth" or "self_signed_tls_client_auth" (RFC 8705 §2).
+	TokenEndpointAuthMethod string `protobuf:"bytes,5,opt,name=token_endpoint_auth_method,json=tokenEndpointAuthMethod,proto3" json:"token_endpoint_auth_method,omitempty"`
+	// The certificate the client authenticates with, for the two
+	// certificate methods; unset for a client with a secret.
+	CertificateAuth *CertificateAuth `protobuf:"bytes,6,opt,name=certificate_auth,json=certificateAuth,proto3" json:"certificate_auth,omitempty"`
+	// Every token of the client is bound to its TLS client certificate
+	// (cnf x5t#S256, RFC 8705 §3).
+	CertificateBoundTokens bool `protobuf:"varint,7,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Client) Reset() {
@@ -158,6 +168,107 @@ func (x *Client) GetTokenLifetime() *durationpb.Duration {
 	return nil
 }
 
+func (x *Client) GetTokenEndpointAuthMethod() string {
+	if x != nil {
+		return x.TokenEndpointAuthMethod
+	}
+	return ""
+}
+
+func (x *Client) GetCertificateAuth() *CertificateAuth {
+	if x != nil {
+		return x.CertificateAuth
+	}
+	return nil
+}
+
+func (x *Client) GetCertificateBoundTokens() bool {
+	if x != nil {
+		return x.CertificateBoundTokens
+	}
+	return false
+}
+
+// CertificateAuth is how a client authenticates with its TLS client
+// certificate instead of a secret (RFC 8705 §2): by a certificate of the
+// issuer's client CA that names exactly one of subject_dn, san_uri and
+// san_dns (tls_client_auth), or by one of its registered self-signed
+// certificates (self_signed_tls_client_auth).
+type CertificateAuth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subject the certificate must have, in RFC 4514 form as Go writes
+	// it ("CN=billing,O=Example"), compared exactly.
+	SubjectDn string `protobuf:"bytes,1,opt,name=subject_dn,json=subjectDn,proto3" json:"subject_dn,omitempty"`
+	// A URI subject alternative name the certificate must hold, such as a
+	// SPIFFE ID.
+	SanUri string `protobuf:"bytes,2,opt,name=san_uri,json=sanUri,proto3" json:"san_uri,omitempty"`
+	// A DNS subject alternative name the certificate must hold, compared
+	// without regard to case.
+	SanDns string `protobuf:"bytes,3,opt,name=san_dns,json=sanDns,proto3" json:"san_dns,omitempty"`
+	// The client's self-signed certificates, PEM, each valid when used.
+	CertificatesPem []string `protobuf:"bytes,4,rep,name=certificates_pem,json=certificatesPem,proto3" json:"certificates_pem,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CertificateAuth) Reset() {
+	*x = CertificateAuth{}
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateAuth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateAuth) ProtoMessage() {}
+
+func (x *CertificateAuth) ProtoReflect() protoreflect.Message {
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateAuth.ProtoReflect.Descriptor instead.
+func (*CertificateAuth) Descriptor() ([]byte, []int) {
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CertificateAuth) GetSubjectDn() string {
+	if x != nil {
+		return x.SubjectDn
+	}
+	return ""
+}
+
+func (x *CertificateAuth) GetSanUri() string {
+	if x != nil {
+		return x.SanUri
+	}
+	return ""
+}
+
+func (x *CertificateAuth) GetSanDns() string {
+	if x != nil {
+		return x.SanDns
+	}
+	return ""
+}
+
+func (x *CertificateAuth) GetCertificatesPem() []string {
+	if x != nil {
+		return x.CertificatesPem
+	}
+	return nil
+}
+
 // Permission is a permission of the issuer's catalog.
 type Permission struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -173,7 +284,7 @@ type Permission struct {
 
 func (x *Permission) Reset() {
 	*x = Permission{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +296,7 @@ func (x *Permission) String() string {
 func (*Permission) ProtoMessage() {}
 
 func (x *Permission) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[1]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +309,7 @@ func (x *Permission) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Permission.ProtoReflect.Descriptor instead.
 func (*Permission) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Permission) GetName() string {
@@ -231,7 +342,7 @@ type ListClientsRequest struct {
 
 func (x *ListClientsRequest) Reset() {
 	*x = ListClientsRequest{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -243,7 +354,7 @@ func (x *ListClientsRequest) String() string {
 func (*ListClientsRequest) ProtoMessage() {}
 
 func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[2]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -256,7 +367,7 @@ func (x *ListClientsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsRequest.ProtoReflect.Descriptor instead.
 func (*ListClientsRequest) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 // ListClientsResponse is the response of ListClients.
@@ -270,7 +381,7 @@ type ListClientsResponse struct {
 
 func (x *ListClientsResponse) Reset() {
 	*x = ListClientsResponse{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +393,7 @@ func (x *ListClientsResponse) String() string {
 func (*ListClientsResponse) ProtoMessage() {}
 
 func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +406,7 @@ func (x *ListClientsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClientsResponse.ProtoReflect.Descriptor instead.
 func (*ListClientsResponse) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListClientsResponse) GetClients() []*Client {
@@ -314,7 +425,7 @@ type ListPermissionsRequest struct {
 
 func (x *ListPermissionsRequest) Reset() {
 	*x = ListPermissionsRequest{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +437,7 @@ func (x *ListPermissionsRequest) String() string {
 func (*ListPermissionsRequest) ProtoMessage() {}
 
 func (x *ListPermissionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +450,7 @@ func (x *ListPermissionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPermissionsRequest.ProtoReflect.Descriptor instead.
 func (*ListPermissionsRequest) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 // ListPermissionsResponse is the response of ListPermissions.
@@ -353,7 +464,7 @@ type ListPermissionsResponse struct {
 
 func (x *ListPermissionsResponse) Reset() {
 	*x = ListPermissionsResponse{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -365,7 +476,7 @@ func (x *ListPermissionsResponse) String() string {
 func (*ListPermissionsResponse) ProtoMessage() {}
 
 func (x *ListPermissionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -378,7 +489,7 @@ func (x *ListPermissionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPermissionsResponse.ProtoReflect.Descriptor instead.
 func (*ListPermissionsResponse) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListPermissionsResponse) GetPermissions() []*Permission {
@@ -399,13 +510,19 @@ type CreateClientRequest struct {
 	Tier string `protobuf:"bytes,3,opt,name=tier,proto3" json:"tier,omitempty"`
 	// The lifetime of its tokens; unset means the issuer's default.
 	TokenLifetime *durationpb.Duration `protobuf:"bytes,4,opt,name=token_lifetime,json=tokenLifetime,proto3" json:"token_lifetime,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Set, the client authenticates with its TLS client certificate and has
+	// no secret; the issuer must then take client certificates.
+	CertificateAuth *CertificateAuth `protobuf:"bytes,5,opt,name=certificate_auth,json=certificateAuth,proto3" json:"certificate_auth,omitempty"`
+	// Bind every token of the client to its TLS client certificate: a token
+	// request without one is refused.
+	CertificateBoundTokens bool `protobuf:"varint,6,opt,name=certificate_bound_tokens,json=certificateBoundTokens,proto3" json:"certificate_bound_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *CreateClientRequest) Reset() {
 	*x = CreateClientRequest{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +534,7 @@ func (x *CreateClientRequest) String() string {
 func (*CreateClientRequest) ProtoMessage() {}
 
 func (x *CreateClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +547,7 @@ func (x *CreateClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateClientRequest.ProtoReflect.Descriptor instead.
 func (*CreateClientRequest) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateClientRequest) GetId() string {
@@ -461,12 +578,27 @@ func (x *CreateClientRequest) GetTokenLifetime() *durationpb.Duration {
 	return nil
 }
 
+func (x *CreateClientRequest) GetCertificateAuth() *CertificateAuth {
+	if x != nil {
+		return x.CertificateAuth
+	}
+	return nil
+}
+
+func (x *CreateClientRequest) GetCertificateBoundTokens() bool {
+	if x != nil {
+		return x.CertificateBoundTokens
+	}
+	return false
+}
+
 // CreateClientResponse is the response of CreateClient.
 type CreateClientResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The client as registered.
 	Client *Client `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
-	// The client's secret, shown this once.
+	// The client's secret, shown this once; empty for a client that
+	// authenticates with its certificate.
 	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -474,7 +606,7 @@ type CreateClientResponse struct {
 
 func (x *CreateClientResponse) Reset() {
 	*x = CreateClientResponse{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +618,7 @@ func (x *CreateClientResponse) String() string {
 func (*CreateClientResponse) ProtoMessage() {}
 
 func (x *CreateClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +631,7 @@ func (x *CreateClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateClientResponse.ProtoReflect.Descriptor instead.
 func (*CreateClientResponse) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateClientResponse) GetClient() *Client {
@@ -530,7 +662,7 @@ type UpdateGrantsRequest struct {
 
 func (x *UpdateGrantsRequest) Reset() {
 	*x = UpdateGrantsRequest{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +674,7 @@ func (x *UpdateGrantsRequest) String() string {
 func (*UpdateGrantsRequest) ProtoMessage() {}
 
 func (x *UpdateGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +687,7 @@ func (x *UpdateGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateGrantsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateGrantsRequest) GetId() string {
@@ -583,7 +715,7 @@ type UpdateGrantsResponse struct {
 
 func (x *UpdateGrantsResponse) Reset() {
 	*x = UpdateGrantsResponse{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +727,7 @@ func (x *UpdateGrantsResponse) String() string {
 func (*UpdateGrantsResponse) ProtoMessage() {}
 
 func (x *UpdateGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +740,7 @@ func (x *UpdateGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateGrantsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateGrantsResponse) GetClient() *Client {
@@ -629,7 +761,7 @@ type RotateSecretRequest struct {
 
 func (x *RotateSecretRequest) Reset() {
 	*x = RotateSecretRequest{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +773,7 @@ func (x *RotateSecretRequest) String() string {
 func (*RotateSecretRequest) ProtoMessage() {}
 
 func (x *RotateSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +786,7 @@ func (x *RotateSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateSecretRequest) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RotateSecretRequest) GetId() string {
@@ -677,7 +809,7 @@ type RotateSecretResponse struct {
 
 func (x *RotateSecretResponse) Reset() {
 	*x = RotateSecretResponse{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +821,7 @@ func (x *RotateSecretResponse) String() string {
 func (*RotateSecretResponse) ProtoMessage() {}
 
 func (x *RotateSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +834,7 @@ func (x *RotateSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateSecretResponse) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RotateSecretResponse) GetClient() *Client {
@@ -730,7 +862,7 @@ type RevokeClientRequest struct {
 
 func (x *RevokeClientRequest) Reset() {
 	*x = RevokeClientRequest{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +874,7 @@ func (x *RevokeClientRequest) String() string {
 func (*RevokeClientRequest) ProtoMessage() {}
 
 func (x *RevokeClientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +887,7 @@ func (x *RevokeClientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeClientRequest.ProtoReflect.Descriptor instead.
 func (*RevokeClientRequest) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RevokeClientRequest) GetId() string {
@@ -774,7 +906,7 @@ type RevokeClientResponse struct {
 
 func (x *RevokeClientResponse) Reset() {
 	*x = RevokeClientResponse{}
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +918,7 @@ func (x *RevokeClientResponse) String() string {
 func (*RevokeClientResponse) ProtoMessage() {}
 
 func (x *RevokeClientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_portcullis_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,19 +931,28 @@ func (x *RevokeClientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeClientResponse.ProtoReflect.Descriptor instead.
 func (*RevokeClientResponse) Descriptor() ([]byte, []int) {
-	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_portcullis_admin_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 var File_portcullis_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_portcullis_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x1fportcullis/admin/v1/admin.proto\x12\x13portcullis.admin.v1\x1a\x18gateway/v1/options.proto\x1a\x1egoogle/protobuf/duration.proto\"\x86\x01\n" +
+	"\x1fportcullis/admin/v1/admin.proto\x12\x13portcullis.admin.v1\x1a\x18gateway/v1/options.proto\x1a\x1egoogle/protobuf/duration.proto\"\xce\x02\n" +
 	"\x06Client\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06grants\x18\x02 \x03(\tR\x06grants\x12\x12\n" +
 	"\x04tier\x18\x03 \x01(\tR\x04tier\x12@\n" +
-	"\x0etoken_lifetime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\"`\n" +
+	"\x0etoken_lifetime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\x12;\n" +
+	"\x1atoken_endpoint_auth_method\x18\x05 \x01(\tR\x17tokenEndpointAuthMethod\x12O\n" +
+	"\x10certificate_auth\x18\x06 \x01(\v2$.portcullis.admin.v1.CertificateAuthR\x0fcertificateAuth\x128\n" +
+	"\x18certificate_bound_tokens\x18\a \x01(\bR\x16certificateBoundTokens\"\x8d\x01\n" +
+	"\x0fCertificateAuth\x12\x1d\n" +
+	"\n" +
+	"subject_dn\x18\x01 \x01(\tR\tsubjectDn\x12\x17\n" +
+	"\asan_uri\x18\x02 \x01(\tR\x06sanUri\x12\x17\n" +
+	"\asan_dns\x18\x03 \x01(\tR\x06sanDns\x12)\n" +
+	"\x10certificates_pem\x18\x04 \x03(\tR\x0fcertificatesPem\"`\n" +
 	"\n" +
 	"Permission\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -822,12 +963,14 @@ const file_portcullis_admin_v1_admin_proto_rawDesc = "" +
 	"\aclients\x18\x01 \x03(\v2\x1b.portcullis.admin.v1.ClientR\aclients\"\x18\n" +
 	"\x16ListPermissionsRequest\"\\\n" +
 	"\x17ListPermissionsResponse\x12A\n" +
-	"\vpermissions\x18\x01 \x03(\v2\x1f.portcullis.admin.v1.PermissionR\vpermissions\"\x93\x01\n" +
+	"\vpermissions\x18\x01 \x03(\v2\x1f.portcullis.admin.v1.PermissionR\vpermissions\"\x9e\x02\n" +
 	"\x13CreateClientRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06grants\x18\x02 \x03(\tR\x06grants\x12\x12\n" +
 	"\x04tier\x18\x03 \x01(\tR\x04tier\x12@\n" +
-	"\x0etoken_lifetime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\"h\n" +
+	"\x0etoken_lifetime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\rtokenLifetime\x12O\n" +
+	"\x10certificate_auth\x18\x05 \x01(\v2$.portcullis.admin.v1.CertificateAuthR\x0fcertificateAuth\x128\n" +
+	"\x18certificate_bound_tokens\x18\x06 \x01(\bR\x16certificateBoundTokens\"h\n" +
 	"\x14CreateClientResponse\x123\n" +
 	"\x06client\x18\x01 \x01(\v2\x1b.portcullis.admin.v1.ClientR\x06client\x12\x1b\n" +
 	"\x06secret\x18\x02 \x01(\tB\x03\x80\x01\x01R\x06secret\"=\n" +
@@ -877,50 +1020,53 @@ func file_portcullis_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_portcullis_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_portcullis_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_portcullis_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_portcullis_admin_v1_admin_proto_goTypes = []any{
 	(PortcullisPermission)(0),       // 0: portcullis.admin.v1.PortcullisPermission
 	(*Client)(nil),                  // 1: portcullis.admin.v1.Client
-	(*Permission)(nil),              // 2: portcullis.admin.v1.Permission
-	(*ListClientsRequest)(nil),      // 3: portcullis.admin.v1.ListClientsRequest
-	(*ListClientsResponse)(nil),     // 4: portcullis.admin.v1.ListClientsResponse
-	(*ListPermissionsRequest)(nil),  // 5: portcullis.admin.v1.ListPermissionsRequest
-	(*ListPermissionsResponse)(nil), // 6: portcullis.admin.v1.ListPermissionsResponse
-	(*CreateClientRequest)(nil),     // 7: portcullis.admin.v1.CreateClientRequest
-	(*CreateClientResponse)(nil),    // 8: portcullis.admin.v1.CreateClientResponse
-	(*UpdateGrantsRequest)(nil),     // 9: portcullis.admin.v1.UpdateGrantsRequest
-	(*UpdateGrantsResponse)(nil),    // 10: portcullis.admin.v1.UpdateGrantsResponse
-	(*RotateSecretRequest)(nil),     // 11: portcullis.admin.v1.RotateSecretRequest
-	(*RotateSecretResponse)(nil),    // 12: portcullis.admin.v1.RotateSecretResponse
-	(*RevokeClientRequest)(nil),     // 13: portcullis.admin.v1.RevokeClientRequest
-	(*RevokeClientResponse)(nil),    // 14: portcullis.admin.v1.RevokeClientResponse
-	(*durationpb.Duration)(nil),     // 15: google.protobuf.Duration
+	(*CertificateAuth)(nil),         // 2: portcullis.admin.v1.CertificateAuth
+	(*Permission)(nil),              // 3: portcullis.admin.v1.Permission
+	(*ListClientsRequest)(nil),      // 4: portcullis.admin.v1.ListClientsRequest
+	(*ListClientsResponse)(nil),     // 5: portcullis.admin.v1.ListClientsResponse
+	(*ListPermissionsRequest)(nil),  // 6: portcullis.admin.v1.ListPermissionsRequest
+	(*ListPermissionsResponse)(nil), // 7: portcullis.admin.v1.ListPermissionsResponse
+	(*CreateClientRequest)(nil),     // 8: portcullis.admin.v1.CreateClientRequest
+	(*CreateClientResponse)(nil),    // 9: portcullis.admin.v1.CreateClientResponse
+	(*UpdateGrantsRequest)(nil),     // 10: portcullis.admin.v1.UpdateGrantsRequest
+	(*UpdateGrantsResponse)(nil),    // 11: portcullis.admin.v1.UpdateGrantsResponse
+	(*RotateSecretRequest)(nil),     // 12: portcullis.admin.v1.RotateSecretRequest
+	(*RotateSecretResponse)(nil),    // 13: portcullis.admin.v1.RotateSecretResponse
+	(*RevokeClientRequest)(nil),     // 14: portcullis.admin.v1.RevokeClientRequest
+	(*RevokeClientResponse)(nil),    // 15: portcullis.admin.v1.RevokeClientResponse
+	(*durationpb.Duration)(nil),     // 16: google.protobuf.Duration
 }
 var file_portcullis_admin_v1_admin_proto_depIdxs = []int32{
-	15, // 0: portcullis.admin.v1.Client.token_lifetime:type_name -> google.protobuf.Duration
-	1,  // 1: portcullis.admin.v1.ListClientsResponse.clients:type_name -> portcullis.admin.v1.Client
-	2,  // 2: portcullis.admin.v1.ListPermissionsResponse.permissions:type_name -> portcullis.admin.v1.Permission
-	15, // 3: portcullis.admin.v1.CreateClientRequest.token_lifetime:type_name -> google.protobuf.Duration
-	1,  // 4: portcullis.admin.v1.CreateClientResponse.client:type_name -> portcullis.admin.v1.Client
-	1,  // 5: portcullis.admin.v1.UpdateGrantsResponse.client:type_name -> portcullis.admin.v1.Client
-	1,  // 6: portcullis.admin.v1.RotateSecretResponse.client:type_name -> portcullis.admin.v1.Client
-	3,  // 7: portcullis.admin.v1.ClientAdminService.ListClients:input_type -> portcullis.admin.v1.ListClientsRequest
-	5,  // 8: portcullis.admin.v1.ClientAdminService.ListPermissions:input_type -> portcullis.admin.v1.ListPermissionsRequest
-	7,  // 9: portcullis.admin.v1.ClientAdminService.CreateClient:input_type -> portcullis.admin.v1.CreateClientRequest
-	9,  // 10: portcullis.admin.v1.ClientAdminService.UpdateGrants:input_type -> portcullis.admin.v1.UpdateGrantsRequest
-	11, // 11: portcullis.admin.v1.ClientAdminService.RotateSecret:input_type -> portcullis.admin.v1.RotateSecretRequest
-	13, // 12: portcullis.admin.v1.ClientAdminService.RevokeClient:input_type -> portcullis.admin.v1.RevokeClientRequest
-	4,  // 13: portcullis.admin.v1.ClientAdminService.ListClients:output_type -> portcullis.admin.v1.ListClientsResponse
-	6,  // 14: portcullis.admin.v1.ClientAdminService.ListPermissions:output_type -> portcullis.admin.v1.ListPermissionsResponse
-	8,  // 15: portcullis.admin.v1.ClientAdminService.CreateClient:output_type -> portcullis.admin.v1.CreateClientResponse
-	10, // 16: portcullis.admin.v1.ClientAdminService.UpdateGrants:output_type -> portcullis.admin.v1.UpdateGrantsResponse
-	12, // 17: portcullis.admin.v1.ClientAdminService.RotateSecret:output_type -> portcullis.admin.v1.RotateSecretResponse
-	14, // 18: portcullis.admin.v1.ClientAdminService.RevokeClient:output_type -> portcullis.admin.v1.RevokeClientResponse
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	16, // 0: portcullis.admin.v1.Client.token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 1: portcullis.admin.v1.Client.certificate_auth:type_name -> portcullis.admin.v1.CertificateAuth
+	1,  // 2: portcullis.admin.v1.ListClientsResponse.clients:type_name -> portcullis.admin.v1.Client
+	3,  // 3: portcullis.admin.v1.ListPermissionsResponse.permissions:type_name -> portcullis.admin.v1.Permission
+	16, // 4: portcullis.admin.v1.CreateClientRequest.token_lifetime:type_name -> google.protobuf.Duration
+	2,  // 5: portcullis.admin.v1.CreateClientRequest.certificate_auth:type_name -> portcullis.admin.v1.CertificateAuth
+	1,  // 6: portcullis.admin.v1.CreateClientResponse.client:type_name -> portcullis.admin.v1.Client
+	1,  // 7: portcullis.admin.v1.UpdateGrantsResponse.client:type_name -> portcullis.admin.v1.Client
+	1,  // 8: portcullis.admin.v1.RotateSecretResponse.client:type_name -> portcullis.admin.v1.Client
+	4,  // 9: portcullis.admin.v1.ClientAdminService.ListClients:input_type -> portcullis.admin.v1.ListClientsRequest
+	6,  // 10: portcullis.admin.v1.ClientAdminService.ListPermissions:input_type -> portcullis.admin.v1.ListPermissionsRequest
+	8,  // 11: portcullis.admin.v1.ClientAdminService.CreateClient:input_type -> portcullis.admin.v1.CreateClientRequest
+	10, // 12: portcullis.admin.v1.ClientAdminService.UpdateGrants:input_type -> portcullis.admin.v1.UpdateGrantsRequest
+	12, // 13: portcullis.admin.v1.ClientAdminService.RotateSecret:input_type -> portcullis.admin.v1.RotateSecretRequest
+	14, // 14: portcullis.admin.v1.ClientAdminService.RevokeClient:input_type -> portcullis.admin.v1.RevokeClientRequest
+	5,  // 15: portcullis.admin.v1.ClientAdminService.ListClients:output_type -> portcullis.admin.v1.ListClientsResponse
+	7,  // 16: portcullis.admin.v1.ClientAdminService.ListPermissions:output_type -> portcullis.admin.v1.ListPermissionsResponse
+	9,  // 17: portcullis.admin.v1.ClientAdminService.CreateClient:output_type -> portcullis.admin.v1.CreateClientResponse
+	11, // 18: portcullis.admin.v1.ClientAdminService.UpdateGrants:output_type -> portcullis.admin.v1.UpdateGrantsResponse
+	13, // 19: portcullis.admin.v1.ClientAdminService.RotateSecret:output_type -> portcullis.admin.v1.RotateSecretResponse
+	15, // 20: portcullis.admin.v1.ClientAdminService.RevokeClient:output_type -> portcullis.admin.v1.RevokeClientResponse
+	15, // [15:21] is the sub-list for method output_type
+	9,  // [9:15] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_portcullis_admin_v1_admin_proto_init() }
@@ -934,7 +1080,7 @@ func file_portcullis_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_portcullis_admin_v1_admin_proto_rawDesc), len(file_portcullis_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file portcullis/admin/v1/admin.proto.
  */
 export const file_portcullis_admin_v1_admin: GenFile = /*@__PURE__*/
-  fileDesc("Ch9wb3J0Y3VsbGlzL2FkbWluL3YxL2FkbWluLnByb3RvEhNwb3J0Y3VsbGlzLmFkbWluLnYxImUKBkNsaWVudBIKCgJpZBgBIAEoCRIOCgZncmFudHMYAiADKAkSDAoEdGllchgDIAEoCRIxCg50b2tlbl9saWZldGltZRgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJCCgpQZXJtaXNzaW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJZ3JhbnRhYmxlGAMgASgIIhQKEkxpc3RDbGllbnRzUmVxdWVzdCJDChNMaXN0Q2xpZW50c1Jlc3BvbnNlEiwKB2NsaWVudHMYASADKAsyGy5wb3J0Y3VsbGlzLmFkbWluLnYxLkNsaWVudCIYChZMaXN0UGVybWlzc2lvbnNSZXF1ZXN0Ik8KF0xpc3RQZXJtaXNzaW9uc1Jlc3BvbnNlEjQKC3Blcm1pc3Npb25zGAEgAygLMh8ucG9ydGN1bGxpcy5hZG1pbi52MS5QZXJtaXNzaW9uInIKE0NyZWF0ZUNsaWVudFJlcXVlc3QSCgoCaWQYASABKAkSDgoGZ3JhbnRzGAIgAygJEgwKBHRpZXIYAyABKAkSMQoOdG9rZW5fbGlmZXRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iWAoUQ3JlYXRlQ2xpZW50UmVzcG9uc2USKwoGY2xpZW50GAEgASgLMhsucG9ydGN1bGxpcy5hZG1pbi52MS5DbGllbnQSEwoGc2VjcmV0GAIgASgJQgOAAQEiMQoTVXBkYXRlR3JhbnRzUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZncmFudHMYAiADKAkiQwoUVXBkYXRlR3JhbnRzUmVzcG9uc2USKwoGY2xpZW50GAEgASgLMhsucG9ydGN1bGxpcy5hZG1pbi52MS5DbGllbnQiIQoTUm90YXRlU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCSJYChRSb3RhdGVTZWNyZXRSZXNwb25zZRIrCgZjbGllbnQYASABKAsyGy5wb3J0Y3VsbGlzLmFkbWluLnYxLkNsaWVudBITCgZzZWNyZXQYAiABKAlCA4ABASIhChNSZXZva2VDbGllbnRSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUNsaWVudFJlc3BvbnNlKuACChRQb3J0Y3VsbGlzUGVybWlzc2lvbhIlCiFQT1JUQ1VMTElTX1BFUk1JU1NJT05fVU5TUEVDSUZJRUQQABJjCiJQT1JUQ1VMTElTX1BFUk1JU1NJT05fUkVBRF9DTElFTlRTEAEaO/K7HDcIARIzTGlzdCB0aGUgaXNzdWVyJ3MgY2xpZW50cyBhbmQgd2hhdCB0aGV5IGFyZSBncmFudGVkEnsKJFBPUlRDVUxMSVNfUEVSTUlTU0lPTl9NQU5BR0VfQ0xJRU5UUxACGlHyuxxNCAISSUNyZWF0ZSBjbGllbnRzLCBjaGFuZ2UgdGhlaXIgZ3JhbnRzLCByb3RhdGUgdGhlaXIgc2VjcmV0cyBhbmQgcmV2b2tlIHRoZW0aP+q7HDsKClBPUlRDVUxMSVMSLVBvcnRjdWxsaXMgaXRzZWxmOiB0aGUgdG9rZW4gaXNzdWVyJ3MgY2xpZW50czLGBgoSQ2xpZW50QWRtaW5TZXJ2aWNlEoIBCgtMaXN0Q2xpZW50cxInLnBvcnRjdWxsaXMuYWRtaW4udjEuTGlzdENsaWVudHNSZXF1ZXN0GigucG9ydGN1bGxpcy5hZG1pbi52MS5MaXN0Q2xpZW50c1Jlc3BvbnNlIiCQAgGCvBwZChdQT1JUQ1VMTElTLlJFQURfQ0xJRU5UUxKOAQoPTGlzdFBlcm1pc3Npb25zEisucG9ydGN1bGxpcy5hZG1pbi52MS5MaXN0UGVybWlzc2lvbnNSZXF1ZXN0GiwucG9ydGN1bGxpcy5hZG1pbi52MS5MaXN0UGVybWlzc2lvbnNSZXNwb25zZSIgkAIBgrwcGQoXUE9SVENVTExJUy5SRUFEX0NMSUVOVFMShAEKDENyZWF0ZUNsaWVudBIoLnBvcnRjdWxsaXMuYWRtaW4udjEuQ3JlYXRlQ2xpZW50UmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuQ3JlYXRlQ2xpZW50UmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFMShAEKDFVwZGF0ZUdyYW50cxIoLnBvcnRjdWxsaXMuYWRtaW4udjEuVXBkYXRlR3JhbnRzUmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuVXBkYXRlR3JhbnRzUmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFMShAEKDFJvdGF0ZVNlY3JldBIoLnBvcnRjdWxsaXMuYWRtaW4udjEuUm90YXRlU2VjcmV0UmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuUm90YXRlU2VjcmV0UmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFMShAEKDFJldm9rZUNsaWVudBIoLnBvcnRjdWxsaXMuYWRtaW4udjEuUmV2b2tlQ2xpZW50UmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuUmV2b2tlQ2xpZW50UmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFNCQlpAZ2l0aHViLmNvbS9wb3J0Y3VsbGlzL3BvcnRjdWxsaXMvZ2VuL3BvcnRjdWxsaXMvYWRtaW4vdjE7YWRtaW52MWIGcHJvdG8z", [file_gateway_v1_options, file_google_protobuf_duration]);
+  fileDesc("Ch9wb3J0Y3VsbGlzL2FkbWluL3YxL2FkbWluLnByb3RvEhNwb3J0Y3VsbGlzLmFkbWluLnYxIusBCgZDbGllbnQSCgoCaWQYASABKAkSDgoGZ3JhbnRzGAIgAygJEgwKBHRpZXIYAyABKAkSMQoOdG9rZW5fbGlmZXRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIgoadG9rZW5fZW5kcG9pbnRfYXV0aF9tZXRob2QYBSABKAkSPgoQY2VydGlmaWNhdGVfYXV0aBgGIAEoCzIkLnBvcnRjdWxsaXMuYWRtaW4udjEuQ2VydGlmaWNhdGVBdXRoEiAKGGNlcnRpZmljYXRlX2JvdW5kX3Rva2VucxgHIAEoCCJhCg9DZXJ0aWZpY2F0ZUF1dGgSEgoKc3ViamVjdF9kbhgBIAEoCRIPCgdzYW5fdXJpGAIgASgJEg8KB3Nhbl9kbnMYAyABKAkSGAoQY2VydGlmaWNhdGVzX3BlbRgEIAMoCSJCCgpQZXJtaXNzaW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEQoJZ3JhbnRhYmxlGAMgASgIIhQKEkxpc3RDbGllbnRzUmVxdWVzdCJDChNMaXN0Q2xpZW50c1Jlc3BvbnNlEiwKB2NsaWVudHMYASADKAsyGy5wb3J0Y3VsbGlzLmFkbWluLnYxLkNsaWVudCIYChZMaXN0UGVybWlzc2lvbnNSZXF1ZXN0Ik8KF0xpc3RQZXJtaXNzaW9uc1Jlc3BvbnNlEjQKC3Blcm1pc3Npb25zGAEgAygLMh8ucG9ydGN1bGxpcy5hZG1pbi52MS5QZXJtaXNzaW9uItQBChNDcmVhdGVDbGllbnRSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBmdyYW50cxgCIAMoCRIMCgR0aWVyGAMgASgJEjEKDnRva2VuX2xpZmV0aW1lGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEj4KEGNlcnRpZmljYXRlX2F1dGgYBSABKAsyJC5wb3J0Y3VsbGlzLmFkbWluLnYxLkNlcnRpZmljYXRlQXV0aBIgChhjZXJ0aWZpY2F0ZV9ib3VuZF90b2tlbnMYBiABKAgiWAoUQ3JlYXRlQ2xpZW50UmVzcG9uc2USKwoGY2xpZW50GAEgASgLMhsucG9ydGN1bGxpcy5hZG1pbi52MS5DbGllbnQSEwoGc2VjcmV0GAIgASgJQgOAAQEiMQoTVXBkYXRlR3JhbnRzUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZncmFudHMYAiADKAkiQwoUVXBkYXRlR3JhbnRzUmVzcG9uc2USKwoGY2xpZW50GAEgASgLMhsucG9ydGN1bGxpcy5hZG1pbi52MS5DbGllbnQiIQoTUm90YXRlU2VjcmV0UmVxdWVzdBIKCgJpZBgBIAEoCSJYChRSb3RhdGVTZWNyZXRSZXNwb25zZRIrCgZjbGllbnQYASABKAsyGy5wb3J0Y3VsbGlzLmFkbWluLnYxLkNsaWVudBITCgZzZWNyZXQYAiABKAlCA4ABASIhChNSZXZva2VDbGllbnRSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUNsaWVudFJlc3BvbnNlKuACChRQb3J0Y3VsbGlzUGVybWlzc2lvbhIlCiFQT1JUQ1VMTElTX1BFUk1JU1NJT05fVU5TUEVDSUZJRUQQABJjCiJQT1JUQ1VMTElTX1BFUk1JU1NJT05fUkVBRF9DTElFTlRTEAEaO/K7HDcIARIzTGlzdCB0aGUgaXNzdWVyJ3MgY2xpZW50cyBhbmQgd2hhdCB0aGV5IGFyZSBncmFudGVkEnsKJFBPUlRDVUxMSVNfUEVSTUlTU0lPTl9NQU5BR0VfQ0xJRU5UUxACGlHyuxxNCAISSUNyZWF0ZSBjbGllbnRzLCBjaGFuZ2UgdGhlaXIgZ3JhbnRzLCByb3RhdGUgdGhlaXIgc2VjcmV0cyBhbmQgcmV2b2tlIHRoZW0aP+q7HDsKClBPUlRDVUxMSVMSLVBvcnRjdWxsaXMgaXRzZWxmOiB0aGUgdG9rZW4gaXNzdWVyJ3MgY2xpZW50czLGBgoSQ2xpZW50QWRtaW5TZXJ2aWNlEoIBCgtMaXN0Q2xpZW50cxInLnBvcnRjdWxsaXMuYWRtaW4udjEuTGlzdENsaWVudHNSZXF1ZXN0GigucG9ydGN1bGxpcy5hZG1pbi52MS5MaXN0Q2xpZW50c1Jlc3BvbnNlIiCQAgGCvBwZChdQT1JUQ1VMTElTLlJFQURfQ0xJRU5UUxKOAQoPTGlzdFBlcm1pc3Npb25zEisucG9ydGN1bGxpcy5hZG1pbi52MS5MaXN0UGVybWlzc2lvbnNSZXF1ZXN0GiwucG9ydGN1bGxpcy5hZG1pbi52MS5MaXN0UGVybWlzc2lvbnNSZXNwb25zZSIgkAIBgrwcGQoXUE9SVENVTExJUy5SRUFEX0NMSUVOVFMShAEKDENyZWF0ZUNsaWVudBIoLnBvcnRjdWxsaXMuYWRtaW4udjEuQ3JlYXRlQ2xpZW50UmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuQ3JlYXRlQ2xpZW50UmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFMShAEKDFVwZGF0ZUdyYW50cxIoLnBvcnRjdWxsaXMuYWRtaW4udjEuVXBkYXRlR3JhbnRzUmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuVXBkYXRlR3JhbnRzUmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFMShAEKDFJvdGF0ZVNlY3JldBIoLnBvcnRjdWxsaXMuYWRtaW4udjEuUm90YXRlU2VjcmV0UmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuUm90YXRlU2VjcmV0UmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFMShAEKDFJldm9rZUNsaWVudBIoLnBvcnRjdWxsaXMuYWRtaW4udjEuUmV2b2tlQ2xpZW50UmVxdWVzdBopLnBvcnRjdWxsaXMuYWRtaW4udjEuUmV2b2tlQ2xpZW50UmVzcG9uc2UiH4K8HBsKGVBPUlRDVUxMSVMuTUFOQUdFX0NMSUVOVFNCQlpAZ2l0aHViLmNvbS9wb3J0Y3VsbGlzL3BvcnRjdWxsaXMvZ2VuL3BvcnRjdWxsaXMvYWRtaW4vdjE7YWRtaW52MWIGcHJvdG8z", [file_gateway_v1_options, file_google_protobuf_duration]);
 
 /**
  * Client is a registered client: never its secret, nor the secret's hash.
@@ -57,6 +57,31 @@ export type Client = Message<"portcullis.admin.v1.Client"> & {
    * @generated from field: google.protobuf.Duration token_lifetime = 4;
    */
   tokenLifetime?: Duration | undefined;
+
+  /**
+   * How the client authenticates at the token endpoint:
+   * "client_secret_basic" (a secret, sent as HTTP Basic or in the form),
+   * "tls_client_auth" or "self_signed_tls_client_auth" (RFC 8705 §2).
+   *
+   * @generated from field: string token_endpoint_auth_method = 5;
+   */
+  tokenEndpointAuthMethod: string;
+
+  /**
+   * The certificate the client authenticates with, for the two
+   * certificate methods; unset for a client with a secret.
+   *
+   * @generated from field: portcullis.admin.v1.CertificateAuth certificate_auth = 6;
+   */
+  certificateAuth?: CertificateAuth | undefined;
+
+  /**
+   * Every token of the client is bound to its TLS client certificate
+   * (cnf x5t#S256, RFC 8705 §3).
+   *
+   * @generated from field: bool certificate_bound_tokens = 7;
+   */
+  certificateBoundTokens: boolean;
 };
 
 /**
@@ -65,6 +90,55 @@ export type Client = Message<"portcullis.admin.v1.Client"> & {
  */
 export const ClientSchema: GenMessage<Client> = /*@__PURE__*/
   messageDesc(file_portcullis_admin_v1_admin, 0);
+
+/**
+ * CertificateAuth is how a client authenticates with its TLS client
+ * certificate instead of a secret (RFC 8705 §2): by a certificate of the
+ * issuer's client CA that names exactly one of subject_dn, san_uri and
+ * san_dns (tls_client_auth), or by one of its registered self-signed
+ * certificates (self_signed_tls_client_auth).
+ *
+ * @generated from message portcullis.admin.v1.CertificateAuth
+ */
+export type CertificateAuth = Message<"portcullis.admin.v1.CertificateAuth"> & {
+  /**
+   * The subject the certificate must have, in RFC 4514 form as Go writes
+   * it ("CN=billing,O=Example"), compared exactly.
+   *
+   * @generated from field: string subject_dn = 1;
+   */
+  subjectDn: string;
+
+  /**
+   * A URI subject alternative name the certificate must hold, such as a
+   * SPIFFE ID.
+   *
+   * @generated from field: string san_uri = 2;
+   */
+  sanUri: string;
+
+  /**
+   * A DNS subject alternative name the certificate must hold, compared
+   * without regard to case.
+   *
+   * @generated from field: string san_dns = 3;
+   */
+  sanDns: string;
+
+  /**
+   * The client's self-signed certificates, PEM, each valid when used.
+   *
+   * @generated from field: repeated string certificates_pem = 4;
+   */
+  certificatesPem: string[];
+};
+
+/**
+ * Describes the message portcullis.admin.v1.CertificateAuth.
+ * Use `create(CertificateAuthSchema)` to create a new message.
+ */
+export const CertificateAuthSchema: GenMessage<CertificateAuth> = /*@__PURE__*/
+  messageDesc(file_portcullis_admin_v1_admin, 1);
 
 /**
  * Permission is a permission of the issuer's catalog.
@@ -99,7 +173,7 @@ export type Permission = Message<"portcullis.admin.v1.Permission"> & {
  * Use `create(PermissionSchema)` to create a new message.
  */
 export const PermissionSchema: GenMessage<Permission> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 1);
+  messageDesc(file_portcullis_admin_v1_admin, 2);
 
 /**
  * ListClientsRequest is the request of ListClients.
@@ -114,7 +188,7 @@ export type ListClientsRequest = Message<"portcullis.admin.v1.ListClientsRequest
  * Use `create(ListClientsRequestSchema)` to create a new message.
  */
 export const ListClientsRequestSchema: GenMessage<ListClientsRequest> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 2);
+  messageDesc(file_portcullis_admin_v1_admin, 3);
 
 /**
  * ListClientsResponse is the response of ListClients.
@@ -135,7 +209,7 @@ export type ListClientsResponse = Message<"portcullis.admin.v1.ListClientsRespon
  * Use `create(ListClientsResponseSchema)` to create a new message.
  */
 export const ListClientsResponseSchema: GenMessage<ListClientsResponse> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 3);
+  messageDesc(file_portcullis_admin_v1_admin, 4);
 
 /**
  * ListPermissionsRequest is the request of ListPermissions.
@@ -150,7 +224,7 @@ export type ListPermissionsRequest = Message<"portcullis.admin.v1.ListPermission
  * Use `create(ListPermissionsRequestSchema)` to create a new message.
  */
 export const ListPermissionsRequestSchema: GenMessage<ListPermissionsRequest> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 4);
+  messageDesc(file_portcullis_admin_v1_admin, 5);
 
 /**
  * ListPermissionsResponse is the response of ListPermissions.
@@ -171,7 +245,7 @@ export type ListPermissionsResponse = Message<"portcullis.admin.v1.ListPermissio
  * Use `create(ListPermissionsResponseSchema)` to create a new message.
  */
 export const ListPermissionsResponseSchema: GenMessage<ListPermissionsResponse> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 5);
+  messageDesc(file_portcullis_admin_v1_admin, 6);
 
 /**
  * CreateClientRequest is the request of CreateClient.
@@ -206,6 +280,22 @@ export type CreateClientRequest = Message<"portcullis.admin.v1.CreateClientReque
    * @generated from field: google.protobuf.Duration token_lifetime = 4;
    */
   tokenLifetime?: Duration | undefined;
+
+  /**
+   * Set, the client authenticates with its TLS client certificate and has
+   * no secret; the issuer must then take client certificates.
+   *
+   * @generated from field: portcullis.admin.v1.CertificateAuth certificate_auth = 5;
+   */
+  certificateAuth?: CertificateAuth | undefined;
+
+  /**
+   * Bind every token of the client to its TLS client certificate: a token
+   * request without one is refused.
+   *
+   * @generated from field: bool certificate_bound_tokens = 6;
+   */
+  certificateBoundTokens: boolean;
 };
 
 /**
@@ -213,7 +303,7 @@ export type CreateClientRequest = Message<"portcullis.admin.v1.CreateClientReque
  * Use `create(CreateClientRequestSchema)` to create a new message.
  */
 export const CreateClientRequestSchema: GenMessage<CreateClientRequest> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 6);
+  messageDesc(file_portcullis_admin_v1_admin, 7);
 
 /**
  * CreateClientResponse is the response of CreateClient.
@@ -229,7 +319,8 @@ export type CreateClientResponse = Message<"portcullis.admin.v1.CreateClientResp
   client?: Client | undefined;
 
   /**
-   * The client's secret, shown this once.
+   * The client's secret, shown this once; empty for a client that
+   * authenticates with its certificate.
    *
    * @generated from field: string secret = 2;
    */
@@ -241,7 +332,7 @@ export type CreateClientResponse = Message<"portcullis.admin.v1.CreateClientResp
  * Use `create(CreateClientResponseSchema)` to create a new message.
  */
 export const CreateClientResponseSchema: GenMessage<CreateClientResponse> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 7);
+  messageDesc(file_portcullis_admin_v1_admin, 8);
 
 /**
  * UpdateGrantsRequest is the request of UpdateGrants.
@@ -270,7 +361,7 @@ export type UpdateGrantsRequest = Message<"portcullis.admin.v1.UpdateGrantsReque
  * Use `create(UpdateGrantsRequestSchema)` to create a new message.
  */
 export const UpdateGrantsRequestSchema: GenMessage<UpdateGrantsRequest> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 8);
+  messageDesc(file_portcullis_admin_v1_admin, 9);
 
 /**
  * UpdateGrantsResponse is the response of UpdateGrants.
@@ -291,7 +382,7 @@ export type UpdateGrantsResponse = Message<"portcullis.admin.v1.UpdateGrantsResp
  * Use `create(UpdateGrantsResponseSchema)` to create a new message.
  */
 export const UpdateGrantsResponseSchema: GenMessage<UpdateGrantsResponse> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 9);
+  messageDesc(file_portcullis_admin_v1_admin, 10);
 
 /**
  * RotateSecretRequest is the request of RotateSecret.
@@ -312,7 +403,7 @@ export type RotateSecretRequest = Message<"portcullis.admin.v1.RotateSecretReque
  * Use `create(RotateSecretRequestSchema)` to create a new message.
  */
 export const RotateSecretRequestSchema: GenMessage<RotateSecretRequest> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 10);
+  messageDesc(file_portcullis_admin_v1_admin, 11);
 
 /**
  * RotateSecretResponse is the response of RotateSecret.
@@ -340,7 +431,7 @@ export type RotateSecretResponse = Message<"portcullis.admin.v1.RotateSecretResp
  * Use `create(RotateSecretResponseSchema)` to create a new message.
  */
 export const RotateSecretResponseSchema: GenMessage<RotateSecretResponse> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 11);
+  messageDesc(file_portcullis_admin_v1_admin, 12);
 
 /**
  * RevokeClientRequest is the request of RevokeClient.
@@ -361,7 +452,7 @@ export type RevokeClientRequest = Message<"portcullis.admin.v1.RevokeClientReque
  * Use `create(RevokeClientRequestSchema)` to create a new message.
  */
 export const RevokeClientRequestSchema: GenMessage<RevokeClientRequest> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 12);
+  messageDesc(file_portcullis_admin_v1_admin, 13);
 
 /**
  * RevokeClientResponse is the response of RevokeClient.
@@ -376,7 +467,7 @@ export type RevokeClientResponse = Message<"portcullis.admin.v1.RevokeClientResp
  * Use `create(RevokeClientResponseSchema)` to create a new message.
  */
 export const RevokeClientResponseSchema: GenMessage<RevokeClientResponse> = /*@__PURE__*/
-  messageDesc(file_portcullis_admin_v1_admin, 13);
+  messageDesc(file_portcullis_admin_v1_admin, 14);
 
 /**
  * PortcullisPermission is the PORTCULLIS domain: what a client may do with

@@ -13,7 +13,7 @@ import (
 // with the verifier of the dpop section; none when DPoP is disabled. The
 // verifier is carried over from the generation before, with the proofs it
 // has seen and its nonce key, when the dpop section and the Redis it uses
-// are unchanged: a reload must not reopen a replay window.
+// (and what its CA file holds) are unchanged: a reload must not reopen a replay window.
 func (g *generation) carryDPoP(c *chain) ([]authz.Option, error) {
 	d := g.cfg.DPoP
 	if !d.IsEnabled() {
@@ -21,10 +21,10 @@ func (g *generation) carryDPoP(c *chain) ([]authz.Option, error) {
 	}
 	key := struct {
 		DPoP  config.DPoP
-		Redis config.Redis
+		Redis any
 	}{DPoP: d}
 	if d.Replay.Store == "redis" {
-		key.Redis = g.cfg.RateLimit.Redis
+		key.Redis = redisSettings(g.cfg.RateLimit.Redis)
 	}
 	var v *dpop.Verifier
 	if err := carry(g, "dpop", key, &v, func() (err error) {

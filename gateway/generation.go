@@ -159,20 +159,20 @@ type auth struct {
 
 // carryAuth builds the revocations and the verifier, or carries them over
 // when the issuers, tokens and revocation settings are those of the
-// generation before, and so are the permissions that scopes map to and
-// the files they read.
+// generation before, and so are the permissions that scopes map to and,
+// for revocations read from Redis, what its CA file holds. (The verifier
+// follows its issuers' key set files itself.)
 func (g *generation) carryAuth(ctx context.Context, o *options) error {
-	var files []string
-	for _, is := range g.cfg.Issuers {
-		files = append(files, is.JWKSFile)
-	}
 	key := struct {
 		Issuers    []config.Issuer
 		Tokens     config.Tokens
 		Revocation config.Revocation
 		Scopes     []string
-		Files      [][sha256.Size]byte // the JWKS files' and the revocations' Redis CA file's
-	}{g.cfg.Issuers, g.cfg.Tokens, g.cfg.Revocation, g.scopePermissions(), contents(append(files, g.cfg.Revocation.Redis.TLSCAFile)...)}
+		RedisCA    [][sha256.Size]byte
+	}{g.cfg.Issuers, g.cfg.Tokens, g.cfg.Revocation, g.scopePermissions(), nil}
+	if g.cfg.Revocation.Source == "redis" {
+		key.RedisCA = contents(g.cfg.Revocation.Redis.TLSCAFile)
+	}
 	var a auth
 	err := carry(g, "auth", key, &a, func() error {
 		if err := g.newRevocations(ctx, o); err != nil {
@@ -216,9 +216,13 @@ func (g *generation) scopePermissions() []string {
 func (g *generation) carryStore() error {
 	r := g.cfg.RateLimit
 	key := struct {
-		config.RateLimit
-		CA [][sha256.Size]byte
-	}{config.RateLimit{Store: r.Store, Redis: r.Redis, MaxKeys: r.MaxKeys}, contents(r.Redis.TLSCAFile)}
+		Store   string
+		MaxKeys int
+		Redis   any
+	}{Store: r.Store, MaxKeys: r.MaxKeys}
+	if r.Store == "redis" {
+		key.Redis = redisSettings(r.Redis)
+	}
 	return carry(g, "store", key, &g.store, func() error {
 		var err error
 		g.store, err = g.newStore(g.cfg.RateLimit)
@@ -261,10 +265,19 @@ func (g *generation) carryBackend(route config.Route, key string) (*forward.Back
 	return b, err
 }
 
+// redisSettings is, in the key of a part that talks to the Redis of r,
+// its settings and what its CA file holds: a new CA makes a new client.
+func redisSettings(r config.Redis) any {
+	return struct {
+		config.Redis
+		CA [][sha256.Size]byte
+	}{r, contents(r.TLSCAFile)}
+}
+
 // contents returns what each named file holds, as a hash, for the key of
 // a part built from the files: the part is carried over only while they
 // hold what they held. An empty name, or a file that cannot be read, gives
-// a zero hash (a part that needs the file then fails to build).
+// a zero hash.
 func contents(files ...string) [][sha256.Size]byte {
 	out := make([][sha256.Size]byte, len(files))
 	for i, name := range files {

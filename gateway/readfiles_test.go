@@ -25,7 +25,7 @@ import (
 
 // startWatched serves a gateway from the configuration file file, which
 // it watches every 100ms, and returns the main listener's URL.
-func startWatched(t *testing.T, file string) string {
+func startWatched(t *testing.T, file string) (string, *gateway.Gateway) {
 	t.Helper()
 	cfg, err := config.Load(file)
 	if err != nil {
@@ -38,7 +38,7 @@ func startWatched(t *testing.T, file string) string {
 	t.Cleanup(func() { _ = gw.Close() })
 	ls := serveListeners(t, gw)
 	waitReady(t, "http://"+ls.Admin.Addr().String())
-	return "http://" + ls.Main.Addr().String()
+	return "http://" + ls.Main.Addr().String(), gw
 }
 
 // writeFile writes data to name, or fails the test.
@@ -56,8 +56,8 @@ func licensingClient(t *testing.T, url, tok string) licensingv1connect.Licensing
 
 // TestWatchedJWKSFile rotates the key of an issuer whose keys are a local
 // JWKS file: once the file holds the new key alone, the gateway accepts
-// the new key's tokens and refuses the old key's, with no restart and no
-// signal.
+// the new key's tokens and refuses the old key's, with no restart, no
+// signal and no reload.
 func TestWatchedJWKSFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -76,7 +76,7 @@ health: {interval: 0s}
 limits: {shutdown_timeout: 1s}
 guard: {enabled: false}   # the refusals while the file is read again would trip it
 `, issuer, jwks, h2ctest.Serve(t, lic)))
-	url := startWatched(t, file)
+	url, _ := startWatched(t, file)
 	call := func(key *jwttest.Signer) error {
 		c := jwttest.ClaimsAt(issuer, "portcullis", time.Now())
 		c["client_id"] = "rotating"
@@ -130,7 +130,7 @@ reload: {watch_interval: 100ms}
 health: {interval: 0s}
 limits: {shutdown_timeout: 1s}
 `, idp.Issuer, idp.URL+"/jwks.json", backend.URL, caFile))
-	url := startWatched(t, file)
+	url, _ := startWatched(t, file)
 	c := jwttest.ClaimsAt(idp.Issuer, "portcullis", time.Now())
 	c["client_id"] = "caller"
 	c["perms"] = map[string]any{"LIC": 7}
@@ -151,5 +151,45 @@ limits: {shutdown_timeout: 1s}
 	eventually(t, "the backend of the new CA is reached", func() error {
 		backend.CloseClientConnections()
 		return listRequirements(ctx, client)
+	})
+}
+
+// TestWatchRetriesARefusedReload writes a configuration whose new route
+// names a CA file that holds no certificate yet: the reload is refused, and
+// tried again until the file holds one, with no further change to the
+// configuration file.
+func TestWatchRetriesARefusedReload(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	signer := jwttest.NewEC("k1")
+	idp := jwttest.NewIdP(t, signer)
+	_, lic := licensing.New().Handler()
+	file := filepath.Join(dir, "portcullis.yaml")
+	backend := h2ctest.Serve(t, lic)
+	config := func(route string) []byte {
+		return fmt.Appendf(nil, `
+issuers: [{issuer: %q, audiences: [portcullis], jwks_url: %q}]
+routes:
+  - {service: example.licensing.v1.LicensingService, backend: %q}
+%sreload: {watch_interval: 100ms}
+health: {interval: 0s}
+limits: {shutdown_timeout: 1s}
+`, idp.Issuer, idp.URL+"/jwks.json", backend, route)
+	}
+	writeFile(t, file, config(""))
+	_, gw := startWatched(t, file)
+	caFile := filepath.Join(dir, "orders-ca.pem")
+	writeFile(t, caFile, []byte("to be written\n"))
+	writeFile(t, file, config(fmt.Sprintf("  - {service: example.orders.v1.OrdersService, backend: \"https://127.0.0.1:1\", ca_file: %q}\n", caFile)))
+	time.Sleep(time.Second) // tried and refused, more than once
+	if n := gw.Generation(); n != 1 {
+		t.Fatalf("generation %d with no certificate in the CA file, want 1", n)
+	}
+	certtest.NewCA(t, "Orders CA").WriteFile(t, caFile)
+	eventually(t, "the reload succeeds once the CA file is there", func() error {
+		if n := gw.Generation(); n != 2 {
+			return fmt.Errorf("generation %d", n)
+		}
+		return nil
 	})
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"os"
 	"time"
@@ -12,10 +13,13 @@ import (
 
 // watch checks, every reload.watch_interval, the configuration file and
 // the files the serving configuration names that a reload reads (buf
-// images, JWKS files, CA files: [config.Config.ReadFiles]), and reloads
-// when one changed: its modification time or size first, then its content, so that
-// a file written again unchanged reloads nothing. It stops when the
-// gateway closes.
+// images, CA files: [config.Config.ReadFiles]), and reloads when one
+// changed: a file of up to 1 MiB by its content, a larger one by its
+// modification time and size first, so that a file written again unchanged
+// reloads nothing. A reload refused for a reason other than a mistake in
+// the file (an issuer or a Redis that does not answer yet) is tried again,
+// after twice the wait each time, up to a minute, until one succeeds or a
+// file changes again. It stops when the gateway closes.
 func (g *Gateway) watch(cfg *config.Config) {
 	every := cfg.Reload.WatchEvery()
 	if g.opts.configFile == "" || every <= 0 {
@@ -30,16 +34,31 @@ func (g *Gateway) watch(cfg *config.Config) {
 		defer close(done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
+		var retry time.Time // when a refused reload is tried again; zero: none is
+		wait := every
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
 			}
-			if g.changed(seen) {
-				g.logger.InfoContext(ctx, "configuration changed on disk: reloading", "file", g.opts.configFile)
-				_, _ = g.ReloadFile(ctx) // a refusal is logged and counted
-				g.changed(seen)          // the images the new configuration names
+			if name := g.changed(seen); name != "" {
+				g.logger.InfoContext(ctx, "configuration changed on disk: reloading", "file", name)
+				retry, wait = time.Now(), every
+			}
+			if retry.IsZero() || time.Now().Before(retry) {
+				continue
+			}
+			_, err := g.ReloadFile(ctx) // a refusal is logged and counted
+			var mistake *config.Error
+			switch {
+			case g.changed(seen) != "": // a file changed while it reloaded: again
+				retry, wait = time.Now(), every
+			case err == nil || errors.As(err, &mistake):
+				retry = time.Time{}
+			default:
+				wait = min(2*wait, time.Minute)
+				retry = time.Now().Add(wait)
 			}
 		}
 	}()
@@ -53,31 +72,34 @@ type fileState struct {
 	err  bool // could not be read
 }
 
-// changed updates seen with the watched files and reports whether one's
-// content changed since the last look.
-func (g *Gateway) changed(seen map[string]fileState) bool {
+// changed updates seen with the watched files and returns the name of
+// one whose content changed since the last look, or "". A file it had not
+// seen (one a new configuration names) is taken as it is.
+func (g *Gateway) changed(seen map[string]fileState) string {
 	files := append([]string{g.opts.configFile}, g.current().cfg.ReadFiles()...)
-	changed := false
+	changed := ""
 	for _, name := range files {
 		before, known := seen[name]
 		now := stat(name, before)
 		seen[name] = now
-		if known && !now.err && (before.err || now.hash != before.hash) {
-			changed = true
+		if known && !now.err && (before.err || now.hash != before.hash) && changed == "" {
+			changed = name
 		}
 	}
 	return changed
 }
 
-// stat returns the state of a file, hashing it only when its time or size
-// is not those of before.
+// stat returns the state of a file: a file of up to 1 MiB is hashed at
+// every look (a rewrite of the same size within one tick of the clock
+// keeps its time and size), a larger one only when its time or size is not
+// those of before.
 func stat(name string, before fileState) fileState {
 	fi, err := os.Stat(name)
 	if err != nil {
 		return fileState{err: true}
 	}
 	now := fileState{mod: fi.ModTime(), size: fi.Size()}
-	if !before.err && now.mod.Equal(before.mod) && now.size == before.size {
+	if !before.err && now.size > 1<<20 && now.mod.Equal(before.mod) && now.size == before.size {
 		now.hash = before.hash
 		return now
 	}

@@ -136,8 +136,8 @@ type Issuer struct {
 	Discovery bool `json:"discovery,omitempty"`
 	// JWKSURL is a JWKS kept fresh in the background.
 	JWKSURL string `json:"jwks_url,omitempty"`
-	// JWKSFile is a local JWKS file, read again when it changes (see
-	// [Config.ReadFiles]).
+	// JWKSFile is a local JWKS file, read again within a second of a
+	// change, with no reload.
 	JWKSFile string `json:"jwks_file,omitempty"`
 	// HMACSecretEnv names the environment variable holding an HS256 shared
 	// secret (at least 32 bytes), for single-party deployments.
@@ -235,7 +235,8 @@ type Route struct {
 	// "grpcweb".
 	Protocol string `json:"protocol,omitempty"`
 	// CAFile, for https backends, is a PEM file of CAs to trust instead of
-	// the system's, read again when it changes (see [Config.ReadFiles]).
+	// the system's; a change to it reloads the configuration when the
+	// file is watched (see [Config.ReadFiles] and [Reload]).
 	CAFile string `json:"ca_file,omitempty"`
 	// CORS, when set, replaces the gateway's CORS policy for this
 	// service's calls, RPC and REST alike.

@@ -72,13 +72,14 @@ routes: [{service: example.licensing.v1.LicensingService, backend: "http://licen
 func ExampleConfig_ReadFiles() {
 	cfg := config.Config{
 		Descriptors: config.Descriptors{Images: []string{"protos.binpb"}},
-		Issuers:     []config.Issuer{{Issuer: "offline", JWKSFile: "keys/offline.jwks"}},
+		Issuers:     []config.Issuer{{Issuer: "offline", JWKSFile: "keys/offline.jwks"}}, // followed by the verifier
 		Routes: []config.Route{
 			{Service: "example.orders.v1.OrdersService", Backend: "https://orders:8443", CAFile: "tls/internal-ca.pem"},
 			{Service: "example.licensing.v1.LicensingService", Backend: "https://licensing:8443", CAFile: "tls/internal-ca.pem"},
 		},
-		TLS: &config.TLS{CertFile: "tls/cert.pem", KeyFile: "tls/key.pem"}, // read at handshakes instead
+		RateLimit: config.RateLimit{Store: "redis", Redis: config.Redis{TLS: true, TLSCAFile: "tls/redis-ca.pem"}},
+		TLS:       &config.TLS{CertFile: "tls/cert.pem", KeyFile: "tls/key.pem"}, // read again at handshakes
 	}
 	fmt.Println(cfg.ReadFiles())
-	// Output: [protos.binpb keys/offline.jwks tls/internal-ca.pem]
+	// Output: [protos.binpb tls/internal-ca.pem tls/redis-ca.pem]
 }

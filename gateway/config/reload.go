@@ -10,8 +10,9 @@ import (
 type Reload struct {
 	// WatchInterval is how often the configuration file, and every file
 	// it names that a reload reads (see [Config.ReadFiles]), is checked
-	// for a change (modification time, size and content hash); a change
-	// reloads. Default 2s when the key is
+	// for a change (content hash; modification time and size first for a
+	// file over 1 MiB); a change reloads, and a reload refused for
+	// something other than a mistake in the file is tried again. Default 2s when the key is
 	// absent; at least 100ms. An explicit "0s" turns watching off. Read it
 	// with [Reload.WatchEvery].
 	WatchInterval *Duration `json:"watch_interval,omitempty"`
@@ -32,20 +33,22 @@ func (r Reload) WatchEvery() time.Duration {
 
 // ReadFiles returns the files the configuration names that are read when
 // the gateway loads it, at start and at each reload, and only then: the
-// buf images, the issuers' local JWKS files, the backends' CA files and the
-// Redis servers' CA files. The listener's certificate, key and client CAs
-// and a backend's client certificate are not among them: those are read
-// again at handshakes, when they change.
+// buf images, the backends' CA files and the CA files of the Redis servers
+// in use. An issuer's key set file is not among them: the verifier reads
+// it again when it changes, as the listener's certificate, key and client
+// CAs and a backend's client certificate are read again at handshakes.
 func (c *Config) ReadFiles() []string {
 	files := slices.Clone(c.Descriptors.Images)
-	for _, is := range c.Issuers {
-		files = appendFile(files, is.JWKSFile)
-	}
 	for _, r := range c.Routes {
 		files = appendFile(files, r.CAFile)
 	}
-	files = appendFile(files, c.RateLimit.Redis.TLSCAFile)
-	return appendFile(files, c.Revocation.Redis.TLSCAFile)
+	if c.RateLimit.Store == "redis" || c.DPoP.IsEnabled() && c.DPoP.Replay.Store == "redis" {
+		files = appendFile(files, c.RateLimit.Redis.TLSCAFile)
+	}
+	if c.Revocation.Source == "redis" {
+		files = appendFile(files, c.Revocation.Redis.TLSCAFile)
+	}
+	return files
 }
 
 // appendFile appends name to files unless it is empty or already there.

@@ -28,8 +28,11 @@ type Issuer struct {
 	// jwks_uri of /.well-known/oauth-authorization-server (RFC 8414), or
 	// else of /.well-known/openid-configuration (OpenID Connect Discovery).
 	Discover bool
-	// JWKSFile is a local file holding the key set, read once by
-	// [NewVerifier]. Unlike a fetched one it may hold shared secrets
+	// JWKSFile is a local file holding the key set, read by [NewVerifier]
+	// and again whenever it changes (the verifier looks every second),
+	// until the verifier closes; a new content that cannot be read, does
+	// not parse or breaks these rules is logged and the keys read last
+	// keep serving. Unlike a fetched one it may hold shared secrets
 	// (kty oct), as long as the hash of the HMAC algorithm they declare,
 	// or else of those in Algorithms. A fetched key set holding private
 	// key material is refused.
@@ -114,7 +117,8 @@ type issuer struct {
 	// in place of the permission claim.
 	scopes *scopeTable
 
-	keys atomic.Pointer[keyIndex]
+	keys    atomic.Pointer[keyIndex]
+	keyFile keyFile // for a key set file, what was read of it at start
 
 	ready     chan struct{} // closed after the first successful fetch
 	readyOnce sync.Once

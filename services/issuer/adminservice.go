@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -82,7 +83,7 @@ func (a *adminService) CreateClient(ctx context.Context, req *connect.Request[ad
 		c.TokenLifetime = d.AsDuration()
 	}
 	if ca := m.GetCertificateAuth(); ca != nil {
-		if c.CertificateAuth, err = certificateAuth(ca); err != nil {
+		if c.CertificateAuth, err = certificateAuth(ca, a.s.cfg.now()); err != nil {
 			return nil, err
 		}
 	}
@@ -96,7 +97,7 @@ func (a *adminService) CreateClient(ctx context.Context, req *connect.Request[ad
 	if err != nil {
 		return nil, a.refused("create client", err)
 	}
-	a.applied(ctx, "client created", p, c.ID, "grants", c.Grants, "auth_method", clientMessage(c).GetTokenEndpointAuthMethod())
+	a.applied(ctx, "client created", p, c.ID, "grants", c.Grants, "auth_method", authMethod(c))
 	return connect.NewResponse(&adminv1.CreateClientResponse{Client: clientMessage(c), Secret: secret}), nil
 }
 
@@ -233,13 +234,12 @@ func (a *adminService) applied(ctx context.Context, msg string, p *token.Princip
 }
 
 func clientMessage(c Client) *adminv1.Client {
-	m := &adminv1.Client{Id: c.ID, Grants: c.Grants, Tier: c.Tier, TokenEndpointAuthMethod: AuthClientSecret, CertificateBoundTokens: c.CertificateBoundTokens}
+	m := &adminv1.Client{Id: c.ID, Grants: c.Grants, Tier: c.Tier, TokenEndpointAuthMethod: authMethod(c), CertificateBoundTokens: c.CertificateBoundTokens}
 	if c.TokenLifetime != 0 {
 		m.TokenLifetime = durationpb.New(c.TokenLifetime)
 	}
-	if method := c.CertificateAuth.Method(); method != "" {
+	if c.CertificateAuth.Method() != "" {
 		a := c.CertificateAuth
-		m.TokenEndpointAuthMethod = method
 		m.CertificateAuth = &adminv1.CertificateAuth{SubjectDn: a.SubjectDN, SanUri: a.SANURI, SanDns: a.SANDNS}
 		for _, cert := range a.Certificates {
 			m.CertificateAuth.CertificatesPem = append(m.CertificateAuth.CertificatesPem, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})))
@@ -248,9 +248,17 @@ func clientMessage(c Client) *adminv1.Client {
 	return m
 }
 
+// authMethod is the token_endpoint_auth_method of c.
+func authMethod(c Client) string {
+	if m := c.CertificateAuth.Method(); m != "" {
+		return m
+	}
+	return AuthClientSecret
+}
+
 // certificateAuth reads a CertificateAuth message: one PEM certificate per
-// entry of certificates_pem.
-func certificateAuth(m *adminv1.CertificateAuth) (CertificateAuth, error) {
+// entry of certificates_pem, none expired at now.
+func certificateAuth(m *adminv1.CertificateAuth, now time.Time) (CertificateAuth, error) {
 	a := CertificateAuth{SubjectDN: m.GetSubjectDn(), SANURI: m.GetSanUri(), SANDNS: m.GetSanDns()}
 	for i, text := range m.GetCertificatesPem() {
 		block, rest := pem.Decode([]byte(text))
@@ -260,6 +268,10 @@ func certificateAuth(m *adminv1.CertificateAuth) (CertificateAuth, error) {
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return a, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("certificate_auth.certificates_pem[%d]: %w", i, err))
+		}
+		if now.After(cert.NotAfter) {
+			// It could never sign in.
+			return a, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("certificate_auth.certificates_pem[%d] expired on %s", i, cert.NotAfter.UTC().Format(time.RFC3339)))
 		}
 		a.Certificates = append(a.Certificates, cert)
 	}

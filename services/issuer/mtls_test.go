@@ -473,6 +473,7 @@ func TestAdminCreatesCertificateClients(t *testing.T) {
 		"two in one": {&adminv1.CertificateAuth{CertificatesPem: []string{string(self.CertPEM()) + string(self.CertPEM())}}, "certificates_pem[0] is not one PEM certificate"},
 		"two names":  {&adminv1.CertificateAuth{SubjectDn: "CN=x", SanDns: "x.example.com"}, "needs exactly one of"},
 		"not X.509":  {&adminv1.CertificateAuth{CertificatesPem: []string{"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}, "certificates_pem[0]"},
+		"expired":    {&adminv1.CertificateAuth{CertificatesPem: []string{string(certtest.SelfSigned(t, certtest.Spec{CommonName: "old", NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}).CertPEM())}}, "certificates_pem[0] expired on"},
 	} {
 		_, err := admin.CreateClient(ctx, connect.NewRequest(&adminv1.CreateClientRequest{Id: "bad", CertificateAuth: tc.auth}))
 		if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.want) {

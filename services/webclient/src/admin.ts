@@ -157,7 +157,7 @@ function renderClients(): void {
     ...clients.map((c) => {
       const beyond = notHeld(c.grants);
       // A client that signs in with its TLS certificate has no secret to rotate.
-      const byCertificate = c.tokenEndpointAuthMethod !== "" && c.tokenEndpointAuthMethod !== "client_secret_basic";
+      const byCertificate = c.certificateAuth !== undefined;
       const actions = el("td", { class: "actions" });
       const edit = el("button", { type: "button", "data-action": "edit" }, "Change grants");
       const rotate = el("button", { type: "button", "data-action": "rotate" }, "Rotate secret");

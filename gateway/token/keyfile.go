@@ -1,0 +1,95 @@
+package token
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+)
+
+// keyFileEvery is how often the verifier looks at the local key set files
+// of its issuers (Issuer.JWKSFile) for a change.
+const keyFileEvery = time.Second
+
+// keyFile is what the verifier last read of an issuer's key set file.
+type keyFile struct {
+	name string
+	mod  time.Time
+	size int64
+	hash [sha256.Size]byte
+}
+
+// readKeyFile reads the key set file name.
+func readKeyFile(is *issuer, name string) ([]byte, keyFile, error) {
+	f := keyFile{name: name}
+	doc, err := os.ReadFile(name)
+	if err != nil {
+		return nil, f, fmt.Errorf("issuer %q: %w", is.name, err)
+	}
+	if fi, err := os.Stat(name); err == nil {
+		f.mod, f.size = fi.ModTime(), fi.Size()
+	}
+	f.hash = sha256.Sum256(doc)
+	return doc, f, nil
+}
+
+// parseLocalKeySet parses a local key set and checks it as [NewVerifier]
+// does.
+func parseLocalKeySet(is *issuer, doc []byte) (jwk.Set, error) {
+	set, err := jwk.Parse(doc)
+	if err != nil {
+		return nil, fmt.Errorf("issuer %q: key set: %w", is.name, err)
+	}
+	if err := checkLocalSecrets(set, is.algs); err != nil {
+		return nil, fmt.Errorf("issuer %q: key set: %w", is.name, err)
+	}
+	return set, nil
+}
+
+// followKeyFile reads an issuer's key set file again whenever it changes,
+// until the verifier closes: a rotation on disk needs no restart and no
+// reload. A file of up to 1 MiB is hashed at every look, a larger one only
+// when its time or size changed. A file that cannot be read, does not
+// parse or breaks the rules of a local key set is logged, once, with its
+// name and never its content, and the keys read last keep serving.
+func (v *Verifier) followKeyFile(is *issuer, last keyFile) {
+	defer v.wg.Done()
+	tick := time.NewTicker(keyFileEvery)
+	defer tick.Stop()
+	refused := "" // the last refusal logged
+	for {
+		select {
+		case <-v.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if fi, err := os.Stat(last.name); err == nil && fi.Size() > 1<<20 && fi.Size() == last.size && fi.ModTime().Equal(last.mod) {
+			continue
+		}
+		doc, now, err := readKeyFile(is, last.name)
+		if err == nil && now.hash == last.hash {
+			last = now
+			continue
+		}
+		var set jwk.Set
+		if err == nil {
+			set, err = parseLocalKeySet(is, doc)
+		}
+		if err != nil {
+			if err.Error() != refused {
+				refused = err.Error()
+				v.cfg.logger.LogAttrs(v.ctx, slog.LevelWarn, "token issuer key file refused: the keys read last keep serving",
+					slog.String("issuer", is.name), slog.String("file", last.name), slog.String("error", refused))
+			}
+			continue
+		}
+		refused, last = "", now
+		if err := v.install(is, set, true); err == nil {
+			v.cfg.logger.LogAttrs(v.ctx, slog.LevelInfo, "token issuer key file read again",
+				slog.String("issuer", is.name), slog.String("file", last.name), slog.Int("keys", len(is.keys.Load().all)))
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (g *generation) newBackend(route config.Route) (*forward.Backend, error) {
 	opts = append(opts, forward.WithProtocol(protocol))
 	tlsConfig, err := g.backendTLS(route)
 	if err != nil {
-		return nil, err
+		return nil, retryable{err} // its files may not be whole yet
 	}
 	if tlsConfig != nil {
 		opts = append(opts, forward.WithTLSConfig(tlsConfig))

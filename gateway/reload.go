@@ -95,6 +95,7 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) (uint64, error
 	if err == nil && gen.verifier != prev.verifier {
 		if err = waitReady(ctx, gen); err != nil {
 			_ = gen.close()
+			err = retryable{err}
 		}
 	}
 	if err != nil {
@@ -110,6 +111,14 @@ func (g *Gateway) reload(ctx context.Context, cfg *config.Config) (uint64, error
 	}
 	return gen.number, nil
 }
+
+// retryable is the refusal of a reload that may succeed if tried again
+// with the same configuration file: an issuer's keys not fetched yet, a
+// file the configuration names that does not hold what it must yet. The
+// watch tries such a reload again ([Gateway.watch]).
+type retryable struct{ error }
+
+func (r retryable) Unwrap() error { return r.error }
 
 // refused records a reload that failed and returns its error.
 func (g *Gateway) refused(ctx context.Context, err error) (uint64, error) {

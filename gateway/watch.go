@@ -16,10 +16,13 @@ import (
 // images, CA files: [config.Config.ReadFiles]), and reloads when one
 // changed: a file of up to 1 MiB by its content, a larger one by its
 // modification time and size first, so that a file written again unchanged
-// reloads nothing. A reload refused for a reason other than a mistake in
-// the file (an issuer or a Redis that does not answer yet) is tried again,
-// after twice the wait each time, up to a minute, until one succeeds or a
-// file changes again. It stops when the gateway closes.
+// reloads nothing. A reload refused for a reason that may pass (an
+// issuer's keys not fetched yet, a backend's CA file that holds no
+// certificate yet) is tried again, after twice the wait each time, up to
+// a minute, until one succeeds, a file changes again, or another reload
+// (a signal, the admin endpoint) changes the configuration; a mistake in
+// the configuration is not, until a file changes. It stops when the
+// gateway closes.
 func (g *Gateway) watch(cfg *config.Config) {
 	every := cfg.Reload.WatchEvery()
 	if g.opts.configFile == "" || every <= 0 {
@@ -34,8 +37,11 @@ func (g *Gateway) watch(cfg *config.Config) {
 		defer close(done)
 		tick := time.NewTicker(every)
 		defer tick.Stop()
-		var retry time.Time // when a refused reload is tried again; zero: none is
-		wait := every
+		var (
+			retry   time.Time // when a refused reload is tried again; zero: none is
+			wait    = every
+			refused uint64 // the generation that was serving when it was refused
+		)
 		for {
 			select {
 			case <-ctx.Done():
@@ -45,20 +51,22 @@ func (g *Gateway) watch(cfg *config.Config) {
 			if name := g.changed(seen); name != "" {
 				g.logger.InfoContext(ctx, "configuration changed on disk: reloading", "file", name)
 				retry, wait = time.Now(), every
+			} else if !retry.IsZero() && g.Generation() != refused {
+				retry = time.Time{} // another reload came first
 			}
 			if retry.IsZero() || time.Now().Before(retry) {
 				continue
 			}
 			_, err := g.ReloadFile(ctx) // a refusal is logged and counted
-			var mistake *config.Error
+			var again retryable
 			switch {
 			case g.changed(seen) != "": // a file changed while it reloaded: again
 				retry, wait = time.Now(), every
-			case err == nil || errors.As(err, &mistake):
+			case err == nil || !errors.As(err, &again):
 				retry = time.Time{}
 			default:
 				wait = min(2*wait, time.Minute)
-				retry = time.Now().Add(wait)
+				retry, refused = time.Now().Add(wait), g.Generation()
 			}
 		}
 	}()
@@ -95,7 +103,7 @@ func (g *Gateway) changed(seen map[string]fileState) string {
 // those of before.
 func stat(name string, before fileState) fileState {
 	fi, err := os.Stat(name)
-	if err != nil {
+	if err != nil || !fi.Mode().IsRegular() { // a pipe or a device could block the read
 		return fileState{err: true}
 	}
 	now := fileState{mod: fi.ModTime(), size: fi.Size()}

@@ -11,8 +11,9 @@ type Reload struct {
 	// WatchInterval is how often the configuration file, and every file
 	// it names that a reload reads (see [Config.ReadFiles]), is checked
 	// for a change (content hash; modification time and size first for a
-	// file over 1 MiB); a change reloads, and a reload refused for
-	// something other than a mistake in the file is tried again. Default 2s when the key is
+	// file over 1 MiB); a change reloads, and a reload refused for a
+	// reason that may pass (keys not fetched yet, a CA file not whole yet)
+	// is tried again. Default 2s when the key is
 	// absent; at least 100ms. An explicit "0s" turns watching off. Read it
 	// with [Reload.WatchEvery].
 	WatchInterval *Duration `json:"watch_interval,omitempty"`
@@ -45,7 +46,7 @@ func (c *Config) ReadFiles() []string {
 	if c.RateLimit.Store == "redis" || c.DPoP.IsEnabled() && c.DPoP.Replay.Store == "redis" {
 		files = appendFile(files, c.RateLimit.Redis.TLSCAFile)
 	}
-	if c.Revocation.Source == "redis" {
+	if c.Revocation.Source == "redis" && len(c.Issuers) > 0 {
 		files = appendFile(files, c.Revocation.Redis.TLSCAFile)
 	}
 	return files

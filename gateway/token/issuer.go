@@ -30,9 +30,10 @@ type Issuer struct {
 	Discover bool
 	// JWKSFile is a local file holding the key set, read by [NewVerifier]
 	// and again whenever it changes (the verifier looks every second),
-	// until the verifier closes; a new content that cannot be read, does
-	// not parse or breaks these rules is logged and the keys read last
-	// keep serving. Unlike a fetched one it may hold shared secrets
+	// until the verifier closes. A new content that cannot be read, does
+	// not parse or breaks the rules below is logged and the keys read last
+	// keep serving; one that holds no usable key leaves the issuer with
+	// none. Unlike a fetched one it may hold shared secrets
 	// (kty oct), as long as the hash of the HMAC algorithm they declare,
 	// or else of those in Algorithms. A fetched key set holding private
 	// key material is refused.

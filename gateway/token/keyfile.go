@@ -3,6 +3,7 @@ package token
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -22,17 +23,30 @@ type keyFile struct {
 	hash [sha256.Size]byte
 }
 
-// readKeyFile reads the key set file name.
-func readKeyFile(is *issuer, name string) ([]byte, keyFile, error) {
+// readKeyFile reads the key set file name, of at most limit bytes.
+func readKeyFile(is *issuer, name string, limit int64) ([]byte, keyFile, error) {
 	f := keyFile{name: name}
-	doc, err := os.ReadFile(name)
+	file, err := os.Open(name)
 	if err != nil {
 		return nil, f, fmt.Errorf("issuer %q: %w", is.name, err)
 	}
-	if fi, err := os.Stat(name); err == nil {
-		f.mod, f.size = fi.ModTime(), fi.Size()
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return nil, f, fmt.Errorf("issuer %q: %w", is.name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, f, fmt.Errorf("issuer %q: %s is not a regular file", is.name, name)
+	}
+	f.mod, f.size = fi.ModTime(), fi.Size()
+	doc, err := io.ReadAll(io.LimitReader(file, limit+1))
+	if err != nil {
+		return nil, f, fmt.Errorf("issuer %q: %w", is.name, err)
 	}
 	f.hash = sha256.Sum256(doc)
+	if int64(len(doc)) > limit {
+		return nil, f, fmt.Errorf("issuer %q: %s is larger than %d bytes", is.name, name, limit)
+	}
 	return doc, f, nil
 }
 
@@ -54,7 +68,10 @@ func parseLocalKeySet(is *issuer, doc []byte) (jwk.Set, error) {
 // reload. A file of up to 1 MiB is hashed at every look, a larger one only
 // when its time or size changed. A file that cannot be read, does not
 // parse or breaks the rules of a local key set is logged, once, with its
-// name and never its content, and the keys read last keep serving.
+// name and never its content, and the keys read last keep serving. A file
+// that parses but holds no key the verifier can use is logged too, and
+// leaves the issuer with no key: its tokens are refused, as they are when
+// a fetched key set holds none.
 func (v *Verifier) followKeyFile(is *issuer, last keyFile) {
 	defer v.wg.Done()
 	tick := time.NewTicker(keyFileEvery)
@@ -69,9 +86,9 @@ func (v *Verifier) followKeyFile(is *issuer, last keyFile) {
 		if fi, err := os.Stat(last.name); err == nil && fi.Size() > 1<<20 && fi.Size() == last.size && fi.ModTime().Equal(last.mod) {
 			continue
 		}
-		doc, now, err := readKeyFile(is, last.name)
+		doc, now, err := readKeyFile(is, last.name, v.cfg.maxKeySetBytes)
 		if err == nil && now.hash == last.hash {
-			last = now
+			refused, last = "", now
 			continue
 		}
 		var set jwk.Set
@@ -87,9 +104,12 @@ func (v *Verifier) followKeyFile(is *issuer, last keyFile) {
 			continue
 		}
 		refused, last = "", now
-		if err := v.install(is, set, true); err == nil {
-			v.cfg.logger.LogAttrs(v.ctx, slog.LevelInfo, "token issuer key file read again",
-				slog.String("issuer", is.name), slog.String("file", last.name), slog.Int("keys", len(is.keys.Load().all)))
+		if err := v.install(is, set, true); err != nil {
+			v.cfg.logger.LogAttrs(v.ctx, slog.LevelWarn, "token issuer key file holds no usable key: its tokens are refused",
+				slog.String("issuer", is.name), slog.String("file", last.name), slog.String("error", err.Error()))
+			continue
 		}
+		v.cfg.logger.LogAttrs(v.ctx, slog.LevelInfo, "token issuer key file read again",
+			slog.String("issuer", is.name), slog.String("file", last.name), slog.Int("keys", len(is.keys.Load().all)))
 	}
 }

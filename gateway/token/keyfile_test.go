@@ -71,4 +71,18 @@ func TestKeyFileFollowed(t *testing.T) {
 	if !strings.Contains(logs.String(), "token issuer key file read again") {
 		t.Errorf("the rotation was not logged:\n%s", logs)
 	}
+
+	// A key set that parses but holds no key for signatures: the issuer
+	// is left with none, as with a fetched one, and says so.
+	write([]byte(strings.Replace(string(jwttest.JWKS(newKey)), `"use":"sig"`, `"use":"enc"`, 1)))
+	deadline = time.Now().Add(10 * time.Second)
+	for _, err := v.Verify(t.Context(), mint(newKey)); err == nil; _, err = v.Verify(t.Context(), mint(newKey)) {
+		if time.Now().After(deadline) {
+			t.Fatal("a key set with no key for signatures: the new key's tokens still verify")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "token issuer key file holds no usable key") {
+		t.Errorf("the unusable key set was not logged:\n%s", logs)
+	}
 }

@@ -39,7 +39,8 @@ type Verifier struct {
 }
 
 // NewVerifier returns a verifier that trusts issuers. It reads local key
-// sets at once and starts fetching remote ones in the background; [Verifier.Ready]
+// sets at once, then follows key set files as they change, and starts
+// fetching remote ones in the background; [Verifier.Ready]
 // tells when every issuer's keys are in. Background work stops when ctx is
 // done or [Verifier.Close] is called.
 func NewVerifier(ctx context.Context, issuers []Issuer, opts ...Option) (*Verifier, error) {
@@ -131,7 +132,7 @@ func (v *Verifier) loadLocal(is *issuer, c Issuer) error {
 		return nil
 	case sourceFile:
 		var err error
-		if doc, is.keyFile, err = readKeyFile(is, c.JWKSFile); err != nil {
+		if doc, is.keyFile, err = readKeyFile(is, c.JWKSFile, v.cfg.maxKeySetBytes); err != nil {
 			return err
 		}
 	case sourceInline:
@@ -194,7 +195,7 @@ func (v *Verifier) WaitReady(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background fetches.
+// Close stops the background fetches and the following of key set files.
 func (v *Verifier) Close() {
 	v.cancel()
 	v.wg.Wait()

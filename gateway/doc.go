@@ -37,7 +37,7 @@
 // without dropping a call: each configuration is a generation, built and
 // validated whole beside the one serving, then swapped in at once; calls
 // finish on the generation they started on. The admin listener's POST
-// /admin/reload, a watch of the configuration file and, in cmd/portcullis,
-// SIGHUP reload it. A route's descriptors may come from its backend's gRPC
+// /admin/reload, a watch of the configuration file and of the files it
+// names that a reload reads and, in cmd/portcullis, SIGHUP reload it. A route's descriptors may come from its backend's gRPC
 // reflection, refreshed into a new generation when they change.
 package gateway

@@ -6,7 +6,7 @@
 // A [Verifier] trusts a list of [Issuer]s. Each names its iss, the audiences
 // it may address, and one source of keys: a JWKS URL kept fresh in the
 // background, an issuer URL whose RFC 8414 or OpenID Connect metadata names
-// the JWKS, a local JWKS file, or a shared secret. [Verifier.Verify] turns a
+// the JWKS, a local JWKS file read again as it changes, or a shared secret. [Verifier.Verify] turns a
 // token into a [Principal]: who calls, for which client, and the permission
 // masks its perms claim grants, per domain, or, for an issuer with
 // [PermissionsFromScopes], its OAuth scopes (scope and scp) read against

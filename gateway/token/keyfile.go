@@ -18,8 +18,6 @@ const keyFileEvery = time.Second
 // keyFile is what the verifier last read of an issuer's key set file.
 type keyFile struct {
 	name string
-	mod  time.Time
-	size int64
 	hash [sha256.Size]byte
 }
 
@@ -38,7 +36,6 @@ func readKeyFile(is *issuer, name string, limit int64) ([]byte, keyFile, error) 
 	if !fi.Mode().IsRegular() {
 		return nil, f, fmt.Errorf("issuer %q: %s is not a regular file", is.name, name)
 	}
-	f.mod, f.size = fi.ModTime(), fi.Size()
 	doc, err := io.ReadAll(io.LimitReader(file, limit+1))
 	if err != nil {
 		return nil, f, fmt.Errorf("issuer %q: %w", is.name, err)
@@ -65,8 +62,8 @@ func parseLocalKeySet(is *issuer, doc []byte) (jwk.Set, error) {
 
 // followKeyFile reads an issuer's key set file again whenever it changes,
 // until the verifier closes: a rotation on disk needs no restart and no
-// reload. A file of up to 1 MiB is hashed at every look, a larger one only
-// when its time or size changed. A file that cannot be read, does not
+// reload. At every look it reads the file, up to the key set size limit,
+// and parses it only when its hash changed. A file that cannot be read, does not
 // parse or breaks the rules of a local key set is logged, once, with its
 // name and never its content, and the keys read last keep serving. A file
 // that parses but holds no key the verifier can use is logged too, and
@@ -83,12 +80,9 @@ func (v *Verifier) followKeyFile(is *issuer, last keyFile) {
 			return
 		case <-tick.C:
 		}
-		if fi, err := os.Stat(last.name); err == nil && fi.Size() > 1<<20 && fi.Size() == last.size && fi.ModTime().Equal(last.mod) {
-			continue
-		}
 		doc, now, err := readKeyFile(is, last.name, v.cfg.maxKeySetBytes)
 		if err == nil && now.hash == last.hash {
-			refused, last = "", now
+			refused = ""
 			continue
 		}
 		var set jwk.Set
